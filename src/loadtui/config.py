@@ -1,0 +1,185 @@
+"""The run configuration: one frozen value, replaced (never mutated) when the user changes a setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from loadtui.errors import UsageError
+
+DbMode = Literal["pool", "per-request"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named experiment: one Locust user class of the bundled locustfile (DESIGN 3.3 and 5)."""
+
+    name: str
+    """The name used by `--scenario` and the dashboard's picker."""
+    user_class: str
+    """The user class in `sample_app/locustfile.py`."""
+    lesson: str
+    """What the user should learn from it, in one line."""
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("crud", "CrudUser", "75% reads / 20% writes / 5% deletes: one worker leaves the CPU idle; add workers"),
+    Scenario("ping", "PingUser", "the ceiling of server and load generator; the access log costs throughput"),
+    Scenario("sync-sleep", "SyncSleepUser", "3 sleeps in a sync def: the threadpool caps throughput"),
+    Scenario("async-sequential", "AsyncSequentialUser", "3 independent awaits in a row: 3x the latency"),
+    Scenario("async-dependent", "AsyncDependentUser", "3 dependent awaits: they cannot overlap"),
+    Scenario("async-gather", "AsyncGatherUser", "3 awaits gathered: the latency of one"),
+    Scenario("blocking", "BlockingUser", "time.sleep in async def: the event loop serialises requests"),
+    Scenario("slow-query", "SlowQueryUser", "pg_sleep through a small pool: requests wait for connections"),
+)
+SCENARIO_NAMES: tuple[str, ...] = tuple(s.name for s in SCENARIOS)
+
+RESTART_FIELDS: tuple[str, ...] = ("pool_min", "pool_max", "db_mode", "access_log", "sleep_ms", "pool_timeout")
+"""RunConfig fields the app reads only at start-up: changing them restarts it."""
+
+
+def scenario(name: str) -> Scenario:
+    """The scenario called `name`."""
+    for s in SCENARIOS:
+        if s.name == name:
+            return s
+    raise UsageError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIO_NAMES)}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run. Fields marked `restart` need the app restarted to change."""
+
+    workers: int = 1
+    """App worker processes (live: SIGTTIN/SIGTTOU to the supervisor)."""
+    pool_min: int = 2
+    """Connections each worker's pool keeps open (restart)."""
+    pool_max: int = 10
+    """Most connections each worker's pool opens (restart)."""
+    db_mode: DbMode = "pool"
+    """`pool` or `per-request` connections in the sample app (restart)."""
+    access_log: bool = False
+    """uvicorn's access log (restart)."""
+    users: int = 50
+    """Simulated users (live)."""
+    spawn_rate: float = 10.0
+    """Users started per second (live)."""
+    scenario: str = "crud"
+    """The scenario, i.e. Locust user class, that runs (restarts the load generator)."""
+    sleep_ms: int = 50
+    """Unit of work of the sleep scenarios and the slow query, in milliseconds (restart)."""
+    pool_timeout: float = 10.0
+    """Seconds a sample-app request waits for a pooled connection (restart)."""
+    dsn: str | None = None
+    """An external PostgreSQL server; None starts the embedded one."""
+    db_max_connections: int = 100
+    """`max_connections` of the embedded server."""
+    app: str | None = None
+    """The user's app command with {host}, {port}, {workers} placeholders; None runs the sample app."""
+    host: str | None = None
+    """Drive this URL instead of an app loadtui starts."""
+    port: int = 0
+    """Port for the app loadtui starts; 0 picks a free one."""
+    locustfile: str | None = None
+    """The user's locustfile; None uses the bundled one."""
+    loadgen_processes: int | Literal["auto"] = 1
+    """Locust processes: 1 runs a local runner, more run a master with local workers."""
+    master_bind: str | None = None
+    """Bind the Locust master to this address so remote workers can join (host:port); None keeps it private."""
+    record: str | None = None
+    """Session log path; None picks one under ./loadtui-sessions/."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """Options of later features, carried as-is."""
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with `changes` applied (validated)."""
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def needs_restart(self, other: RunConfig) -> list[str]:
+        """Fields that differ from `other` and can only be applied by restarting the app."""
+        return [f for f in RESTART_FIELDS if getattr(self, f) != getattr(other, f)]
+
+    @property
+    def sample_app(self) -> bool:
+        """True when loadtui runs its bundled sample app."""
+        return self.app is None and self.host is None
+
+    @property
+    def pool_connections(self) -> int:
+        """Connections the app may open at most (`workers × pool_max` in pool mode)."""
+        return self.workers * self.pool_max
+
+    def loadgen_process_count(self) -> int:
+        """Resolved `--loadgen-processes`: `auto` leaves one core to the app on small machines."""
+        if self.loadgen_processes == "auto":
+            cores = os.cpu_count() or 1
+            return max(1, min(8, cores // 2))
+        return self.loadgen_processes
+
+    def validate(self) -> None:
+        """Raise :class:`UsageError` naming the first problem and its fix."""
+        if self.workers < 1:
+            raise UsageError(f"--workers must be at least 1 (got {self.workers})")
+        if self.pool_min < 0 or self.pool_max < 1:
+            raise UsageError("--pool-min must be ≥ 0 and --pool-max ≥ 1")
+        if self.pool_min > self.pool_max:
+            raise UsageError(f"--pool-min {self.pool_min} is above --pool-max {self.pool_max}; lower min or raise max")
+        if self.db_mode not in ("pool", "per-request"):
+            raise UsageError(f"--db-mode must be pool or per-request (got {self.db_mode!r})")
+        if self.users < 0:
+            raise UsageError(f"--users must be 0 or more (got {self.users})")
+        if self.spawn_rate <= 0:
+            raise UsageError(f"--spawn-rate must be above 0 (got {self.spawn_rate})")
+        if self.sleep_ms < 0:
+            raise UsageError(f"--sleep-ms must be 0 or more (got {self.sleep_ms})")
+        if self.db_max_connections < 5:
+            raise UsageError(f"--db-max-connections must be at least 5 (got {self.db_max_connections})")
+        if not 0 <= self.port <= 65535:
+            raise UsageError(f"--port must be between 0 and 65535 (got {self.port})")
+        if self.loadgen_processes != "auto" and self.loadgen_processes < 1:
+            raise UsageError("--loadgen-processes must be at least 1 or 'auto'")
+        if self.locustfile is None:
+            scenario(self.scenario)
+        elif not Path(self.locustfile).is_file():
+            raise UsageError(f"--locustfile {self.locustfile} does not exist; give the path of a Locust file")
+        if self.app is not None and "{port}" not in self.app:
+            raise UsageError("--app must contain {port} (and may use {host}, {workers}), e.g. "
+                             '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"')  # fmt: skip
+        if self.host is not None and not self.host.startswith(("http://", "https://")):
+            raise UsageError(f"--host must be a URL like http://127.0.0.1:8000 (got {self.host!r})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as recorded in the session log."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def check_pool_fits(config: RunConfig, connections_allowed: int) -> None:
+    """Refuse a configuration whose pools could take more connections than the server allows the app.
+
+    `connections_allowed` is the server's limit for the app's role (max_connections minus reserved slots).
+    """
+    if config.db_mode != "pool" or not config.sample_app:
+        return
+    if config.workers * config.pool_min > connections_allowed:
+        raise UsageError(
+            f"{config.workers} workers × pool min {config.pool_min} = {config.workers * config.pool_min} connections "
+            f"exceed the {connections_allowed} PostgreSQL allows the app; the pools could not open. Lower --pool-min "
+            f"or --workers, or raise --db-max-connections"
+        )
+    if config.pool_connections > connections_allowed:
+        raise UsageError(
+            f"{config.workers} workers × pool max {config.pool_max} = {config.pool_connections} connections exceed "
+            f"the {connections_allowed} PostgreSQL allows the app; lower --pool-max or --workers, or raise "
+            f"--db-max-connections"
+        )

@@ -1,0 +1,246 @@
+"""The load generator child: `python -m loadtui.loadgen.runner ...`. The only module that imports Locust.
+
+Locust monkey-patches the standard library with gevent at import time, so it lives in its own process (DESIGN 2).
+It speaks JSON lines:
+
+- in (stdin): `{"cmd": "start", "users": N, "spawn_rate": R}` (again while running: change the count),
+  `{"cmd": "stop"}`, `{"cmd": "quit"}`; end of input means quit, so the child never outlives its parent;
+- out (stdout): `{"type": "ready", "pids": [...]}` once, then `{"type": "stats", ...}` every second, with per-second
+  figures from deltas of Locust's cumulative counters; `{"type": "error", "message": ...}` on failure.
+
+With `--processes N` (N > 1) it runs a Locust master on loopback and N local worker processes of itself
+(`--worker`), which report every second instead of Locust's default 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+# Imported before Locust so a missing/broken locustfile can be reported without a traceback.
+from loadtui import stats as st
+
+MASTER_WAIT_SECONDS = 20.0
+"""Deadline for local workers to connect to the master."""
+
+
+def emit(record: dict[str, Any]) -> None:
+    """One JSON line on stdout, flushed."""
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Report an error to the parent and exit."""
+    emit({"type": "error", "message": message})
+    raise SystemExit(code)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The child's command line (built by :class:`loadtui.loadgen.LoadGen`)."""
+    p = argparse.ArgumentParser(prog="python -m loadtui.loadgen.runner")
+    p.add_argument("--locustfile", required=True)
+    p.add_argument("--user-class", action="append", default=[], help="user classes to run (default: all)")
+    p.add_argument("--scenario", default=None, help="pick user classes whose `scenario` attribute matches")
+    p.add_argument("--host", required=True)
+    p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--master-bind", default="127.0.0.1")
+    p.add_argument("--master-port", type=int, default=0)
+    p.add_argument("--expect-workers", type=int, default=None)
+    p.add_argument("--worker", action="store_true", help="run as a worker of a master on --master-port")
+    return p
+
+
+def load_user_classes(path: str, names: list[str], scenario: str | None) -> list[Any]:
+    """Import the locustfile and pick the user classes to run; exit with a clear message when it is broken."""
+    from locust.util.load_locustfile import load_locustfile
+
+    if not os.path.isfile(path):
+        fail(f"locustfile {path} does not exist")
+    try:
+        classes, _shapes = load_locustfile(path)
+    except SystemExit:
+        fail(f"locustfile {path} could not be loaded")
+    except Exception as exc:  # the user's file may raise anything at import
+        fail(f"locustfile {path} is broken: {type(exc).__name__}: {exc}")
+    if not classes:
+        fail(f"locustfile {path} defines no User class")
+    chosen: list[Any] = []
+    if names:
+        missing = [n for n in names if n not in classes]
+        if missing:
+            fail(f"locustfile {path} has no user class {', '.join(missing)}; it has {', '.join(sorted(classes))}")
+        chosen = [classes[n] for n in names]
+    elif scenario:
+        chosen = [c for n, c in classes.items() if getattr(c, "scenario", None) == scenario or n == scenario]
+        if not chosen:
+            fail(f"locustfile {path} has no user class for scenario {scenario!r}")
+    else:
+        chosen = list(classes.values())
+    return chosen
+
+
+class Sampler:
+    """Turns the runner's cumulative stats into one record per second."""
+
+    def __init__(self) -> None:
+        self.previous: dict[tuple[str, str], st.Counters] = {}
+        self.previous_total: st.Counters | None = None
+        self.previous_errors: dict[str, int] = {}
+        self.last = time.monotonic()
+
+    def sample(self, stats: Any, users: int) -> dict[str, Any]:
+        """The record for the interval since the last call."""
+        now = time.monotonic()
+        interval = max(1e-3, now - self.last)
+        self.last = now
+        total = _counters(stats.total)
+        d_total = st.delta(total, self.previous_total)
+        self.previous_total = total
+        endpoints = []
+        for (name, method), entry in list(stats.entries.items()):
+            counters = _counters(entry)
+            d = st.delta(counters, self.previous.get((name, method)))
+            self.previous[(name, method)] = counters
+            lat = st.latency_summary(d.buckets)
+            endpoints.append({
+                "method": method or "", "name": name,
+                "rps": d.requests / interval, "fail_rps": d.failures / interval,
+                "p50": lat["p50"], "p95": lat["p95"], "p99": lat["p99"],
+            })  # fmt: skip
+        errors = []
+        for key, err in list(stats.errors.items()):
+            count = int(err.occurrences)
+            new = max(0, count - self.previous_errors.get(key, 0))
+            self.previous_errors[key] = count
+            errors.append({"method": err.method or "", "name": err.name, "error": str(err.error)[:300],
+                           "count": count, "new": new})  # fmt: skip
+        return {
+            "type": "stats",
+            "interval": interval,
+            "users": users,
+            "rps": d_total.requests / interval,
+            "fail_rps": d_total.failures / interval,
+            "latency": st.latency_summary(d_total.buckets),
+            "endpoints": endpoints,
+            "errors": errors,
+            "requests_total": total.requests,
+        }
+
+
+def _counters(entry: Any) -> st.Counters:
+    return st.Counters(int(entry.num_requests), int(entry.num_failures), dict(entry.response_times))
+
+
+def free_port(host: str) -> int:
+    """A TCP port free on `host` right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """A local worker: connect to the master, report every second, run until the master quits."""
+    import locust.runners
+    from locust.env import Environment
+
+    locust.runners.WORKER_REPORT_INTERVAL = 1.0  # per-second numbers instead of 0/0/3x jumps (DESIGN 4.1)
+    classes = load_user_classes(args.locustfile, args.user_class, args.scenario)
+    env = Environment(user_classes=classes, host=args.host)
+    runner = env.create_worker_runner("127.0.0.1", args.master_port)
+    runner.greenlet.join()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the runner and the command loop until quit or end of input."""
+    args = parser().parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return
+    # A broken locustfile is reported before Locust's own machinery starts.
+    classes = load_user_classes(args.locustfile, args.user_class, args.scenario)
+
+    import gevent
+    from gevent.fileobject import FileObjectPosix
+    from locust.env import Environment
+
+    env = Environment(user_classes=classes, host=args.host)
+    children: list[subprocess.Popen[bytes]] = []
+    if args.processes > 1 or args.expect_workers:
+        port = args.master_port or free_port(args.master_bind)
+        runner = env.create_master_runner(master_bind_host=args.master_bind, master_bind_port=port)
+        worker_argv = [sys.executable, "-m", "loadtui.loadgen.runner", "--worker", "--master-port", str(port),
+                       "--locustfile", args.locustfile, "--host", args.host]  # fmt: skip
+        for name in args.user_class:
+            worker_argv += ["--user-class", name]
+        if args.scenario:
+            worker_argv += ["--scenario", args.scenario]
+        local = args.processes if args.processes > 1 else 0
+        for _ in range(local):
+            # Same session and process group as this child, so one signal stops all; they die with us.
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "loadtui.launch", "--pdeathsig", "TERM", "--", *worker_argv],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+        expected = local + (args.expect_workers or 0)
+        deadline = time.monotonic() + MASTER_WAIT_SECONDS
+        while runner.worker_count < expected:
+            if time.monotonic() > deadline:
+                fail(f"only {runner.worker_count} of {expected} Locust workers connected within "
+                     f"{MASTER_WAIT_SECONDS:.0f} s", code=1)  # fmt: skip
+            gevent.sleep(0.1)
+        emit({"type": "ready", "pids": [os.getpid()] + [c.pid for c in children], "master_port": port,
+              "workers": runner.worker_count})  # fmt: skip
+    else:
+        runner = env.create_local_runner()
+        emit({"type": "ready", "pids": [os.getpid()], "workers": 0})
+
+    sampler = Sampler()
+
+    def report() -> None:
+        next_at = time.monotonic() + 1.0
+        while True:
+            gevent.sleep(max(0.0, next_at - time.monotonic()))
+            next_at += 1.0
+            record = sampler.sample(runner.stats, runner.user_count)
+            if hasattr(runner, "worker_count"):
+                record["workers"] = runner.worker_count
+            emit(record)
+
+    reporter = gevent.spawn(report)
+    stdin = FileObjectPosix(sys.stdin.fileno(), "rb", close=False)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    try:
+        for raw in stdin:
+            try:
+                cmd = json.loads(raw)
+            except ValueError:
+                continue
+            if cmd.get("cmd") == "start":
+                runner.start(int(cmd["users"]), float(cmd.get("spawn_rate", 10)))
+            elif cmd.get("cmd") == "stop":
+                runner.stop()
+            elif cmd.get("cmd") == "quit":
+                break
+    finally:
+        reporter.kill()
+        runner.quit()
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(3)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    main()

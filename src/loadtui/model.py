@@ -1,0 +1,210 @@
+"""The Tick: everything measured in one second, built once and used by the screen, the log and the diagnosis.
+
+Frozen dataclasses with `to_dict`/`from_dict` matching the session log's `tick` lines (DESIGN 3.2). Readers tolerate
+unknown fields (newer writers) and missing optional ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+Severity = Literal["info", "warning", "critical"]
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], data: dict[str, Any]) -> _T:
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Response-time percentiles over one second, in ms; None when no request finished."""
+
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """One endpoint over one second."""
+
+    method: str
+    name: str
+    rps: float
+    fail_rps: float
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """A distinct failure message and how often it happened."""
+
+    method: str
+    name: str
+    error: str
+    count: int
+    """Occurrences since the load generator (re)started."""
+    new: int = 0
+    """Occurrences in this second."""
+
+
+@dataclass(frozen=True)
+class ProcessStats:
+    """CPU and memory of one process; CPU is a percent of one core (above 100 means several threads)."""
+
+    pid: int
+    cpu_percent: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """One app worker: process figures plus what it publishes itself (None when it does not)."""
+
+    pid: int
+    cpu_percent: float
+    rss_bytes: int
+    in_flight: int | None = None
+    loop_lag_ms: float | None = None
+    """Worst event-loop lag seen by the worker during the last second."""
+    requests_per_s: float | None = None
+    stale_s: float | None = None
+    """Seconds since the worker last published (a blocked loop cannot publish)."""
+
+
+@dataclass(frozen=True)
+class LoadgenStats:
+    """The load generator's processes, summed."""
+
+    pids: list[int]
+    cpu_percent: float
+    per_process: list[ProcessStats] = field(default_factory=list)
+    cores: int = 1
+    """Cores it can use at most (its process count)."""
+
+
+@dataclass(frozen=True)
+class DbStats:
+    """PostgreSQL connections from pg_stat_activity."""
+
+    connections: int
+    max_connections: int
+    by_state: dict[str, int]
+    by_application: dict[str, int]
+    reserved: int = 0
+    """Slots the app's role may not use (superuser and other reserved slots)."""
+    waiting_on_locks: int = 0
+    """Backends waiting on a lock."""
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """One worker's connection pool, from the stats it publishes."""
+
+    pid: int
+    size: int
+    available: int
+    waiting: int
+    wait_ms: float
+    """Milliseconds requests spent waiting for a connection during the last second (all requests, summed)."""
+    max: int | None = None
+    errors: int = 0
+    """Connection errors during the last second (pool errors and timeouts, or per-request connect failures)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A named bottleneck with the numbers that prove it."""
+
+    id: str
+    severity: Severity
+    title: str
+    evidence: str
+    advice: str = ""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Everything measured in one second of a session."""
+
+    t: float
+    """Seconds since the session started."""
+    rps: float = 0.0
+    fail_rps: float = 0.0
+    users: int = 0
+    latency: Latency = field(default_factory=Latency)
+    endpoints: list[EndpointStats] = field(default_factory=list)
+    errors: list[ErrorCount] = field(default_factory=list)
+    workers: list[WorkerStats] = field(default_factory=list)
+    app: ProcessStats | None = None
+    loadgen: LoadgenStats | None = None
+    db: DbStats | None = None
+    pools: list[PoolStats] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    cpu_count: int = 1
+    machine_cpu_percent: float | None = None
+    """Whole-machine CPU, percent of all cores."""
+    segment: int = 0
+    """Index of the configuration segment this second belongs to."""
+
+    @property
+    def app_cpu_percent(self) -> float:
+        """CPU of all workers together, percent of one core."""
+        return sum(w.cpu_percent for w in self.workers)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The tick as a session-log line (with `"type": "tick"`)."""
+        return {"type": "tick", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tick:
+        """Inverse of :meth:`to_dict`, tolerant of missing and unknown fields."""
+        d = dict(data)
+        d.pop("type", None)
+        nested: dict[str, Any] = {
+            "latency": _build(Latency, d.get("latency") or {}),
+            "endpoints": [_build(EndpointStats, e) for e in d.get("endpoints") or []],
+            "errors": [_build(ErrorCount, e) for e in d.get("errors") or []],
+            "workers": [_build(WorkerStats, w) for w in d.get("workers") or []],
+            "app": _build(ProcessStats, d["app"]) if d.get("app") else None,
+            "loadgen": _loadgen(d["loadgen"]) if d.get("loadgen") else None,
+            "db": _build(DbStats, d["db"]) if d.get("db") else None,
+            "pools": [_build(PoolStats, p) for p in d.get("pools") or []],
+            "findings": [_build(Finding, f) for f in d.get("findings") or []],
+        }
+        d.update(nested)
+        return _build(cls, d)
+
+
+def _loadgen(data: dict[str, Any]) -> LoadgenStats:
+    d = dict(data)
+    d["per_process"] = [_build(ProcessStats, p) for p in d.get("per_process") or []]
+    return _build(LoadgenStats, d)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened at a moment: a config change, a restart, a failure, a finding starting or ending."""
+
+    t: float
+    kind: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as a session-log line."""
+        return {"type": "event", "t": self.t, "kind": self.kind, "message": self.message, **self.data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """Inverse of :meth:`to_dict`."""
+        rest = {k: v for k, v in data.items() if k not in ("type", "t", "kind", "message")}
+        return cls(t=float(data.get("t", 0.0)), kind=str(data.get("kind", "")), message=str(data.get("message", "")),
+                   data=rest)  # fmt: skip
