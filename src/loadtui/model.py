@@ -62,6 +62,7 @@ class ProcessStats:
     pid: int
     cpu_percent: float
     rss_bytes: int
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class WorkerStats:
     requests_per_s: float | None = None
     stale_s: float | None = None
     """Seconds since the worker last published (a blocked loop cannot publish)."""
+    threads: int | None = None
+    """OS threads of the worker (a sync endpoint's threadpool shows here, up to 40 per worker)."""
 
 
 @dataclass(frozen=True)

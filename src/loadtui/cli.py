@@ -1,0 +1,175 @@
+"""The `loadtui` command: every option in one place (DESIGN 3.1).
+
+    loadtui [OPTIONS]                        the dashboard
+    loadtui headless --duration 30 [OPTIONS] the same session, a line per second and a summary
+    loadtui replay FILE                      the dashboard on a recorded session
+    loadtui report FILE [FILE ...] -o report.html
+
+Bad input ends with one line on stderr naming the problem and the fix, and exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from loadtui import __version__
+from loadtui.config import SCENARIO_NAMES, RunConfig
+from loadtui.errors import RunFailed, UsageError
+
+COMMANDS = ("headless", "replay", "report")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the usage block and a second line)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _int_or_auto(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by the dashboard and headless mode."""
+    d = RunConfig()
+    app = p.add_argument_group("app")
+    app.add_argument("--workers", type=int, default=d.workers, help="uvicorn worker processes (default %(default)s)")
+    app.add_argument("--pool-min", type=int, default=d.pool_min, help="pool min size per worker (%(default)s)")
+    app.add_argument("--pool-max", type=int, default=d.pool_max, help="pool max size per worker (%(default)s)")
+    app.add_argument("--pool-timeout", type=float, default=d.pool_timeout, help="seconds to wait for a connection")
+    app.add_argument("--db-mode", choices=("pool", "per-request"), default=d.db_mode,
+                     help="sample app: a pool per worker, or a connection per request (the seed's naive version)")
+    app.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=d.access_log,
+                     help="uvicorn's access log (default off)")
+    app.add_argument("--sleep-ms", type=int, default=d.sleep_ms, help="unit of work of the sleep scenarios (ms)")
+    app.add_argument("--app", default=None, metavar="CMD",
+                     help='your app: a command with {host}, {port}, {workers}, e.g. '
+                          '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"')
+    app.add_argument("--host", default=None, metavar="URL", help="drive an app that is already running at URL")
+    app.add_argument("--port", type=int, default=0, help="port for the app loadtui starts (default: a free one)")
+    load = p.add_argument_group("load")
+    load.add_argument("--users", type=int, default=d.users, help="simulated users (%(default)s)")
+    load.add_argument("--spawn-rate", type=float, default=d.spawn_rate, help="users started per second")
+    load.add_argument("--scenario", default=None, help=f"one of {', '.join(SCENARIO_NAMES)} (default crud)")
+    load.add_argument("--locustfile", default=None, metavar="PATH", help="your own locustfile")
+    load.add_argument("--loadgen-processes", type=_int_or_auto, default=1, metavar="N|auto",
+                      help="Locust processes (a master with N workers when N > 1)")
+    load.add_argument("--master-bind", default=None, metavar="HOST:PORT",
+                      help="let remote `locust --worker` processes join at HOST:PORT (default: private)")
+    load.add_argument("--expect-workers", type=int, default=0, metavar="N",
+                      help="wait for N remote Locust workers before starting")
+    db = p.add_argument_group("database")
+    db.add_argument("--dsn", default=None, help="an external PostgreSQL (default: an embedded server)")
+    db.add_argument("--db-max-connections", type=int, default=d.db_max_connections,
+                    help="max_connections of the embedded server (%(default)s)")
+    p.add_argument("--record", default=None, metavar="PATH", help="session log path (default ./loadtui-sessions/…)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The dashboard's parser (the default command)."""
+    p = _Parser(prog="loadtui", description="Why is my FastAPI app slow under load while the CPU is idle?",
+                epilog="Other commands: loadtui headless | replay FILE | report FILE (each has --help).")  # fmt: skip
+    p.add_argument("--version", action="version", version=f"loadtui {__version__}")
+    add_run_options(p)
+    return p
+
+
+def build_headless_parser() -> argparse.ArgumentParser:
+    """`loadtui headless`."""
+    p = _Parser(prog="loadtui headless", description="Run a session without the dashboard.")
+    p.add_argument("--duration", type=float, required=True, help="seconds of load")
+    add_run_options(p)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig the options describe (validated)."""
+    extra: dict[str, Any] = {}
+    if args.expect_workers:
+        extra["expect_remote_workers"] = args.expect_workers
+    if args.scenario is not None:
+        extra["scenario_given"] = True
+    config = RunConfig(
+        workers=args.workers, pool_min=args.pool_min, pool_max=args.pool_max, pool_timeout=args.pool_timeout,
+        db_mode=args.db_mode, access_log=args.access_log, sleep_ms=args.sleep_ms, users=args.users,
+        spawn_rate=args.spawn_rate, scenario=args.scenario or "crud", dsn=args.dsn,
+        db_max_connections=args.db_max_connections, app=args.app, host=args.host, port=args.port,
+        locustfile=args.locustfile, loadgen_processes=args.loadgen_processes, master_bind=args.master_bind,
+        record=args.record, extra=extra,
+    )  # fmt: skip
+    if args.master_bind is not None and ":" not in args.master_bind:
+        raise UsageError(f"--master-bind must be HOST:PORT (got {args.master_bind!r})")
+    config.validate()
+    if args.record is not None:
+        _check_record_path(Path(args.record))
+    return config
+
+
+def _check_record_path(path: Path) -> None:
+    if path.exists():
+        raise UsageError(f"--record {path} exists already; choose a new file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"--record {path}: {parent} is not a directory; pass a writable path")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(args)
+    except UsageError as exc:
+        sys.stderr.write(f"loadtui: {exc}\n")
+        return 2
+    except RunFailed as exc:
+        sys.stderr.write(f"loadtui: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("loadtui: interrupted\n")
+        return 130
+
+
+def _dispatch(args: list[str]) -> int:
+    command = args[0] if args and args[0] in COMMANDS else None
+    if command == "headless":
+        ns = build_headless_parser().parse_args(args[1:])
+        if ns.duration <= 0:
+            raise UsageError("--duration must be above 0 seconds")
+        from loadtui import headless
+
+        return headless.run(config_from_args(ns), ns.duration)
+    if command == "replay":
+        p = _Parser(prog="loadtui replay", description="Open the dashboard on a recorded session.")
+        p.add_argument("file", type=Path)
+        p.add_argument("--speed", type=float, default=1.0, help="playback speed (default 1×)")
+        ns = p.parse_args(args[1:])
+        from loadtui.recorder import read_log
+
+        log = read_log(ns.file)
+        from loadtui.tui.app import run_replay
+
+        return run_replay(log, speed=ns.speed)
+    if command == "report":
+        p = _Parser(prog="loadtui report", description="Write an HTML report (and CSV) from session logs.")
+        p.add_argument("files", type=Path, nargs="+")
+        p.add_argument("-o", "--output", type=Path, default=Path("report.html"))
+        p.add_argument("--csv", type=Path, default=None, metavar="DIR", help="also export ticks and segments as CSV")
+        ns = p.parse_args(args[1:])
+        from loadtui.report import write_report
+
+        return write_report(ns.files, ns.output, ns.csv)
+    ns = build_parser().parse_args(args)
+    config = config_from_args(ns)
+    from loadtui.tui.app import run_dashboard
+
+    return run_dashboard(config)

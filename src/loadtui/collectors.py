@@ -1,0 +1,190 @@
+"""Collectors: what the session measures besides the load generator, once a second.
+
+Each collector is cheap, never raises into the tick loop (a failing source returns None and says why), and keeps
+its state between seconds: psutil `Process` objects per pid (CPU percent is measured since the previous call on the
+same object, DESIGN 4.4), the monitoring connection, the previous pool counters.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from loadtui.model import DbStats, PoolStats, ProcessStats, WorkerStats
+
+STALE_AFTER_S = 2.5
+"""A worker record older than this means the worker could not publish: its event loop is blocked (or it hangs)."""
+
+
+class ProcessCollector:
+    """CPU and memory per pid, with one psutil.Process kept per pid across seconds."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, psutil.Process] = {}
+
+    def sample(self, pids: list[int]) -> dict[int, ProcessStats]:
+        """Figures for each live pid of `pids` (the first sample of a new pid reads 0 % CPU)."""
+        out: dict[int, ProcessStats] = {}
+        for pid in pids:
+            proc = self._procs.get(pid)
+            try:
+                if proc is None:
+                    proc = psutil.Process(pid)
+                    self._procs[pid] = proc
+                with proc.oneshot():
+                    cpu = proc.cpu_percent(None)
+                    rss = proc.memory_info().rss
+                    threads = proc.num_threads()
+            except psutil.Error:
+                self._procs.pop(pid, None)
+                continue
+            out[pid] = ProcessStats(pid=pid, cpu_percent=cpu, rss_bytes=rss, threads=threads)
+        for gone in set(self._procs) - set(pids):
+            del self._procs[gone]
+        return out
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and all its descendants that exist now."""
+    try:
+        proc = psutil.Process(pid)
+        return [pid] + [c.pid for c in proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+_ACTIVITY_SQL = """
+SELECT coalesce(state, 'unknown'), coalesce(application_name, ''), count(*),
+       count(*) FILTER (WHERE wait_event_type = 'Lock')
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+GROUP BY 1, 2
+"""
+
+
+class DbCollector:
+    """Connections by state and by application from pg_stat_activity, through one monitoring connection."""
+
+    def __init__(self, dsn: str, *, reserved: int = 0) -> None:
+        self.dsn = dsn
+        self.reserved = reserved
+        self._conn: psycopg.Connection[Any] | None = None
+        self._max_connections: int | None = None
+        self.last_error: str | None = None
+        """Why the last sample failed, or None."""
+
+    def sample(self) -> DbStats | None:
+        """Connection figures now, or None when the database cannot be reached (see :attr:`last_error`)."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(
+                    self.dsn, autocommit=True, connect_timeout=2, application_name="loadtui-monitor",
+                    options="-c statement_timeout=500",
+                )  # fmt: skip
+                row = self._conn.execute("SHOW max_connections").fetchone()
+                self._max_connections = int(row[0]) if row else None
+            rows = self._conn.execute(_ACTIVITY_SQL).fetchall()
+        except psycopg.Error as exc:
+            self.last_error = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            self.close()
+            return None
+        self.last_error = None
+        by_state: dict[str, int] = {}
+        by_app: dict[str, int] = {}
+        waiting = 0
+        for state, app, count, lock_waits in rows:
+            by_state[state] = by_state.get(state, 0) + count
+            by_app[app] = by_app.get(app, 0) + count
+            waiting += lock_waits
+        return DbStats(
+            connections=sum(by_state.values()),
+            max_connections=self._max_connections or 0,
+            by_state=by_state,
+            by_application=by_app,
+            reserved=self.reserved,
+            waiting_on_locks=waiting,
+        )
+
+    def close(self) -> None:
+        """Close the monitoring connection."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+
+
+class AppStatsCollector:
+    """Reads the records workers publish through :mod:`loadtui.appstats` (one file per pid)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._previous: dict[int, dict[str, Any]] = {}
+
+    def read(self, pids: list[int]) -> dict[int, dict[str, Any]]:
+        """The latest record of each of `pids` that has one."""
+        out: dict[int, dict[str, Any]] = {}
+        for pid in pids:
+            try:
+                out[pid] = json.loads((self.directory / f"{pid}.json").read_text())
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def sample(
+        self, workers: dict[int, ProcessStats], interval: float = 1.0
+    ) -> tuple[list[WorkerStats], list[PoolStats]]:
+        """Worker rows (process figures joined with what they publish) and pool rows."""
+        now = time.time()
+        records = self.read(list(workers))
+        rows: list[WorkerStats] = []
+        pools: list[PoolStats] = []
+        for pid, proc in sorted(workers.items()):
+            rec = records.get(pid)
+            prev = self._previous.get(pid)
+            if rec is None:
+                rows.append(WorkerStats(pid=pid, cpu_percent=proc.cpu_percent, rss_bytes=proc.rss_bytes,
+                                        threads=proc.threads))  # fmt: skip
+                continue
+            stale = max(0.0, now - float(rec.get("time", now)))
+            rps = None
+            if prev is not None and rec.get("time") != prev.get("time"):
+                dt = max(1e-3, float(rec["time"]) - float(prev["time"]))
+                rps = max(0, int(rec.get("requests", 0)) - int(prev.get("requests", 0))) / dt
+            lag = float(rec.get("loop_lag_max_ms", 0.0))
+            if stale > STALE_AFTER_S:
+                # The worker could not publish for this long: its loop was blocked at least that long.
+                lag = max(lag, stale * 1000)
+            rows.append(WorkerStats(
+                pid=pid, cpu_percent=proc.cpu_percent, rss_bytes=proc.rss_bytes,
+                in_flight=rec.get("in_flight"), loop_lag_ms=lag, requests_per_s=rps, stale_s=round(stale, 2),
+                threads=proc.threads,
+            ))  # fmt: skip
+            pool = rec.get("pool")
+            counters = rec.get("counters") or {}
+            prev_counters = (prev or {}).get("counters") or {}
+            connect_errors = max(0, counters.get("db_connect_errors", 0) - prev_counters.get("db_connect_errors", 0))
+            if pool:
+                prev_pool = (prev or {}).get("pool") or {}
+                wait_ms = max(0, pool.get("requests_wait_ms", 0) - prev_pool.get("requests_wait_ms", 0))
+                errors = sum(
+                    max(0, pool.get(k, 0) - prev_pool.get(k, 0))
+                    for k in ("requests_errors", "requests_timeouts", "connections_errors")
+                )
+                pools.append(PoolStats(
+                    pid=pid, size=pool.get("pool_size", 0), available=pool.get("pool_available", 0),
+                    waiting=pool.get("requests_waiting", 0), wait_ms=float(wait_ms), max=pool.get("pool_max"),
+                    errors=errors + connect_errors,
+                ))  # fmt: skip
+            elif connect_errors:
+                pools.append(PoolStats(pid=pid, size=0, available=0, waiting=0, wait_ms=0.0, errors=connect_errors))
+            self._previous[pid] = rec
+        for gone in set(self._previous) - set(workers):
+            del self._previous[gone]
+        return rows, pools

