@@ -1,0 +1,546 @@
+"""The dashboard: a Textual app that renders Ticks and turns keys into RunConfig changes.
+
+It is built by one factory, :func:`create_app`, used by the CLI and the tests. A live dashboard drives a Session
+through a :class:`~loadtui.tui.controller.SessionController`; a replay feeds recorded Ticks through the same message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+
+from loadtui.config import SCENARIOS, RunConfig
+from loadtui.model import Event, Tick
+from loadtui.recorder import SessionLog
+from loadtui.session import Session
+from loadtui.tui.controller import SessionController
+from loadtui.tui.widgets import (
+    AppPanel,
+    DatabasePanel,
+    DiagnosisPanel,
+    EndpointsPanel,
+    EventsPanel,
+    LoadgenPanel,
+    LoadPanel,
+)
+
+HELP = """\
+# loadtui keys
+
+| key | does | applies |
+|---|---|---|
+| `w` / `W` | users +1 / +10 | live |
+| `s` / `S` | users −1 / −10 | live |
+| `+` / `-` | workers +1 / −1 | live (SIGTTIN/SIGTTOU) |
+| `]` / `[` | pool max +1 / −1 | on `a` (restart) |
+| `}` / `{` | pool min +1 / −1 | on `a` (restart) |
+| `d` | database mode: pool ↔ connection per request | on `a` |
+| `l` | uvicorn access log on/off | on `a` |
+| `a` | apply pending changes (restarts the app) | |
+| `space` | pause / resume the load | live |
+| `c` | choose a scenario | restarts the load generator |
+| `m` | mark this moment with a note | |
+| `x` | save a screenshot (SVG) | |
+| `?` | this help | |
+| `q` | quit (stops everything loadtui started) | |
+
+Latencies come from Locust's histogram: whole milliseconds below 100 ms, two significant digits above
+(147 ms is counted as 150 ms). Per-second figures are deltas between two seconds, not Locust's 10-second averages.
+
+Replay: `space` play/pause, `→`/`←` step, `>`/`<` speed, `home`/`end` jump.
+"""
+
+
+class TickArrived(Message):
+    """A new second to render. A newer one replaces one still queued: the screen never falls behind."""
+
+    def __init__(self, tick: Tick) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TickArrived)
+
+
+class EventArrived(Message):
+    """Something happened in the session."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class JobFinished(Message):
+    """A control job (open, apply, workers...) finished on the control thread."""
+
+    def __init__(self, name: str, ok: bool, message: str) -> None:
+        super().__init__()
+        self.name = name
+        self.ok = ok
+        self.message = message
+
+
+class Progress(Message):
+    """A step of a long operation (start-up, restart)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class HelpScreen(ModalScreen[None]):
+    """All keys, and what the numbers mean."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(HELP)
+
+
+class ScenarioScreen(ModalScreen[str | None]):
+    """Pick a scenario; each comes with what it teaches."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        options = [Option(Text.assemble((s.name, "bold"), "  ", (s.lesson, "dim")), id=s.name) for s in SCENARIOS]
+        with Vertical(id="scenario-box"):
+            yield Static("Choose a scenario (enter), escape to cancel", classes="box-title")
+            yield OptionList(*options, id="scenario-list")
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class MarkScreen(ModalScreen[str | None]):
+    """Type a note for the mark."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="mark-box"):
+            yield Static("Note for this moment (enter to save, escape to cancel)", classes="box-title")
+            yield Input(placeholder="e.g. before adding workers", id="mark-input")
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+
+@dataclass
+class ReplayState:
+    """Where a replay is."""
+
+    log: SessionLog
+    index: int = 0
+    playing: bool = True
+    speed: float = 1.0
+
+
+class LoadtuiApp(App[int]):
+    """The loadtui dashboard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "loadtui"
+
+    BINDINGS = [
+        Binding("w", "users(1)", "users +1", id="users.up"),
+        Binding("W", "users(10)", "+10", show=False, id="users.up10"),
+        Binding("s", "users(-1)", "users −1", id="users.down"),
+        Binding("S", "users(-10)", "−10", show=False, id="users.down10"),
+        Binding("plus", "workers(1)", "workers +", id="workers.up"),
+        Binding("minus", "workers(-1)", "workers −", id="workers.down"),
+        Binding("right_square_bracket", "pool_max(1)", "pool max +", show=False, id="pool.max.up"),
+        Binding("left_square_bracket", "pool_max(-1)", "pool max −", show=False, id="pool.max.down"),
+        Binding("right_curly_bracket", "pool_min(1)", "pool min +", show=False, id="pool.min.up"),
+        Binding("left_curly_bracket", "pool_min(-1)", "pool min −", show=False, id="pool.min.down"),
+        Binding("d", "db_mode", "db mode", id="db.mode"),
+        Binding("l", "access_log", "access log", show=False, id="access.log"),
+        Binding("a", "apply", "apply", id="apply"),
+        Binding("space", "pause", "pause", id="pause"),
+        Binding("c", "scenario", "scenario", id="scenario"),
+        Binding("m", "mark", "mark", show=False, id="mark"),
+        Binding("x", "screenshot", "screenshot", show=False, id="screenshot"),
+        Binding("question_mark", "help", "help", id="help"),
+        Binding("q", "quit_app", "quit", id="quit"),
+        Binding("right", "step(1)", "step", show=False),
+        Binding("left", "step(-1)", "back", show=False),
+        Binding("greater_than_sign", "speed(2)", "faster", show=False),
+        Binding("less_than_sign", "speed(0.5)", "slower", show=False),
+        Binding("home", "seek(0)", "start", show=False),
+        Binding("end", "seek(-1)", "end", show=False),
+    ]
+
+    def __init__(self, *, session: Session | None = None, replay: SessionLog | None = None,
+                 config: RunConfig | None = None, speed: float = 1.0) -> None:  # fmt: skip
+        super().__init__()
+        self.session = session
+        self.controller: SessionController | None = None
+        self.replay = ReplayState(replay, speed=speed) if replay is not None else None
+        self.applied: RunConfig = (session.config if session else None) or config or (
+            replay.config if replay else RunConfig()
+        )
+        self.pending: RunConfig = self.applied
+        self.status = "starting…" if session else ""
+        self.last_tick: Tick | None = None
+        self.ticks_seen = 0
+        self.exit_status = 0
+
+    # -- layout ------------------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="config-bar")
+        yield Static(id="status-bar")
+        with Grid(id="main"):
+            yield LoadPanel()
+            yield DiagnosisPanel()
+            yield AppPanel()
+            yield DatabasePanel()
+            yield EndpointsPanel()
+            with Vertical(id="side"):
+                yield LoadgenPanel()
+                yield EventsPanel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._render_config()
+        self.on_resize()
+        if self.session is not None:
+            self.session.subscribe(on_tick=lambda t: self.post_message(TickArrived(t)),
+                                   on_event=lambda e: self.post_message(EventArrived(e)))  # fmt: skip
+            self.controller = SessionController(
+                self.session,
+                on_done=lambda n, ok, m: self.post_message(JobFinished(n, ok, m)),
+                progress=lambda text: self.post_message(Progress(text)),
+            )
+            self.controller.start()
+        elif self.replay is not None:
+            self.title = f"loadtui replay · {self.replay.log.path.name}"
+            for ev in self.replay.log.events[:0]:
+                self.query_one(EventsPanel).add(ev)
+            self.set_interval(0.05, self._replay_step)
+            self._replay_clock = 0.0
+
+    def on_resize(self, _event: object = None) -> None:
+        """Stack panels in a narrow terminal."""
+        self.set_class(self.size.width < 120, "narrow")
+
+    # -- data in -----------------------------------------------------------------------------------------------
+
+    @on(TickArrived)
+    def show_tick(self, message: TickArrived) -> None:
+        """Render one second in every panel at once."""
+        tick = message.tick
+        self.last_tick = tick
+        self.ticks_seen += 1
+        with self.batch_update():
+            self.query_one(LoadPanel).show(tick)
+            self.query_one(EndpointsPanel).show(tick)
+            self.query_one(AppPanel).show(tick)
+            self.query_one(LoadgenPanel).show(tick)
+            self.query_one(DatabasePanel).show(tick)
+            self.query_one(DiagnosisPanel).show(tick, judged=self.ticks_seen >= 8)
+            if self.session is None:
+                self._render_status()
+
+    @on(EventArrived)
+    def show_event(self, message: EventArrived) -> None:
+        """Add an event to the list."""
+        self.query_one(EventsPanel).add(message.event)
+        if message.event.kind in ("restart-failed", "app-exited", "loadgen-exited"):
+            self.status = f"{message.event.kind}: {message.event.message}"
+            self._render_status()
+
+    @on(Progress)
+    def show_progress(self, message: Progress) -> None:
+        """A step of a long operation."""
+        self.status = message.text + "…"
+        self._render_status()
+
+    @on(JobFinished)
+    def job_finished(self, message: JobFinished) -> None:
+        """A control job is done: show its outcome and the configuration now applied."""
+        if self.session is not None:
+            self.applied = self.session.config
+            self.pending = self.session.pending
+        if message.ok:
+            self.status = {"open": f"live · recording to {self.session.record_path if self.session else ''}"}.get(
+                message.name, f"{message.name}: done {message.message}".rstrip()
+            )
+        else:
+            self.status = f"{message.name} failed: {message.message}"
+            if message.name == "open":
+                self.exit_status = 2 if "--" in message.message or "choose" in message.message else 1
+                self.notify(message.message, title="loadtui could not start", severity="error", timeout=30)
+            else:
+                self.notify(message.message, title=f"{message.name} failed", severity="error", timeout=15)
+        self._render_config()
+        self._render_status()
+
+    # -- header ------------------------------------------------------------------------------------------------
+
+    def _render_config(self) -> None:
+        c = self.applied
+        text = Text()
+        text.append(" applied ", style="reverse")
+        scenario = c.scenario if c.locustfile is None else Path(c.locustfile).name
+        pool = f"pool {c.pool_min}–{c.pool_max}" if c.db_mode == "pool" else "connection per request"
+        text.append(f" {scenario} · {c.users} users · {c.workers} worker(s) · {pool} · access log "
+                    f"{'on' if c.access_log else 'off'} · sleep {c.sleep_ms} ms")  # fmt: skip
+        pending = {f: getattr(self.pending, f) for f in ("pool_min", "pool_max", "db_mode", "access_log", "scenario")
+                   if getattr(self.pending, f) != getattr(c, f)}  # fmt: skip
+        if pending:
+            text.append("   pending ", style="reverse yellow")
+            text.append(" " + ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in pending.items()), style="yellow")
+            text.append("  (press a to apply)", style="dim")
+        self.query_one("#config-bar", Static).update(text)
+
+    def _render_status(self) -> None:
+        text = Text()
+        if self.replay is not None:
+            r = self.replay
+            total = len(r.log.ticks)
+            text.append(f" replay {min(r.index, total)}/{total} s · {'playing' if r.playing else 'paused'} · "
+                        f"{r.speed:g}×", style="bold")  # fmt: skip
+            if r.log.truncated:
+                text.append(" · log was cut off (killed session)", style="yellow")
+        else:
+            text.append(f" {self.status}", style="bold")
+        self.query_one("#status-bar", Static).update(text)
+
+    # -- live actions ------------------------------------------------------------------------------------------
+
+    def _submit(self, name: str, job: Any, ack: str) -> None:
+        if self.controller is None:
+            self.notify("replay: the session is not live", severity="warning")
+            return
+        if not self.controller.opened.is_set():
+            self.notify("still starting…", severity="warning")
+            return
+        self.status = ack
+        self._render_status()
+        self.controller.submit(name, job)
+
+    def action_users(self, delta: int) -> None:
+        """Change the user count (live)."""
+        users = max(0, self.pending.users + delta)
+        self.pending = dataclasses.replace(self.pending, users=users)
+        self._render_config()
+        self._submit("users", lambda s: s.set_users(users), f"users → {users}")
+
+    def action_workers(self, delta: int) -> None:
+        """Change the worker count (live)."""
+        workers = max(1, self.pending.workers + delta)
+        if workers == self.pending.workers:
+            self.notify("at least one worker", severity="warning")
+            return
+        self.pending = dataclasses.replace(self.pending, workers=workers)
+        self._submit("workers", lambda s: s.set_workers(workers), f"workers → {workers}…")
+
+    def _propose(self, **changes: Any) -> None:
+        try:
+            candidate = self.pending.replace(**changes)
+        except Exception as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.pending = candidate
+        self._render_config()
+        if self.controller is not None:
+            self.controller.submit("propose", lambda s: s.propose(**changes) and None)
+
+    def action_pool_max(self, delta: int) -> None:
+        """Pool max ± 1 (pending until applied)."""
+        self._propose(pool_max=max(1, self.pending.pool_max + delta))
+
+    def action_pool_min(self, delta: int) -> None:
+        """Pool min ± 1 (pending until applied)."""
+        self._propose(pool_min=max(0, self.pending.pool_min + delta))
+
+    def action_db_mode(self) -> None:
+        """Toggle pool / connection per request (pending)."""
+        self._propose(db_mode="per-request" if self.pending.db_mode == "pool" else "pool")
+
+    def action_access_log(self) -> None:
+        """Toggle the access log (pending)."""
+        self._propose(access_log=not self.pending.access_log)
+
+    def action_apply(self) -> None:
+        """Restart with the pending configuration."""
+        if self.replay is not None:
+            return
+        target = self.pending
+        self._submit("apply", lambda s: s.apply(target, progress=lambda t: self.post_message(Progress(t))),
+                     "applying…")  # fmt: skip
+
+    def action_pause(self) -> None:
+        """Pause or resume the load (or the replay)."""
+        if self.replay is not None:
+            self.replay.playing = not self.replay.playing
+            self._render_status()
+            return
+        if self.session is None:
+            return
+        if self.session.paused:
+            self._submit("resume", lambda s: s.resume(), "resuming…")
+        else:
+            self._submit("pause", lambda s: s.pause(), "pausing…")
+
+    def action_scenario(self) -> None:
+        """Choose a scenario."""
+        if self.replay is not None:
+            return
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.pending = dataclasses.replace(self.pending, scenario=name)
+                target = self.pending
+                self._render_config()
+                self._submit("scenario", lambda s: s.apply(target), f"scenario → {name}…")
+
+        self.push_screen(ScenarioScreen(), chosen)
+
+    def action_mark(self) -> None:
+        """Mark this moment with a note."""
+
+        def noted(note: str | None) -> None:
+            if note is not None:
+                self._submit("mark", lambda s: s.mark(note), f"marked: {note}")
+
+        self.push_screen(MarkScreen(), noted)
+
+    def action_screenshot(self) -> None:
+        """Save an SVG screenshot in the current directory."""
+        path = self.save_screenshot()
+        self.notify(f"saved {path}")
+
+    def action_help(self) -> None:
+        """Show the help screen."""
+        self.push_screen(HelpScreen())
+
+    async def action_quit_app(self) -> None:
+        """Stop everything and quit."""
+        self.status = "stopping everything loadtui started…"
+        self._render_status()
+        if self.controller is not None:
+            await asyncio.to_thread(self.controller.close)
+        self.exit(self.exit_status)
+
+    # -- replay ------------------------------------------------------------------------------------------------
+
+    def _replay_step(self) -> None:
+        r = self.replay
+        if r is None or not r.playing or r.index >= len(r.log.ticks):
+            return
+        self._replay_clock += 0.05 * r.speed
+        while r.index < len(r.log.ticks) and self._replay_clock >= 1.0:
+            self._replay_clock -= 1.0
+            self._emit_replay(r.index)
+            r.index += 1
+
+    def _emit_replay(self, index: int) -> None:
+        assert self.replay is not None
+        log = self.replay.log
+        tick = log.ticks[index]
+        previous_t = log.ticks[index - 1].t if index > 0 else -1.0
+        for ev in log.events:
+            if previous_t < ev.t <= tick.t:
+                self.post_message(EventArrived(ev))
+                if ev.kind in ("config", "applied") and "config" in ev.data:
+                    self.applied = self.pending = RunConfig.from_dict(ev.data["config"])
+                    self._render_config()
+        self.post_message(TickArrived(tick))
+
+    def action_step(self, delta: int) -> None:
+        """Replay: one second forward or back (pauses)."""
+        r = self.replay
+        if r is None or not r.log.ticks:
+            return
+        r.playing = False
+        r.index = max(0, min(len(r.log.ticks) - 1, r.index + delta))
+        self._emit_replay(r.index)
+        self._render_status()
+
+    def action_speed(self, factor: float) -> None:
+        """Replay: faster or slower."""
+        if self.replay is not None:
+            self.replay.speed = max(0.25, min(64.0, self.replay.speed * factor))
+            self._render_status()
+
+    def action_seek(self, index: int) -> None:
+        """Replay: jump to the start or the end."""
+        r = self.replay
+        if r is None or not r.log.ticks:
+            return
+        r.index = 0 if index == 0 else len(r.log.ticks) - 1
+        self._emit_replay(r.index)
+        self._render_status()
+
+
+def create_app(*, config: RunConfig | None = None, replay: SessionLog | None = None, speed: float = 1.0,
+               session: Session | None = None) -> LoadtuiApp:  # fmt: skip
+    """The one factory for the dashboard, used by the CLI and the tests.
+
+    With `config` (and no `session`), a live Session is created for it; with `replay`, the recorded session plays.
+    """
+    if replay is not None:
+        return LoadtuiApp(replay=replay, speed=speed)
+    if session is None and config is not None:
+        session = Session(config)
+    return LoadtuiApp(session=session, config=config)
+
+
+def _install_signal_handlers(app: LoadtuiApp) -> None:
+    """Textual installs no SIGTERM/SIGHUP handler: quit cleanly on them, stopping what we started."""
+    loop = asyncio.get_running_loop()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        # Exit the UI at once (the terminal may be gone); run_dashboard's finally then stops the session.
+        loop.call_soon_threadsafe(app.exit, 128 + _signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def run_dashboard(config: RunConfig) -> int:
+    """`loadtui`: the live dashboard. Returns the exit status."""
+    app = create_app(config=config)
+    session = app.session
+    assert session is not None
+    sys.stderr.write(f"loadtui: recording to {session.record_path}\n")
+
+    async def main() -> int | None:
+        _install_signal_handlers(app)
+        return await app.run_async()
+
+    try:
+        status = asyncio.run(main())
+    finally:
+        if app.controller is not None and not app.controller.closed.is_set():
+            app.controller.close()
+        elif app.controller is None:
+            session.close()
+    sys.stderr.write(f"loadtui: session log {session.record_path}\n")
+    return int(status or app.exit_status)
+
+
+def run_replay(log: SessionLog, speed: float = 1.0) -> int:
+    """`loadtui replay FILE`."""
+    app = create_app(replay=log, speed=speed)
+    return int(app.run() or 0)

@@ -1,0 +1,242 @@
+"""The dashboard's panels. Each renders a Tick it is given (attributes down); none reads the session."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Sparkline, Static
+
+from loadtui.model import Event, Tick
+
+HISTORY = 120
+"""Seconds of history the charts keep (bounded: memory stays flat in long sessions)."""
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds for display."""
+    return "—" if value is None else f"{value:,.0f} ms"
+
+
+def mib(value: int) -> str:
+    """Bytes as MiB."""
+    return f"{value / 2**20:,.0f} MiB"
+
+
+class Panel(Vertical):
+    """A bordered panel with a title."""
+
+    def __init__(self, title: str, *, id: str) -> None:
+        super().__init__(id=id, classes="panel")
+        self.border_title = title
+
+
+class LoadPanel(Panel):
+    """Users, requests/s, failures/s, latency now; charts of requests/s and p95."""
+
+    def __init__(self) -> None:
+        super().__init__("Load", id="load")
+        self._rps: deque[float] = deque(maxlen=HISTORY)
+        self._p95: deque[float] = deque(maxlen=HISTORY)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="load-numbers")
+        yield Static("requests/s", classes="chart-label")
+        yield Sparkline([], id="rps-chart")
+        yield Static("p95 latency (ms)", classes="chart-label")
+        yield Sparkline([], id="p95-chart")
+
+    def show(self, tick: Tick) -> None:
+        """Render one second."""
+        self._rps.append(tick.rps)
+        self._p95.append(tick.latency.p95 or 0.0)
+        text = Text()
+        text.append(f"users {tick.users}   ", style="bold")
+        text.append(f"{tick.rps:,.1f} req/s   ", style="bold green")
+        text.append(f"{tick.fail_rps:,.1f} fail/s\n", style="bold red" if tick.fail_rps else "dim")
+        lat = tick.latency
+        text.append(f"p50 {ms(lat.p50)}  p95 {ms(lat.p95)}  p99 {ms(lat.p99)}  max {ms(lat.max)}")
+        self.query_one("#load-numbers", Static).update(text)
+        self.query_one("#rps-chart", Sparkline).data = list(self._rps)
+        self.query_one("#p95-chart", Sparkline).data = list(self._p95)
+
+
+class EndpointsPanel(Panel):
+    """Per-endpoint figures and grouped errors."""
+
+    def __init__(self) -> None:
+        super().__init__("Endpoints (this second)", id="endpoints")
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(id="endpoint-table", show_cursor=False, zebra_stripes=True)
+        table.add_columns("endpoint", "req/s", "fail/s", "p50 ms", "p95 ms", "p99 ms")
+        yield table
+        yield Static(id="errors")
+
+    def show(self, tick: Tick) -> None:
+        """Render one second."""
+        table = self.query_one("#endpoint-table", DataTable)
+        table.clear()
+        for e in sorted(tick.endpoints, key=lambda e: -e.rps):
+            table.add_row(f"{e.method} {e.name}", f"{e.rps:,.1f}", f"{e.fail_rps:,.1f}",
+                          *(("—" if v is None else f"{v:,.0f}") for v in (e.p50, e.p95, e.p99)))  # fmt: skip
+        errors = Text()
+        for err in sorted(tick.errors, key=lambda e: -e.count)[:4]:
+            errors.append(f"{err.count:>6}× ", style="bold red")
+            errors.append(f"{err.method} {err.name}: {err.error[:90]}\n")
+        self.query_one("#errors", Static).update(errors)
+
+
+class AppPanel(Panel):
+    """One row per worker, the supervisor, total CPU against the cores."""
+
+    def __init__(self) -> None:
+        super().__init__("App workers", id="app")
+        self._history: dict[int, deque[float]] = {}
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(id="worker-table", show_cursor=False)
+        table.add_columns("pid", "CPU %", "memory", "in flight", "loop lag", "threads", "CPU history")
+        yield table
+        yield Static(id="app-total")
+
+    def show(self, tick: Tick) -> None:
+        """Render one second."""
+        table = self.query_one("#worker-table", DataTable)
+        table.clear()
+        for w in tick.workers:
+            hist = self._history.setdefault(w.pid, deque(maxlen=12))
+            hist.append(w.cpu_percent)
+            table.add_row(
+                str(w.pid), f"{w.cpu_percent:.0f}", mib(w.rss_bytes),
+                "—" if w.in_flight is None else str(w.in_flight),
+                ms(w.loop_lag_ms), "—" if w.threads is None else str(w.threads), _bars(hist),
+            )  # fmt: skip
+        for pid in set(self._history) - {w.pid for w in tick.workers}:
+            del self._history[pid]
+        total = Text()
+        total.append(f"{len(tick.workers)} worker(s) · {tick.app_cpu_percent:.0f}% of {tick.cpu_count * 100}% "
+                     f"({tick.cpu_count} cores)", style="bold")  # fmt: skip
+        if tick.app is not None:
+            total.append(f" · supervisor {tick.app.pid}: {tick.app.cpu_percent:.0f}% CPU, {mib(tick.app.rss_bytes)}")
+        if tick.machine_cpu_percent is not None:
+            total.append(f" · machine {tick.machine_cpu_percent:.0f}%")
+        self.query_one("#app-total", Static).update(total)
+
+
+def _bars(values: deque[float]) -> str:
+    blocks = " ▁▂▃▄▅▆▇█"
+    return "".join(blocks[min(8, int(v / 100 * 8))] for v in values)
+
+
+class LoadgenPanel(Panel):
+    """The load generator's own CPU, per process."""
+
+    def __init__(self) -> None:
+        super().__init__("Load generator", id="loadgen")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="loadgen-numbers")
+
+    def show(self, tick: Tick) -> None:
+        """Render one second."""
+        text = Text()
+        lg = tick.loadgen
+        if lg is None:
+            text.append("not running", style="dim")
+        else:
+            limit = lg.cores * 100
+            style = "bold red" if lg.cpu_percent >= 0.9 * limit else "bold"
+            text.append(f"CPU {lg.cpu_percent:.0f}% of {limit}% ", style=style)
+            text.append(f"({lg.cores} process{'es' if lg.cores > 1 else ''})\n")
+            text.append("  ".join(f"{p.pid}: {p.cpu_percent:.0f}%" for p in lg.per_process), style="dim")
+        self.query_one("#loadgen-numbers", Static).update(text)
+
+
+class DatabasePanel(Panel):
+    """Connections by state against max_connections; pools per worker."""
+
+    def __init__(self) -> None:
+        super().__init__("PostgreSQL", id="database")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="db-numbers")
+        table: DataTable[str] = DataTable(id="pool-table", show_cursor=False)
+        table.add_columns("worker", "pool size", "available", "waiting", "wait ms/s", "errors")
+        yield table
+
+    def show(self, tick: Tick) -> None:
+        """Render one second."""
+        text = Text()
+        db = tick.db
+        if db is None:
+            text.append("no database figures", style="dim")
+        else:
+            allowed = db.max_connections - db.reserved
+            style = "bold red" if db.connections >= allowed - 1 else "bold"
+            text.append(f"{db.connections} of {db.max_connections} connections", style=style)
+            text.append(f" ({db.reserved} reserved)\n")
+            text.append("  ".join(f"{state}: {n}" for state, n in sorted(db.by_state.items())), style="dim")
+        self.query_one("#db-numbers", Static).update(text)
+        table = self.query_one("#pool-table", DataTable)
+        table.clear()
+        for p in tick.pools:
+            table.add_row(str(p.pid), f"{p.size}/{p.max or '?'}", str(p.available), str(p.waiting),
+                          f"{p.wait_ms:,.0f}", str(p.errors))  # fmt: skip
+
+
+class DiagnosisPanel(Panel):
+    """The active findings in plain words with their evidence."""
+
+    def __init__(self) -> None:
+        super().__init__("Diagnosis", id="diagnosis")
+
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for the first seconds of load…", id="findings")
+
+    def show(self, tick: Tick, judged: bool = True) -> None:
+        """Render the findings of one second."""
+        text = Text()
+        if not tick.findings:
+            if judged:
+                text.append("✓ no bottleneck detected", style="bold green")
+                text.append(" — the rules found nothing to report in the last seconds.", style="dim")
+            else:
+                text.append("collecting the first seconds…", style="dim")
+        for f in tick.findings:
+            text.append(f"[{f.severity}] ", style=SEVERITY_STYLE.get(f.severity, ""))
+            text.append(f.title + "\n", style="bold")
+            text.append(f"  {f.evidence}\n")
+            if f.advice:
+                text.append(f"  → {f.advice}\n", style="italic")
+        self.query_one("#findings", Static).update(text)
+
+
+class EventsPanel(Panel):
+    """Restarts, worker changes, failures, config changes, with times."""
+
+    def __init__(self) -> None:
+        super().__init__("Events", id="events")
+        self._lines: deque[Text] = deque(maxlen=200)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="event-lines")
+
+    def add(self, event: Event) -> None:
+        """Show one more event (newest first)."""
+        style = "red" if "fail" in event.kind or "exit" in event.kind or event.kind == "error" else ""
+        line = Text()
+        line.append(f"{_clock(event.t)} ", style="dim")
+        line.append(f"{event.kind}: ", style="bold " + style)
+        line.append(event.message)
+        self._lines.appendleft(line)
+        self.query_one("#event-lines", Static).update(Text("\n").join(list(self._lines)[:30]))
+
+
+def _clock(t: float) -> str:
+    minutes, seconds = divmod(int(t), 60)
+    return f"{minutes:02d}:{seconds:02d}"
