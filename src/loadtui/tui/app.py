@@ -88,11 +88,13 @@ class EventArrived(Message):
 class JobFinished(Message):
     """A control job (open, apply, workers...) finished on the control thread."""
 
-    def __init__(self, name: str, ok: bool, message: str) -> None:
+    def __init__(self, name: str, ok: bool, message: str, usage_error: bool = False) -> None:
         super().__init__()
         self.name = name
         self.ok = ok
         self.message = message
+        self.usage_error = usage_error
+        """True when the failure is bad input (exit status 2)."""
 
 
 class Progress(Message):
@@ -202,6 +204,8 @@ class LoadtuiApp(App[int]):
         self.last_tick: Tick | None = None
         self.ticks_seen = 0
         self.exit_status = 0
+        self.open_error: str | None = None
+        """Why the session could not start, if it could not."""
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -227,7 +231,7 @@ class LoadtuiApp(App[int]):
                                    on_event=lambda e: self.post_message(EventArrived(e)))  # fmt: skip
             self.controller = SessionController(
                 self.session,
-                on_done=lambda n, ok, m: self.post_message(JobFinished(n, ok, m)),
+                on_done=lambda n, ok, m, usage=False: self.post_message(JobFinished(n, ok, m, usage)),
                 progress=lambda text: self.post_message(Progress(text)),
             )
             self.controller.start()
@@ -287,8 +291,10 @@ class LoadtuiApp(App[int]):
         else:
             self.status = f"{message.name} failed: {message.message}"
             if message.name == "open":
-                self.exit_status = 2 if "--" in message.message or "choose" in message.message else 1
-                self.notify(message.message, title="loadtui could not start", severity="error", timeout=30)
+                # Nothing to show without a session: leave the terminal and say why in one line (run_dashboard).
+                self.open_error = message.message
+                self.exit(2 if message.usage_error else 1)
+                return
             else:
                 self.notify(message.message, title=f"{message.name} failed", severity="error", timeout=15)
         self._render_config()
@@ -523,7 +529,6 @@ def run_dashboard(config: RunConfig) -> int:
     app = create_app(config=config)
     session = app.session
     assert session is not None
-    sys.stderr.write(f"loadtui: recording to {session.record_path}\n")
 
     async def main() -> int | None:
         _install_signal_handlers(app)
@@ -536,7 +541,10 @@ def run_dashboard(config: RunConfig) -> int:
             app.controller.close()
         elif app.controller is None:
             session.close()
-    sys.stderr.write(f"loadtui: session log {session.record_path}\n")
+    if app.open_error is not None:
+        sys.stderr.write(f"loadtui: {app.open_error}\n")
+    if session.recorder is not None:
+        sys.stderr.write(f"loadtui: session log {session.record_path}\n")
     return int(status or app.exit_status)
 
 

@@ -16,8 +16,8 @@ from loadtui.errors import RunFailed, UsageError
 from loadtui.session import Session
 
 Job = Callable[[Session], Any]
-Done = Callable[[str, bool, str], None]
-"""Callback(job name, ok, message)."""
+Done = Callable[[str, bool, str, bool], None]
+"""Callback(job name, ok, message, bad input)."""
 
 
 class SessionController:
@@ -55,15 +55,15 @@ class SessionController:
         try:
             self.session.open(progress=self._progress)
         except (UsageError, RunFailed) as exc:
-            self._on_done("open", False, str(exc))
+            self._on_done("open", False, str(exc), isinstance(exc, UsageError))
             self._drain_until_close()
             return
         except Exception as exc:  # report, never die silently
-            self._on_done("open", False, f"{type(exc).__name__}: {exc}")
+            self._on_done("open", False, f"{type(exc).__name__}: {exc}", False)
             self._drain_until_close()
             return
         self.opened.set()
-        self._on_done("open", True, "")
+        self._on_done("open", True, "", False)
         while True:
             item = self._jobs.get()
             if item is None:
@@ -72,11 +72,11 @@ class SessionController:
             try:
                 result = job(self.session)
             except (UsageError, RunFailed) as exc:
-                self._on_done(name, False, str(exc))
+                self._on_done(name, False, str(exc), isinstance(exc, UsageError))
             except Exception as exc:
-                self._on_done(name, False, f"{type(exc).__name__}: {exc}")
+                self._on_done(name, False, f"{type(exc).__name__}: {exc}", False)
             else:
-                self._on_done(name, True, str(result) if result is not None else "")
+                self._on_done(name, True, str(result) if result is not None else "", False)
         self.summary = self.session.close()
         self.closed.set()
 

@@ -1,0 +1,84 @@
+"""Helpers shared by the tests: synthetic ticks, waiting on conditions with deadlines, process checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import psutil
+
+from loadtui.model import DbStats, Finding, Latency, LoadgenStats, PoolStats, ProcessStats, Tick, WorkerStats
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def tick(t: float = 0.0, *, rps: float = 100.0, p50: float | None = 10.0, p95: float | None = 20.0,
+         users: int = 50, worker_cpu: Iterable[float] = (30.0,), lag: float | None = 1.0, in_flight: int | None = 2,
+         threads: int | None = 3, loadgen_cpu: float = 30.0, loadgen_cores: int = 1, cpu_count: int = 2,
+         db_conns: int = 10, db_max: int = 100, active: int = 1, reserved: int = 3, pool_waiting: int = 0,
+         pool_size: int = 10, pool_max: int = 10, pool_errors: int = 0, errors: list[dict[str, Any]] | None = None,
+         fail_rps: float = 0.0, findings: list[Finding] | None = None, segment: int = 0) -> Tick:  # fmt: skip
+    """A synthetic second with sensible healthy defaults; override what a test is about."""
+    cpus = list(worker_cpu)
+    workers = [WorkerStats(pid=1000 + i, cpu_percent=c, rss_bytes=50 * 2**20, in_flight=in_flight, loop_lag_ms=lag,
+                           threads=threads, requests_per_s=rps / max(1, len(cpus)), stale_s=0.2)
+               for i, c in enumerate(cpus)]  # fmt: skip
+    pools = [PoolStats(pid=1000 + i, size=pool_size, available=0 if pool_waiting else pool_size // 2,
+                       waiting=pool_waiting, wait_ms=pool_waiting * 100.0, max=pool_max, errors=pool_errors)
+             for i in range(len(cpus))]  # fmt: skip
+    from loadtui.model import ErrorCount
+
+    return Tick(
+        t=t, rps=rps, fail_rps=fail_rps, users=users, latency=Latency(p50=p50, p95=p95, p99=p95, max=p95),
+        workers=workers, app=ProcessStats(pid=999, cpu_percent=1.0, rss_bytes=40 * 2**20),
+        loadgen=LoadgenStats(pids=[2000], cpu_percent=loadgen_cpu, cores=loadgen_cores),
+        db=DbStats(connections=db_conns, max_connections=db_max, by_state={"active": active, "idle": db_conns - active},
+                   by_application={}, reserved=reserved),
+        pools=pools, cpu_count=cpu_count, errors=[ErrorCount(**e) for e in errors or []],
+        findings=findings or [], segment=segment,
+    )  # fmt: skip
+
+
+def descendants_alive(pids: Iterable[int]) -> list[psutil.Process]:
+    """Processes among `pids` that still exist (zombies excluded)."""
+    alive = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def our_processes() -> list[psutil.Process]:
+    """Every process loadtui could have started, anywhere on the machine."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "name"]):
+        cmd = " ".join(proc.info.get("cmdline") or [])
+        if proc.info.get("name") == "postgres" and "loadtui" in cmd:
+            found.append(proc)
+        elif any(k in cmd for k in ("sample_app", "loadtui.loadgen", "loadtui.guardian", "loadtui.serve")):
+            found.append(proc)
+    return [p for p in found if _alive(p)]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

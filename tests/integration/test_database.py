@@ -1,0 +1,107 @@
+"""The embedded PostgreSQL: fast start, connection limits, recovery after a killed owner, no survivor."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from loadtui.database import EmbeddedDatabase
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A state directory the server's own user can traverse (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="loadtui-test-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_starts_listens_on_a_socket_only_and_reports_limits(tmp_path: Path) -> None:
+    db = EmbeddedDatabase(state_dir=tmp_path / "state", max_connections=30)
+    began = time.monotonic()
+    db.start()
+    try:
+        # Fresh cluster (initdb included) to a usable connection: measured, not assumed.
+        assert db.start_seconds is not None and time.monotonic() - began < 3.0 * 2  # generous on a loaded CI box
+        with psycopg.connect(db.app_dsn) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("app",)
+            assert conn.execute("SHOW listen_addresses").fetchone() == ("",)
+        limits = db.limits()
+        assert limits.max_connections == 30
+        assert limits.for_ordinary_roles == 30 - limits.superuser_reserved - limits.reserved
+    finally:
+        db.stop()
+    assert db.pid is None
+
+
+OWNER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from loadtui.database import EmbeddedDatabase
+    db = EmbeddedDatabase(state_dir=Path(sys.argv[1]))
+    db.start()
+    print(db.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+def test_sigkill_of_the_owner_stops_the_server_and_the_next_start_recovers(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(state)], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    pg_pid = int(owner.stdout.readline())
+    assert psutil.pid_exists(pg_pid)
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    # The parent-death signal makes PostgreSQL shut down fast; no guardian needed for this one.
+    wait_for(lambda: not psutil.pid_exists(pg_pid) or psutil.Process(pg_pid).status() == psutil.STATUS_ZOMBIE,
+             timeout=5, what="the orphaned PostgreSQL to stop")  # fmt: skip
+    # Leave what a killed run of the library would leave: a stale pid file and handle list.
+    data = state / "cluster" / "data"
+    (data / "postmaster.pid").write_text(f"{2**22 - 7}\n{data}\n0\n5432\n/tmp\n\n0 0\nready\n")
+    (data / ".handle_pids.json").write_text(json.dumps([2**22 - 7]))
+    db = EmbeddedDatabase(state_dir=state)
+    db.start()
+    try:
+        with psycopg.connect(db.app_dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert not (data / ".handle_pids.json").exists()
+    finally:
+        db.stop()
+
+
+def test_a_server_left_running_on_the_data_directory_is_stopped_first(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = EmbeddedDatabase(state_dir=state)
+    first.start()
+    leftover = first.pid
+    assert leftover is not None
+    # Simulate a dead owner: drop our handle (lock included) without stopping the server.
+    assert first._lock_file is not None
+    first._lock_file.close()
+    first._lock_file = None
+    second = EmbeddedDatabase(state_dir=state)
+    second.start()
+    try:
+        assert second.pid != leftover
+        assert not psutil.pid_exists(leftover) or psutil.Process(leftover).status() == psutil.STATUS_ZOMBIE
+    finally:
+        second.stop()
+        if first._proc is not None:
+            first._proc.wait(5)
+    assert os.path.exists(state)

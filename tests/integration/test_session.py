@@ -1,0 +1,199 @@
+"""The session engine on the real stack: headless runs, live changes, restarts, orphans, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from loadtui.config import RunConfig
+from loadtui.recorder import read_log
+from loadtui.session import Session
+from tests.helpers import our_processes, wait_for
+
+LOADTUI = [sys.executable, "-m", "loadtui"]
+
+
+def run_session(tmp_path: Path, body: Any, **config: Any) -> Session:
+    cfg = RunConfig(record=str(tmp_path / "s.jsonl"), spawn_rate=100, **config)
+    session = Session(cfg)
+    try:
+        session.open()
+        body(session)
+    finally:
+        session.close()
+    return session
+
+
+def test_headless_run_records_every_field(tmp_path: Path) -> None:
+    record = tmp_path / "run.jsonl"
+    result = subprocess.run([*LOADTUI, "headless", "--duration", "15", "--workers", "2", "--users", "20",
+                             "--spawn-rate", "20", "--record", str(record)], capture_output=True, text=True,
+                            timeout=90)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "req/s" in result.stdout and "configuration" in result.stdout  # per-second lines and the summary table
+    log = read_log(record)
+    assert len(log.ticks) >= 12 and log.summary is not None
+    loaded = [t for t in log.ticks if t.rps > 0]
+    assert len(loaded) >= 10
+    last = loaded[-1]
+    assert last.latency.p50 is not None and last.endpoints and last.users == 20
+    assert len(last.workers) == 2 and all(w.cpu_percent >= 0 and w.rss_bytes > 0 for w in last.workers)
+    assert any(w.cpu_percent > 0 for w in last.workers)
+    assert last.app is not None and last.loadgen is not None and last.loadgen.cpu_percent > 0
+    assert last.db is not None and last.db.connections > 0 and last.db.max_connections == 100
+    assert {p.pid for p in last.pools} == {w.pid for w in last.workers}
+    header = json.loads(record.read_text().splitlines()[0])
+    assert header["config"]["workers"] == 2
+    assert str(record) in result.stderr  # the path is printed at start and exit
+
+
+def test_rps_falls_to_zero_within_two_seconds_and_workers_change_live(tmp_path: Path) -> None:
+    def body(s: Session) -> None:
+        wait_for(lambda: len(s.ticks) > 3 and s.ticks[-1].rps > 0, timeout=20, what="load")
+        before_failures = sum(t.fail_rps for t in s.ticks)
+        s.set_workers(2)
+        assert len(s.app.worker_pids()) == 2  # type: ignore[union-attr]
+        s.set_workers(1)
+        n = len(s.ticks)
+        wait_for(lambda: len(s.ticks) >= n + 2, timeout=10, what="two more seconds")
+        assert sum(t.fail_rps for t in s.ticks) == before_failures  # zero failed requests across both changes
+        s.set_users(0)
+        stopped_at = time.monotonic()
+        wait_for(lambda: s.ticks[-1].rps == 0, timeout=5, what="rps at zero")
+        assert time.monotonic() - stopped_at <= 2.5
+        assert [e.kind for e in s.events].count("workers") == 2
+
+    run_session(tmp_path, body, users=10, scenario="ping")
+
+
+def test_restart_with_new_pool_settings_shows_in_pg_stat_activity(tmp_path: Path) -> None:
+    def body(s: Session) -> None:
+        wait_for(lambda: s.ticks and s.ticks[-1].db, timeout=20, what="db figures")
+        s.apply(s.config.replace(pool_min=6, pool_max=8))
+        tick = wait_for(lambda: s.ticks[-1] if s.ticks[-1].pools and s.ticks[-1].pools[0].max == 8 else None,
+                        timeout=15, what="new pool stats")  # fmt: skip
+        wait_for(lambda: (s.ticks[-1].db.connections if s.ticks[-1].db else 0) >= 6, timeout=10, what="6 conns")
+        assert tick.pools[0].size >= 6
+        assert any(e.kind == "restart" for e in s.events)
+
+    run_session(tmp_path, body, users=2, scenario="ping", pool_min=2, pool_max=4)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_nothing_survives_the_end_of_a_session(tmp_path: Path, sig: signal.Signals) -> None:
+    record = tmp_path / "s.jsonl"
+    proc = subprocess.Popen([*LOADTUI, "headless", "--duration", "60", "--users", "5", "--workers", "2",
+                             "--record", str(record)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: record.exists() and '"type":"tick"' in record.read_text(), timeout=40, what="first tick")
+        children = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        children += [p.pid for p in our_processes()]
+        assert len(children) >= 5  # guardian, postgres, app + 2 workers, load generator
+        proc.send_signal(sig)
+        proc.wait(20)
+        wait_for(lambda: not [p for p in children if psutil.pid_exists(p) and
+                              psutil.Process(p).status() != psutil.STATUS_ZOMBIE],
+                 timeout=8, what=f"every child gone after {sig.name}")  # fmt: skip
+        log = read_log(record)
+        assert len(log.ticks) >= 1  # nothing recorded is lost
+        if sig != signal.SIGKILL:
+            assert log.summary is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--pool-min", "5", "--pool-max", "2"], "--pool-min 5 is above --pool-max 2"),
+        (["--scenario", "nope"], "unknown scenario"),
+        (["--locustfile", "/nope/locustfile.py"], "does not exist"),
+        (["--workers", "10", "--pool-max", "20"], "exceed the 97 PostgreSQL allows"),
+        (["--dsn", "postgresql://nobody@127.0.0.1:1/x"], "--dsn does not connect"),
+        (["--record", "/proc/nope/s.jsonl"], "cannot write the session log"),
+        (["--users", "ten"], "invalid int value"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
+    result = subprocess.run([*LOADTUI, "headless", "--duration", "5", *args], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.startswith("loadtui: ")
+             and not line.startswith(("loadtui: recording to ", "loadtui: session log ", "loadtui: starting",
+                                      "loadtui: checking"))]  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_port_in_use_and_broken_locustfile(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run([*LOADTUI, "headless", "--duration", "3", "--port", str(port)], capture_output=True,
+                                text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and f"port {port}" in result.stderr and "Traceback" not in result.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("import nonexistent_module_xyz\n")
+    result = subprocess.run([*LOADTUI, "headless", "--duration", "3", "--locustfile", str(broken)],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "broken" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_plain_locust_worker_joins(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    locustfile = Path(__import__("sample_app").__file__).with_name("locustfile.py")
+    worker: subprocess.Popen[bytes] | None = None
+
+    def body(s: Session) -> None:
+        nonlocal worker
+        wait_for(lambda: s.ticks and s.ticks[-1].rps > 0, timeout=30, what="load through the joined worker")
+
+    def start_worker() -> None:
+        nonlocal worker
+        locust = str(Path(sys.executable).with_name("locust"))  # the venv's script, whether or not it is on PATH
+        worker = subprocess.Popen([locust, "-f", str(locustfile), "--worker", "--master-host", "127.0.0.1",
+                                   "--master-port", str(port), "--headless"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+
+    import threading
+
+    threading.Timer(1.0, start_worker).start()
+    try:
+        cfg = dict(users=4, scenario="ping", master_bind=f"127.0.0.1:{port}", extra={"expect_remote_workers": 1})
+        s = run_session(tmp_path, body, **cfg)
+        assert any(t.rps > 0 for t in s.ticks)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(10)
+
+
+def test_user_app_with_stock_uvicorn(tmp_path: Path) -> None:
+    app = f"{sys.executable} -m uvicorn sample_app.api:app --host {{host}} --port {{port}} --workers {{workers}}"
+
+    def body(s: Session) -> None:
+        wait_for(lambda: len(s.ticks) > 3 and s.ticks[-1].rps > 0, timeout=30, what="load on a user app")
+        assert len(s.ticks[-1].workers) == 2
+
+    env_dsn = os.environ.get("SAMPLE_APP_DB_DSN")
+    run_session(tmp_path, body, users=2, scenario="ping", workers=2, app=app)
+    assert env_dsn == os.environ.get("SAMPLE_APP_DB_DSN")
