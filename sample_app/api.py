@@ -115,9 +115,7 @@ async def list_tasks(
 ) -> TaskPage:
     """A page of tasks in id order, after the cursor."""
     start = decode_cursor(after) if after is not None else 0
-    cur = await conn.execute(
-        "SELECT id, title, done FROM tasks WHERE id > %s ORDER BY id LIMIT %s", (start, limit + 1)
-    )
+    cur = await conn.execute("SELECT id, title, done FROM tasks WHERE id > %s ORDER BY id LIMIT %s", (start, limit + 1))
     rows = await cur.fetchall()
     items = [Task(id=r[0], title=r[1], done=r[2]) for r in rows[:limit]]
     nxt = encode_cursor(items[-1].id) if len(rows) > limit else None

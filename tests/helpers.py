@@ -70,9 +70,9 @@ def our_processes() -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "name"]):
         cmd = " ".join(proc.info.get("cmdline") or [])
-        if proc.info.get("name") == "postgres" and "loadtui" in cmd:
-            found.append(proc)
-        elif any(k in cmd for k in ("sample_app", "loadtui.loadgen", "loadtui.guardian", "loadtui.serve")):
+        if (proc.info.get("name") == "postgres" and "loadtui" in cmd) or any(
+            k in cmd for k in ("sample_app", "loadtui.loadgen", "loadtui.guardian", "loadtui.serve")
+        ):
             found.append(proc)
     return [p for p in found if _alive(p)]
 

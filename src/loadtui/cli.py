@@ -47,14 +47,26 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     app.add_argument("--pool-min", type=int, default=d.pool_min, help="pool min size per worker (%(default)s)")
     app.add_argument("--pool-max", type=int, default=d.pool_max, help="pool max size per worker (%(default)s)")
     app.add_argument("--pool-timeout", type=float, default=d.pool_timeout, help="seconds to wait for a connection")
-    app.add_argument("--db-mode", choices=("pool", "per-request"), default=d.db_mode,
-                     help="sample app: a pool per worker, or a connection per request (the seed's naive version)")
-    app.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=d.access_log,
-                     help="uvicorn's access log (default off)")
+    app.add_argument(
+        "--db-mode",
+        choices=("pool", "per-request"),
+        default=d.db_mode,
+        help="sample app: a pool per worker, or a connection per request (the seed's naive version)",
+    )
+    app.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=d.access_log,
+        help="uvicorn's access log (default off)",
+    )
     app.add_argument("--sleep-ms", type=int, default=d.sleep_ms, help="unit of work of the sleep scenarios (ms)")
-    app.add_argument("--app", default=None, metavar="CMD",
-                     help='your app: a command with {host}, {port}, {workers}, e.g. '
-                          '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"')
+    app.add_argument(
+        "--app",
+        default=None,
+        metavar="CMD",
+        help="your app: a command with {host}, {port}, {workers}, e.g. "
+        '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"',
+    )
     app.add_argument("--host", default=None, metavar="URL", help="drive an app that is already running at URL")
     app.add_argument("--port", type=int, default=0, help="port for the app loadtui starts (default: a free one)")
     load = p.add_argument_group("load")
@@ -62,16 +74,30 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     load.add_argument("--spawn-rate", type=float, default=d.spawn_rate, help="users started per second")
     load.add_argument("--scenario", default=None, help=f"one of {', '.join(SCENARIO_NAMES)} (default crud)")
     load.add_argument("--locustfile", default=None, metavar="PATH", help="your own locustfile")
-    load.add_argument("--loadgen-processes", type=_int_or_auto, default=1, metavar="N|auto",
-                      help="Locust processes (a master with N workers when N > 1)")
-    load.add_argument("--master-bind", default=None, metavar="HOST:PORT",
-                      help="let remote `locust --worker` processes join at HOST:PORT (default: private)")
-    load.add_argument("--expect-workers", type=int, default=0, metavar="N",
-                      help="wait for N remote Locust workers before starting")
+    load.add_argument(
+        "--loadgen-processes",
+        type=_int_or_auto,
+        default=1,
+        metavar="N|auto",
+        help="Locust processes (a master with N workers when N > 1)",
+    )
+    load.add_argument(
+        "--master-bind",
+        default=None,
+        metavar="HOST:PORT",
+        help="let remote `locust --worker` processes join at HOST:PORT (default: private)",
+    )
+    load.add_argument(
+        "--expect-workers", type=int, default=0, metavar="N", help="wait for N remote Locust workers before starting"
+    )
     db = p.add_argument_group("database")
     db.add_argument("--dsn", default=None, help="an external PostgreSQL (default: an embedded server)")
-    db.add_argument("--db-max-connections", type=int, default=d.db_max_connections,
-                    help="max_connections of the embedded server (%(default)s)")
+    db.add_argument(
+        "--db-max-connections",
+        type=int,
+        default=d.db_max_connections,
+        help="max_connections of the embedded server (%(default)s)",
+    )
     p.add_argument("--record", default=None, metavar="PATH", help="session log path (default ./loadtui-sessions/…)")
 
 

@@ -70,7 +70,7 @@ def default_state_dir() -> Path:
     """Where the embedded cluster lives between sessions."""
     if _is_root():
         # Root's home is private (mode 700) and the server runs as another user, who must reach this path.
-        return Path("/var/tmp/loadtui-root")
+        return Path("/var/tmp/loadtui-root")  # noqa: S108 (owner and mode are checked by _ensure_private_dir)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "loadtui"
 
@@ -127,7 +127,7 @@ def _binaries_for(user: str | None, state_dir: Path) -> Path:
 
         shutil.copytree(source, staging / part, copy_function=link_or_copy, symlinks=True)
     for dirpath, _dirnames, filenames in os.walk(staging):
-        os.chmod(dirpath, 0o755)
+        os.chmod(dirpath, 0o755)  # noqa: S103 (the server's own user must read the binaries; nobody may write)
         for name in filenames:
             p = Path(dirpath) / name
             if not p.is_symlink():
@@ -336,7 +336,9 @@ class EmbeddedDatabase:
             except psycopg.OperationalError as exc:
                 last_error = str(exc).strip()
             time.sleep(0.05)
-        raise DatabaseError(f"embedded PostgreSQL did not accept connections within {START_TIMEOUT:.0f} s: {last_error}")
+        raise DatabaseError(
+            f"embedded PostgreSQL did not accept connections within {START_TIMEOUT:.0f} s: {last_error}"
+        )
 
     def _ensure_app_database(self) -> None:
         with psycopg.connect(self._dsn("postgres", "postgres"), autocommit=True) as conn:
@@ -370,7 +372,7 @@ def _ensure_system_user(name: str) -> None:
 def read_limits(dsn: str) -> ConnectionLimits:
     """Connection limits of the server at `dsn`."""
     with psycopg.connect(dsn, connect_timeout=5) as conn:
-        rows = dict(
+        rows: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
                 (["max_connections", "superuser_reserved_connections", "reserved_connections"],),

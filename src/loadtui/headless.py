@@ -14,7 +14,7 @@ from loadtui.errors import RunFailed
 from loadtui.model import Event, Tick
 from loadtui.session import Session
 
-HEADER = f"{'t':>5} {'users':>5} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  {'worker CPU %':<22} {'lg CPU':>6} {'db conn':>8}"  # noqa: E501
+HEADER = f"{'t':>5} {'users':>5} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  {'worker CPU %':<22} {'lg CPU':>6} {'db conn':>8}"
 
 
 def _ms(v: float | None) -> str:
@@ -47,8 +47,10 @@ def format_summary(summary: dict[str, Any], findings: list[tuple[str, str, str]]
     best = summary.get("best_segment")
     for seg in summary.get("segments", []):
         mark = "*" if seg["index"] == best and len(summary.get("segments", [])) > 1 else " "
+
         def f(v: float | None, spec: str = ".0f") -> str:
             return "—" if v is None else format(v, spec)
+
         rows.append(
             f"{seg['index']:>2}{mark}{seg['label'][:48]:<48} {seg['steady_seconds']:>4} {f(seg['rps'], '.1f'):>8} "
             f"{f(seg['fail_rps'], '.1f'):>7} {f(seg['p50']):>6} {f(seg['p95']):>6} {f(seg['p99']):>6} "
@@ -56,7 +58,9 @@ def format_summary(summary: dict[str, Any], findings: list[tuple[str, str, str]]
         )
     out = "\n".join(rows)
     if findings:
-        out += "\n\nFindings:\n" + "\n".join(f"  [{sev}] {title}\n      {evidence}" for sev, title, evidence in findings)
+        out += "\n\nFindings:\n" + "\n".join(
+            f"  [{sev}] {title}\n      {evidence}" for sev, title, evidence in findings
+        )
     elif summary.get("segments"):
         out += "\n\nFindings: none — no bottleneck detected by the rules."
     return out

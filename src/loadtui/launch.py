@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
     # The parent may already be gone (a race between fork and prctl): then exit instead of living as an orphan.
     if os.getppid() == 1:
         raise SystemExit(1)
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 (an argument list, never a shell: replacing ourselves is the point)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ class Recorder:
         except FileExistsError:
             raise UsageError(f"--record {path} exists already; choose a new file name") from None
         except OSError as exc:
-            raise UsageError(f"cannot write the session log {path} ({exc.strerror}); pass a writable --record") from None
+            raise UsageError(
+                f"cannot write the session log {path} ({exc.strerror}); pass a writable --record"
+            ) from None
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one line and flush it."""

@@ -31,13 +31,13 @@ from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
 from loadtui.errors import RunFailed, UsageError
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
-from loadtui.model import Event, LoadgenStats, ProcessStats, Tick
+from loadtui.model import Event, LoadgenStats, Tick
 from loadtui.model import Latency as LatencyModel
 from loadtui.recorder import Recorder, default_path
 from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
 
-TickCallback = Callable[[Tick], None]
-EventCallback = Callable[[Event], None]
+TickCallback = Callable[[Tick], object]
+EventCallback = Callable[[Event], object]
 
 TICK_TIMEOUT = 1.2
 """Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
@@ -125,7 +125,7 @@ class Session:
 
     # -- opening -----------------------------------------------------------------------------------------------
 
-    def open(self, progress: Callable[[str], None] | None = None) -> None:
+    def open(self, progress: Callable[[str], object] | None = None) -> None:
         """Start the database, the app and the load generator, and begin ticking.
 
         Raises UsageError (bad input, exit 2) or RunFailed (exit 1); whatever was started is stopped again.
@@ -151,7 +151,7 @@ class Session:
         if cfg.users > 0:
             self.loadgen.set_users(cfg.users, cfg.spawn_rate)  # type: ignore[union-attr]
 
-    def _open_database(self, say: Callable[[str], None]) -> None:
+    def _open_database(self, say: Callable[[str], object]) -> None:
         cfg = self.config
         if cfg.host is not None:
             if cfg.dsn is not None:
@@ -182,7 +182,7 @@ class Session:
             reserved = self.limits.max_connections - self.limits.for_ordinary_roles
             self._db_collector = DbCollector(self.admin_dsn or "", reserved=reserved)
 
-    def _open_app(self, say: Callable[[str], None]) -> None:
+    def _open_app(self, say: Callable[[str], object]) -> None:
         cfg = self.config
         if cfg.host is not None:
             say(f"checking {cfg.host}")
@@ -214,7 +214,7 @@ class Session:
             stderr_path=self.run_dir / "loadgen.log",
         )  # fmt: skip
 
-    def _open_loadgen(self, say: Callable[[str], None]) -> None:
+    def _open_loadgen(self, say: Callable[[str], object]) -> None:
         cfg = self.config
         say("starting the load generator")
         self.loadgen = self._loadgen_for(cfg)
@@ -288,7 +288,7 @@ class Session:
         self.pending = self.pending.replace(**changes)
         return self.pending
 
-    def apply(self, config: RunConfig | None = None, progress: Callable[[str], None] | None = None) -> None:
+    def apply(self, config: RunConfig | None = None, progress: Callable[[str], object] | None = None) -> None:
         """Apply `config` (default: the pending one): restart the app and/or the load generator as needed.
 
         On failure the old configuration stays the applied one, the error is an event, and RunFailed is raised
@@ -515,4 +515,3 @@ class Session:
             self.recorder.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         return summary
-

@@ -65,7 +65,9 @@ def check_port_free(port: int, host: str = HOST) -> None:
         try:
             sock.bind((host, port))
         except OSError:
-            raise UsageError(f"port {port} on {host} is in use; pass another --port or stop what listens there") from None
+            raise UsageError(
+                f"port {port} on {host} is in use; pass another --port or stop what listens there"
+            ) from None
 
 
 def is_worker(proc: psutil.Process) -> bool:
@@ -193,10 +195,10 @@ class AppSupervisor:
         except psutil.Error:
             return None
         workers = [c.pid for c in children if is_worker(c)]
-        if not workers and not any(is_worker(c) for c in children):
-            # A single-process server is its own worker, unless it is a supervisor still starting its workers.
-            if self.config is not None and self.config.workers == 1 and self.config.app is not None:
-                workers = [self._ps.pid]
+        # A single-process user app (stock `uvicorn app:app`) is its own worker.
+        single = self.config is not None and self.config.workers == 1 and self.config.app is not None
+        if not workers and single:
+            workers = [self._ps.pid]
         return AppProcesses(self._ps.pid, sorted(workers))
 
     def worker_pids(self) -> list[int]:
@@ -263,7 +265,9 @@ class AppSupervisor:
         tail = " | ".join(self.log_tail(6))
         found = len(self.worker_pids())
         self.stop()
-        raise AppStartError(f"the app was not ready within {READY_TIMEOUT:.0f} s ({found} of {workers} workers): {tail}")
+        raise AppStartError(
+            f"the app was not ready within {READY_TIMEOUT:.0f} s ({found} of {workers} workers): {tail}"
+        )
 
 
 def wait_for_url(url: str, timeout: float = 10.0) -> bool:

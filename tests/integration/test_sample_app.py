@@ -90,7 +90,7 @@ def test_two_workers_publish_their_own_pool_stats_and_group_in_pg_stat_activity(
 
 def test_per_request_mode_opens_a_connection_per_request(sample_app_factory: Any) -> None:
     app = sample_app_factory(workers=1, db_mode="per-request")
-    status, task = call(app, "POST", "/tasks/", {"title": "x"})
+    status, _task = call(app, "POST", "/tasks/", {"title": "x"})
     assert status == 201
     record = json.loads(next(app.stats_dir.glob("*.json")).read_text())
     assert record["pool"] is None

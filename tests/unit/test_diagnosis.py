@@ -84,7 +84,7 @@ def test_findings_start_and_end_with_hysteresis() -> None:
 
 
 def test_every_finding_has_evidence_with_numbers_and_advice() -> None:
-    for _name, ticks, config, expected in CASES:
+    for _name, ticks, config, _expected in CASES:
         for finding in evaluate(ticks, config):
             assert any(ch.isdigit() for ch in finding.evidence), finding
             assert finding.advice and finding.severity in ("info", "warning", "critical")

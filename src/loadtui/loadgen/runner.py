@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
 
     env = Environment(user_classes=classes, host=args.host)
     children: list[subprocess.Popen[bytes]] = []
+    runner: Any
     if args.processes > 1 or args.expect_workers:
         port = args.master_port or free_port(args.master_bind)
         runner = env.create_master_runner(master_bind_host=args.master_bind, master_bind_port=port)

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Markdown, OptionList, Static
@@ -179,7 +179,7 @@ class LoadtuiApp(App[int]):
         Binding("space", "pause", "pause", id="pause"),
         Binding("c", "scenario", "scenario", id="scenario"),
         Binding("m", "mark", "mark", show=False, id="mark"),
-        Binding("x", "screenshot", "screenshot", show=False, id="screenshot"),
+        Binding("x", "save_svg", "screenshot", show=False, id="screenshot"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("q", "quit_app", "quit", id="quit"),
         Binding("right", "step(1)", "step", show=False),
@@ -196,8 +196,8 @@ class LoadtuiApp(App[int]):
         self.session = session
         self.controller: SessionController | None = None
         self.replay = ReplayState(replay, speed=speed) if replay is not None else None
-        self.applied: RunConfig = (session.config if session else None) or config or (
-            replay.config if replay else RunConfig()
+        self.applied: RunConfig = (
+            (session.config if session else None) or config or (replay.config if replay else RunConfig())
         )
         self.pending: RunConfig = self.applied
         self.status = "starting…" if session else ""
@@ -231,7 +231,7 @@ class LoadtuiApp(App[int]):
                                    on_event=lambda e: self.post_message(EventArrived(e)))  # fmt: skip
             self.controller = SessionController(
                 self.session,
-                on_done=lambda n, ok, m, usage=False: self.post_message(JobFinished(n, ok, m, usage)),
+                on_done=self._job_done,
                 progress=lambda text: self.post_message(Progress(text)),
             )
             self.controller.start()
@@ -241,6 +241,14 @@ class LoadtuiApp(App[int]):
                 self.query_one(EventsPanel).add(ev)
             self.set_interval(0.05, self._replay_step)
             self._replay_clock = 0.0
+
+    async def on_unmount(self) -> None:
+        """However the app ends, the session ends with it (stopping everything it started)."""
+        if self.controller is not None and not self.controller.closed.is_set():
+            await asyncio.to_thread(self.controller.close)
+
+    def _job_done(self, name: str, ok: bool, message: str, usage_error: bool) -> None:
+        self.post_message(JobFinished(name, ok, message, usage_error))
 
     def on_resize(self, _event: object = None) -> None:
         """Stack panels in a narrow terminal."""
@@ -431,7 +439,7 @@ class LoadtuiApp(App[int]):
 
         self.push_screen(MarkScreen(), noted)
 
-    def action_screenshot(self) -> None:
+    def action_save_svg(self) -> None:
         """Save an SVG screenshot in the current directory."""
         path = self.save_screenshot()
         self.notify(f"saved {path}")
@@ -500,15 +508,15 @@ class LoadtuiApp(App[int]):
 
 
 def create_app(*, config: RunConfig | None = None, replay: SessionLog | None = None, speed: float = 1.0,
-               session: Session | None = None) -> LoadtuiApp:  # fmt: skip
+               live: bool = False) -> LoadtuiApp:  # fmt: skip
     """The one factory for the dashboard, used by the CLI and the tests.
 
-    With `config` (and no `session`), a live Session is created for it; with `replay`, the recorded session plays.
+    `live=True` starts a real Session for `config`; without it the screen shows `config` and renders the Ticks it is
+    given (Pilot tests); with `replay`, the recorded session plays through the same path.
     """
     if replay is not None:
         return LoadtuiApp(replay=replay, speed=speed)
-    if session is None and config is not None:
-        session = Session(config)
+    session = Session(config or RunConfig()) if live else None
     return LoadtuiApp(session=session, config=config)
 
 
@@ -526,7 +534,7 @@ def _install_signal_handlers(app: LoadtuiApp) -> None:
 
 def run_dashboard(config: RunConfig) -> int:
     """`loadtui`: the live dashboard. Returns the exit status."""
-    app = create_app(config=config)
+    app = create_app(config=config, live=True)
     session = app.session
     assert session is not None
 

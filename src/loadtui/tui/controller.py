@@ -16,14 +16,14 @@ from loadtui.errors import RunFailed, UsageError
 from loadtui.session import Session
 
 Job = Callable[[Session], Any]
-Done = Callable[[str, bool, str, bool], None]
+Done = Callable[[str, bool, str, bool], object]
 """Callback(job name, ok, message, bad input)."""
 
 
 class SessionController:
     """Runs a Session on its own thread and executes jobs on it in order."""
 
-    def __init__(self, session: Session, on_done: Done, progress: Callable[[str], None]) -> None:
+    def __init__(self, session: Session, on_done: Done, progress: Callable[[str], object]) -> None:
         self.session = session
         self._on_done = on_done
         self._progress = progress

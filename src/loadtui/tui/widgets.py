@@ -73,6 +73,7 @@ class EndpointsPanel(Panel):
 
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="endpoint-table", show_cursor=False, zebra_stripes=True)
+        table.can_focus = False  # a monitor: keys belong to the app (replay uses home/end)
         table.add_columns("endpoint", "req/s", "fail/s", "p50 ms", "p95 ms", "p99 ms")
         yield table
         yield Static(id="errors")
@@ -100,6 +101,7 @@ class AppPanel(Panel):
 
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="worker-table", show_cursor=False)
+        table.can_focus = False  # a monitor: keys belong to the app (replay uses home/end)
         table.add_columns("pid", "CPU %", "memory", "in flight", "loop lag", "threads", "CPU history")
         yield table
         yield Static(id="app-total")
@@ -166,6 +168,7 @@ class DatabasePanel(Panel):
     def compose(self) -> ComposeResult:
         yield Static(id="db-numbers")
         table: DataTable[str] = DataTable(id="pool-table", show_cursor=False)
+        table.can_focus = False  # a monitor: keys belong to the app (replay uses home/end)
         table.add_columns("worker", "pool size", "available", "waiting", "wait ms/s", "errors")
         yield table
 

@@ -1,0 +1,85 @@
+"""Pilot tests: the real dashboard fed with synthetic and recorded Ticks, asserting what is on screen."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from textual.widgets import DataTable, Static
+
+from loadtui.config import RunConfig
+from loadtui.model import Finding
+from loadtui.recorder import Recorder, read_log
+from loadtui.tui.app import LoadtuiApp, TickArrived, create_app
+from tests.helpers import tick
+
+
+def text_of(app: LoadtuiApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+async def test_panels_show_the_numbers_of_a_tick() -> None:
+    app = create_app(config=RunConfig(workers=2))
+    finding = Finding("pool-exhausted", "warning", "The connection pool is exhausted", "40 requests waiting", "raise ]")
+    async with app.run_test(size=(160, 48)) as pilot:
+        for i in range(8):
+            app.post_message(TickArrived(tick(float(i), rps=1234.5, p50=12.0, p95=48.0, worker_cpu=[61.0, 59.0],
+                                              db_conns=22, findings=[finding] if i == 7 else None)))  # fmt: skip
+        await pilot.pause()
+        assert "1,234.5 req/s" in text_of(app, "#load-numbers") and "p95 48 ms" in text_of(app, "#load-numbers")
+        workers = app.query_one("#worker-table", DataTable)
+        assert workers.row_count == 2 and workers.get_row_at(0)[1] == "61"
+        assert "22 of 100 connections" in text_of(app, "#db-numbers")
+        assert "The connection pool is exhausted" in text_of(app, "#findings")
+        assert "40 requests waiting" in text_of(app, "#findings")
+
+
+async def test_no_bottleneck_message_only_after_enough_seconds() -> None:
+    app = create_app(config=RunConfig())
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.post_message(TickArrived(tick(0.0)))
+        await pilot.pause()
+        assert "no bottleneck" not in text_of(app, "#findings")
+        for i in range(1, 9):
+            app.post_message(TickArrived(tick(float(i))))
+            await pilot.pause()
+        assert "no bottleneck detected" in text_of(app, "#findings")
+
+
+async def test_pool_keys_make_pending_changes_shown_apart_from_applied() -> None:
+    app = create_app(config=RunConfig(pool_min=2, pool_max=10))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("right_square_bracket", "right_square_bracket", "left_curly_bracket", "d", "l")
+        await pilot.pause()
+        assert app.pending.pool_max == 12 and app.pending.pool_min == 1
+        assert app.pending.db_mode == "per-request" and app.pending.access_log
+        assert app.applied.pool_max == 10
+        bar = text_of(app, "#config-bar")
+        assert "pool 2–10" in bar and "pending" in bar and "pool max → 12" in bar
+
+
+async def test_help_lists_every_key_and_works_at_80x24() -> None:
+    app = create_app(config=RunConfig())
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.has_class("narrow")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "HelpScreen"
+
+
+async def test_replay_feeds_recorded_ticks_through_the_same_path(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    rec = Recorder(path)
+    rec.header(RunConfig(workers=3), dt.datetime.now(dt.UTC))
+    for i in range(5):
+        rec.tick(tick(float(i), rps=100.0 + i, worker_cpu=[10.0, 20.0, 30.0]))
+    rec.close()
+    app = create_app(replay=read_log(path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("space", "end")
+        await pilot.pause()
+        assert "104.0 req/s" in text_of(app, "#load-numbers")
+        assert app.query_one("#worker-table", DataTable).row_count == 3
+        await pilot.press("left")
+        await pilot.pause()
+        assert "103.0 req/s" in text_of(app, "#load-numbers")

@@ -1,0 +1,25 @@
+"""compose.yaml stays in step with the code: same app module, launcher and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from loadtui.serve import parser as serve_parser
+from sample_app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_the_sample_app_through_the_launcher_with_known_settings() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    db, app = compose["services"]["db"], compose["services"]["app"]
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    assert app["depends_on"]["db"]["condition"] == "service_healthy"
+    command = app["command"]
+    assert command[:3] == ["python", "-m", "sample_app"]
+    serve_parser().parse_args(["sample_app.api:app", *command[3:]])  # the launcher accepts every option
+    known = {f"SAMPLE_APP_{name.upper()}" for name in Settings.model_fields}
+    assert set(app["environment"]) <= known
+    assert "sample_app" in (ROOT / "Dockerfile").read_text()
