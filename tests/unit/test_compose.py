@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from sample_app.settings import Settings
 
 from loadtui.serve import parser as serve_parser
-from sample_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
