@@ -74,7 +74,9 @@ def our_processes() -> list[psutil.Process]:
             k in cmd for k in ("sample_app", "loadtui.loadgen", "loadtui.guardian", "loadtui.serve")
         ):
             found.append(proc)
-    return [p for p in found if _alive(p)]
+    me = psutil.Process()
+    ours = {me.pid} | {p.pid for p in me.parents()}  # the test run itself may mention sample_app in its arguments
+    return [p for p in found if p.pid not in ours and _alive(p)]
 
 
 def _alive(proc: psutil.Process) -> bool:
