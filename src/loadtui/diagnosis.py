@@ -146,7 +146,7 @@ def event_loop_blocked(w: Window) -> Finding | None:
         f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {_ms(w.p50)} at "
         f"{w.rps:.0f} req/s ({w.rps / max(1, len(w.last.workers)):.1f} req/s per worker)",
         "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
-        "endpoint with plain `def` so it runs in the threadpool. Press p to see the frame it is stuck in.",
+        "endpoint with plain `def` so it runs in the threadpool; `py-spy dump --pid PID` shows the frame it is stuck in.",
     )  # fmt: skip
 
 
@@ -206,8 +206,6 @@ def db_connection_limit(w: Window) -> Finding | None:
         allowed = db.max_connections - db.reserved
         at_limit = db.connections >= allowed - THRESHOLDS["db_limit_margin"]
     if not (refused or pool_errors or at_limit):
-        return None
-    if not (refused or pool_errors) and not at_limit:
         return None
     conns = f"{db.connections} of {db.max_connections} connections ({db.reserved} reserved)" if db else "connections"
     mode = w.config.db_mode
