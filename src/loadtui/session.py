@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 
 from loadtui import diagnosis, segments
-from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector, descendants
+from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector, Rescanned, descendants
 from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
 from loadtui.errors import RunFailed, UsageError
@@ -78,6 +78,10 @@ class Session:
         self._processes = ProcessCollector()
         self._appstats = AppStatsCollector(self.run_dir / "appstats")
         self._db_collector: DbCollector | None = None
+        self._app_tree = Rescanned(lambda: self.app.processes() if self.app else None, lambda p: p.workers)
+        self._loadgen_tree = Rescanned(
+            lambda: descendants(self.loadgen.pids[0]) if self.loadgen and self.loadgen.pids else None, list
+        )
         self._diagnoser = diagnosis.Diagnoser()
         self._stats_queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._started = time.monotonic()
@@ -376,14 +380,14 @@ class Session:
         workers: list[int] = []
         supervisor: int | None = None
         if self.app is not None:
-            procs = self.app.processes()
+            procs = self._app_tree.get(expected=self.config.workers, force=self._busy.locked() or not self.app.alive)
             if procs is not None:
                 workers = procs.workers
                 supervisor = procs.supervisor
             self._watch_app(workers)
         loadgen_pids: list[int] = []
         if self.loadgen is not None and self.loadgen.pids:
-            loadgen_pids = descendants(self.loadgen.pids[0])
+            loadgen_pids = self._loadgen_tree.get(force=self._busy.locked()) or []
             self._watch_loadgen()
         sampled = self._processes.sample(workers + ([supervisor] if supervisor else []) + loadgen_pids)
         worker_procs = {pid: sampled[pid] for pid in workers if pid in sampled}
