@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
@@ -84,3 +85,38 @@ def _alive(proc: psutil.Process) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def write_session_log(path: Path, *, segments: int = 2, seconds: int = 10, workers: int = 2) -> Path:
+    """A synthetic session log: `segments` worker counts of `seconds` each, endpoints, a finding, a mark, a summary."""
+    import dataclasses
+    import datetime as dt
+
+    from loadtui.config import RunConfig
+    from loadtui.model import EndpointStats, Event
+    from loadtui.recorder import Recorder
+
+    rec = Recorder(path)
+    base = RunConfig(workers=workers, users=50)
+    rec.header(base, dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC))
+    finding = Finding("too-few-workers", "warning", "A worker is CPU-bound", "worker 1000 at 99%", "add workers (+)")
+    t = 0.0
+    for seg in range(segments):
+        cfg = base.replace(workers=workers + seg)
+        if seg:
+            rec.event(Event(t + 0.5, "config", f"workers → {cfg.workers}", {"segment": seg, "config": cfg.to_dict()}))
+        for i in range(seconds):
+            t += 1.0
+            rps = (500.0 if i < 3 else 1000.0) * (seg + 1)
+            k = tick(t, rps=rps, p50=10.0, p95=30.0 - seg * 10, worker_cpu=[99.0 - seg * 40] * cfg.workers,
+                     segment=seg, findings=[finding] if seg == 0 and i >= 4 else None)  # fmt: skip
+            eps = [EndpointStats("GET", "/tasks/", rps * 0.8, 0.0, 9.0, 28.0, 40.0),
+                   EndpointStats("POST", "/tasks/", rps * 0.2, 0.0, 12.0, 35.0, 50.0)]  # fmt: skip
+            rec.tick(dataclasses.replace(k, endpoints=eps))
+            if seg == 0 and i == 4:
+                rec.event(Event(t, "finding-started", finding.title, {"id": finding.id, "evidence": finding.evidence}))
+            if seg == 0 and i == 6:
+                rec.event(Event(t + 0.2, "mark", "before adding a worker", {"note": "before adding a worker"}))
+    rec.summary({"seconds": segments * seconds})
+    rec.close()
+    return path

@@ -1,13 +1,16 @@
 """`loadtui report`: a self-contained HTML report with plots, and CSV export, from one or more session logs.
 
-Plots use plotly: interactive (zoom, hover for the exact second), and `include_plotlyjs=True` embeds plotly.js in
-the file, so the report opens offline and can be mailed to a colleague as one file.
+Plots use plotly: interactive (zoom, hover for the exact second), and the first figure embeds plotly.js, so the
+report opens offline and can be mailed to a colleague as one file. Given several logs, the report starts with their
+comparison: every segment of every run in one table (best highlighted) and requests/s and p95 of all runs overlaid.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,26 @@ from loadtui import segments
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
 from loadtui.recorder import SessionLog, read_log
+
+TIMELINE_EVENTS = ("config", "mark", "restart", "restart-failed", "workers", "applied", "app-exited", "paused")
+"""Events drawn as vertical lines on the plots."""
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1500px}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}
+td:first-child,th:first-child,td.text{text-align:left}
+tr.best{background:#d8f5d0}
+.facts td{text-align:left}
+.note{color:#666;font-size:13px}
+"""
+
+SEGMENT_COLUMNS = (
+    ("label", "configuration"), ("steady_seconds", "steady s"), ("rps", "req/s"), ("fail_rps", "fail/s"),
+    ("p50", "p50 ms"), ("p95", "p95 ms"), ("p99", "p99 ms"), ("cpu_per_worker", "CPU/worker %"),
+    ("app_cpu_percent", "app CPU %"), ("loadgen_cpu_percent", "load gen CPU %"), ("db_connections", "DB conns"),
+    ("pool_waiting", "pool waiting"), ("findings", "findings"), ("marks", "marks"),
+)  # fmt: skip
 
 
 def segment_configs(log: SessionLog) -> dict[int, RunConfig]:
@@ -27,112 +50,244 @@ def segment_configs(log: SessionLog) -> dict[int, RunConfig]:
 
 
 def log_segments(log: SessionLog) -> list[segments.Segment]:
-    """Steady-state figures per configuration segment."""
-    return segments.split(log.ticks, segment_configs(log))
+    """Steady-state figures per configuration segment, with the marks made in each."""
+    return segments.split(log.ticks, segment_configs(log), events=log.events)
 
 
-def _figures(log: SessionLog) -> list[Any]:
+# -- figures -----------------------------------------------------------------------------------------------------
+
+
+def _session_figure(log: SessionLog) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    t = [tick.t for tick in log.ticks]
+    ticks = log.ticks
+    t = [k.t for k in ticks]
     fig = make_subplots(
-        rows=4,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.05,
-        subplot_titles=("requests/s and failures/s", "latency (ms)", "CPU (% of one core)", "PostgreSQL connections"),
-    )
-    fig.add_trace(go.Scatter(x=t, y=[k.rps for k in log.ticks], name="requests/s"), 1, 1)
-    fig.add_trace(go.Scatter(x=t, y=[k.fail_rps for k in log.ticks], name="failures/s"), 1, 1)
+        rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+        subplot_titles=("requests/s and failures/s", "latency (ms)", "CPU (% of one core)",
+                        "PostgreSQL connections by state, and requests waiting for a pool connection"),
+    )  # fmt: skip
+    fig.add_trace(go.Scatter(x=t, y=[k.rps for k in ticks], name="requests/s", legendgroup="load"), 1, 1)
+    fig.add_trace(go.Scatter(x=t, y=[k.fail_rps for k in ticks], name="failures/s", legendgroup="load",
+                             line={"color": "crimson"}), 1, 1)  # fmt: skip
     for name in ("p50", "p95", "p99"):
-        fig.add_trace(go.Scatter(x=t, y=[getattr(k.latency, name) for k in log.ticks], name=name), 2, 1)
-    pids = sorted({w.pid for k in log.ticks for w in k.workers})
-    for pid in pids:
-        ys = [next((w.cpu_percent for w in k.workers if w.pid == pid), None) for k in log.ticks]
-        fig.add_trace(go.Scatter(x=t, y=ys, name=f"worker {pid}"), 3, 1)
-    fig.add_trace(go.Scatter(x=t, y=[k.loadgen.cpu_percent if k.loadgen else None for k in log.ticks],
-                             name="load generator", line={"dash": "dot"}), 3, 1)  # fmt: skip
-    states = sorted({s for k in log.ticks if k.db for s in k.db.by_state})
+        fig.add_trace(go.Scatter(x=t, y=[getattr(k.latency, name) for k in ticks], name=name, legendgroup="lat"), 2, 1)
+    per_worker: dict[int, list[float | None]] = {}
+    for i, k in enumerate(ticks):
+        for w in k.workers:
+            per_worker.setdefault(w.pid, [None] * len(ticks))[i] = w.cpu_percent
+    for pid in sorted(per_worker):
+        fig.add_trace(go.Scatter(x=t, y=per_worker[pid], name=f"worker {pid}", legendgroup="cpu"), 3, 1)
+    fig.add_trace(go.Scatter(x=t, y=[k.loadgen.cpu_percent if k.loadgen else None for k in ticks],
+                             name="load generator", legendgroup="cpu", line={"dash": "dot", "color": "black"}), 3, 1)  # fmt: skip
+    states = sorted({s for k in ticks if k.db for s in k.db.by_state})
     for state in states:
-        fig.add_trace(go.Scatter(x=t, y=[k.db.by_state.get(state, 0) if k.db else None for k in log.ticks],
-                                 name=f"db {state}", stackgroup="db"), 4, 1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=t, y=[sum(p.waiting for p in k.pools) for k in log.ticks], name="pool waiting"), 4, 1)
-    for ev in log.events:
-        if ev.kind in ("config", "mark", "restart", "workers", "applied"):
-            fig.add_vline(x=ev.t, line_dash="dash", line_color="gray", opacity=0.5)
-            fig.add_annotation(x=ev.t, y=1.0, yref="paper", text=html.escape(ev.message[:30]), showarrow=False,
-                               textangle=-90, xanchor="left", font={"size": 9})  # fmt: skip
-    fig.update_layout(height=1100, title=f"{log.path.name}", hovermode="x unified")
+        fig.add_trace(go.Scatter(x=t, y=[k.db.by_state.get(state, 0) if k.db else None for k in ticks],
+                                 name=f"db {state}", stackgroup="db", legendgroup="db"), 4, 1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=t, y=[sum(p.waiting for p in k.pools) for k in ticks], name="pool waiting",
+                             legendgroup="db", line={"color": "crimson", "dash": "dash"}), 4, 1)  # fmt: skip
+    _draw_events(fig, log)
+    fig.update_layout(height=1150, margin={"t": 60}, hovermode="x unified", legend={"groupclick": "toggleitem"})
     fig.update_xaxes(title_text="seconds since start", row=4, col=1)
-    return [fig]
+    return fig
 
 
-def _segment_table(segs: list[segments.Segment]) -> str:
-    best = segments.best(segs)
-    cols = ("label", "steady_seconds", "rps", "fail_rps", "p50", "p95", "p99", "cpu_per_worker",
-            "loadgen_cpu_percent", "db_connections", "pool_waiting", "findings")  # fmt: skip
-    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in cols)
-    rows = []
-    for s in segs:
-        d = s.to_dict()
-        cls = ' class="best"' if best is not None and s.index == best.index and len(segs) > 1 else ""
-        cells = "".join(f"<td>{html.escape(', '.join(v) if isinstance(v, list) else '—' if v is None else str(v))}</td>"
-                        for v in (d[c] for c in cols))  # fmt: skip
-        rows.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+def _draw_events(fig: Any, log: SessionLog) -> None:
+    """Configuration changes, restarts and marks as labelled vertical lines across all plots."""
+    for ev in log.events:
+        if ev.kind not in TIMELINE_EVENTS:
+            continue
+        color = "darkorange" if ev.kind == "mark" else "crimson" if "fail" in ev.kind or "exit" in ev.kind else "gray"
+        fig.add_vline(x=ev.t, line_dash="dash", line_color=color, opacity=0.6)
+        text = ev.data.get("note") or ev.message if ev.kind == "mark" else ev.message
+        fig.add_annotation(x=ev.t, y=1.0, yref="paper", text=html.escape(str(text)[:40]), showarrow=False,
+                           textangle=-90, xanchor="left", yanchor="top", font={"size": 9, "color": color})  # fmt: skip
 
 
-def render(logs: list[SessionLog]) -> str:
-    """The report's HTML."""
-    parts = ["<!doctype html><meta charset='utf-8'><title>loadtui report</title><style>"
-             "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}tr.best{background:#d8f5d0}"
-             "</style><h1>loadtui report</h1>"]  # fmt: skip
-    first = True
+def finding_intervals(log: SessionLog) -> dict[str, list[tuple[float, float]]]:
+    """When each finding was active: (start, end) seconds, from the findings each tick carries."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    open_since: dict[str, float] = {}
+    last_t = 0.0
+    for k in log.ticks:
+        active = {f.id for f in k.findings}
+        for fid in active - set(open_since):
+            open_since[fid] = k.t
+        for fid in set(open_since) - active:
+            spans.setdefault(fid, []).append((open_since.pop(fid), k.t))
+        last_t = k.t
+    for fid, start in open_since.items():
+        spans.setdefault(fid, []).append((start, last_t))
+    return spans
+
+
+def _findings_figure(log: SessionLog) -> Any | None:
+    import plotly.graph_objects as go
+
+    spans = finding_intervals(log)
+    if not spans:
+        return None
+    fig = go.Figure()
+    for fid, intervals in sorted(spans.items()):
+        xs: list[float | None] = []
+        for start, end in intervals:
+            xs += [start, end, None]
+        fig.add_trace(go.Scatter(x=xs, y=[fid if x is not None else None for x in xs], mode="lines", name=fid,
+                                 line={"width": 14}))  # fmt: skip
+    _draw_events(fig, log)
+    end = log.ticks[-1].t if log.ticks else 1
+    fig.update_layout(height=120 + 40 * len(spans), showlegend=False, margin={"t": 30, "l": 160},
+                      xaxis={"range": [0, end], "title": "seconds since start"})  # fmt: skip
+    return fig
+
+
+def _comparison_figure(logs: Sequence[SessionLog]) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("requests/s", "p95 latency (ms)"))  # fmt: skip
     for log in logs:
-        m = log.header.get("machine", {})
-        parts.append(f"<h2>{html.escape(log.path.name)}</h2><p>started {html.escape(str(log.header.get('started_at')))}"
-                     f" · {m.get('cpu_count')} cores · {int(m.get('memory_bytes', 0)) // 2**30} GiB"
-                     f"{' · <b>cut off (killed session)</b>' if log.truncated else ''}</p>")  # fmt: skip
-        parts.append(f"<pre>{html.escape(str(log.header.get('config')))}</pre>")
-        parts.append("<h3>Segments (steady state, settling seconds excluded; best highlighted)</h3>")
-        parts.append(_segment_table(log_segments(log)))
-        findings = [e for e in log.events if e.kind in ("finding-started", "finding-ended")]
-        parts.append("<h3>Findings timeline</h3><ul>" + "".join(
-            f"<li>{e.t:.0f} s — {html.escape(e.kind)}: {html.escape(e.message)} {html.escape(str(e.data.get('evidence', '')))}</li>"
-            for e in findings) + "</ul>" if findings else "<h3>Findings</h3><p>none</p>")  # fmt: skip
-        for fig in _figures(log):
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=first))
-            first = False
+        t = [k.t for k in log.ticks]
+        name = log.path.name
+        fig.add_trace(go.Scatter(x=t, y=[k.rps for k in log.ticks], name=name, legendgroup=name), 1, 1)
+        fig.add_trace(go.Scatter(x=t, y=[k.latency.p95 for k in log.ticks], name=name, legendgroup=name,
+                                 showlegend=False), 2, 1)  # fmt: skip
+    fig.update_layout(height=600, hovermode="x unified", margin={"t": 40})
+    fig.update_xaxes(title_text="seconds since start", row=2, col=1)
+    return fig
+
+
+# -- HTML --------------------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "<td>—</td>"
+    if isinstance(value, list):
+        return f"<td class='text'>{html.escape(', '.join(map(str, value)))}</td>"
+    if isinstance(value, float):
+        return f"<td>{value:,.1f}</td>"
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def segment_table(rows: Sequence[tuple[str | None, segments.Segment]]) -> str:
+    """The segments as an HTML table, the best one highlighted; `rows` pairs each with its run (or None)."""
+    best = segments.best([s for _, s in rows])
+    with_run = any(run is not None for run, _ in rows)
+    head = ("<th>run</th>" if with_run else "") + "<th>#</th>" + "".join(f"<th>{h}</th>" for _, h in SEGMENT_COLUMNS)
+    body = []
+    for run, seg in rows:
+        d = seg.to_dict()
+        cls = " class='best'" if best is not None and seg is best and len(rows) > 1 else ""
+        cells = (f"<td class='text'>{html.escape(run or '')}</td>" if with_run else "") + f"<td>{seg.index}</td>"
+        body.append(f"<tr{cls}>{cells}{''.join(_cell(d[key]) for key, _ in SEGMENT_COLUMNS)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _facts(log: SessionLog) -> str:
+    m = log.header.get("machine") or {}
+    v = log.header.get("versions") or {}
+    duration = log.ticks[-1].t if log.ticks else 0.0
+    facts = [
+        ("started", str(log.header.get("started_at", "?"))),
+        ("recorded", f"{len(log.ticks)} s of measurements over {duration:,.0f} s"
+                     + (" — cut off: the session was killed, everything before the cut is shown" if log.truncated else "")),
+        ("machine", f"{m.get('cpu_count', '?')} cores · {int(m.get('memory_bytes', 0)) / 2**30:.0f} GiB · "
+                    f"{m.get('platform', '?')}"),
+        ("versions", " · ".join(f"{k} {val}" for k, val in v.items())),
+    ]  # fmt: skip
+    config = log.header.get("config") or {}
+    facts.append(("configuration at start", " · ".join(
+        f"{k.replace('_', ' ')} {val}" for k, val in config.items() if val not in (None, {}, "")
+    )))  # fmt: skip
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(val)}</td></tr>" for k, val in facts)
+    return f"<table class='facts'>{rows}</table>"
+
+
+def _figure_html(fig: Any, embed_js: bool) -> str:
+    return str(fig.to_html(full_html=False, include_plotlyjs=embed_js, config={"displaylogo": False}))
+
+
+def render(logs: Sequence[SessionLog]) -> str:
+    """The report's HTML: one document, plotly.js embedded once."""
+    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>loadtui report</title><style>{STYLE}</style>"
+             f"</head><body><h1>loadtui report</h1><p class='note'>{len(logs)} session log(s) · generated {generated}"
+             " · steady-state figures leave out the first "
+             f"{segments.SETTLE_SECONDS} s after each change</p>"]  # fmt: skip
+    embed = True
     if len(logs) > 1:
-        rows = []
-        for log in logs:
-            for s in log_segments(log):
-                rows.append((log.path.name, s))
-        parts.append("<h2>Comparison</h2>" + _segment_table([s for _, s in rows]))
+        parts.append("<h2>Comparison</h2>")
+        parts.append(segment_table([(log.path.name, s) for log in logs for s in log_segments(log)]))
+        parts.append(_figure_html(_comparison_figure(logs), embed))
+        embed = False
+    for log in logs:
+        parts.append(f"<h2>{html.escape(log.path.name)}</h2>")
+        parts.append(_facts(log))
+        parts.append("<h3>Segments</h3>" + segment_table([(None, s) for s in log_segments(log)]))
+        parts.append("<h3>Findings</h3>")
+        findings = _findings_figure(log)
+        if findings is None:
+            parts.append("<p>none — no bottleneck detected by the rules</p>")
+        else:
+            parts.append(_figure_html(findings, embed))
+            embed = False
+            started = [e for e in log.events if e.kind == "finding-started"]
+            parts.append("<ul>" + "".join(
+                f"<li>{e.t:.0f} s — <b>{html.escape(e.message)}</b>: {html.escape(str(e.data.get('evidence', '')))}</li>"
+                for e in started) + "</ul>")  # fmt: skip
+        parts.append("<h3>Over time</h3>")
+        parts.append(_figure_html(_session_figure(log), embed))
+        embed = False
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def write_csv(log: SessionLog, directory: Path) -> None:
-    """Per-second ticks (columns like Locust's stats history) and the segment table, as CSV."""
+# -- CSV ---------------------------------------------------------------------------------------------------------
+
+TICK_COLUMNS = (
+    "Timestamp", "Seconds", "User Count", "Type", "Name", "Requests/s", "Failures/s", "50%", "95%", "99%", "100%",
+    "App CPU %", "Workers", "Loadgen CPU %", "DB connections", "Pool waiting", "Segment",
+)  # fmt: skip
+"""Locust's stats history columns first (Timestamp in Unix seconds, Type, Name, "Aggregated" rows), then ours."""
+
+
+def tick_rows(log: SessionLog) -> Iterable[list[Any]]:
+    """Per-second rows: one per endpoint and one "Aggregated", like Locust's `--csv-full-history`."""
+    try:
+        start = dt.datetime.fromisoformat(str(log.header.get("started_at"))).timestamp()
+    except ValueError:
+        start = 0.0
+    for k in log.ticks:
+        stamp = int(start + k.t)
+        for e in k.endpoints:
+            yield [stamp, k.t, k.users, e.method, e.name, e.rps, e.fail_rps, e.p50, e.p95, e.p99, None,
+                   None, None, None, None, None, k.segment]  # fmt: skip
+        yield [stamp, k.t, k.users, "", "Aggregated", k.rps, k.fail_rps, k.latency.p50, k.latency.p95, k.latency.p99,
+               k.latency.max, round(k.app_cpu_percent, 1), len(k.workers), k.loadgen.cpu_percent if k.loadgen else None,
+               k.db.connections if k.db else None, sum(p.waiting for p in k.pools), k.segment]  # fmt: skip
+
+
+def write_csv(log: SessionLog, directory: Path) -> list[Path]:
+    """`<log>_ticks.csv` (per second) and `<log>_segments.csv` (steady state per segment); returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
-    stem = log.path.stem
-    with open(directory / f"{stem}_ticks.csv", "w", newline="") as f:
+    ticks_path = directory / f"{log.path.stem}_ticks.csv"
+    with open(ticks_path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Timestamp", "User Count", "Requests/s", "Failures/s", "50%", "95%", "99%", "Max",
-                    "App CPU %", "Workers", "Loadgen CPU %", "DB connections", "Pool waiting"])  # fmt: skip
-        for k in log.ticks:
-            w.writerow([k.t, k.users, k.rps, k.fail_rps, k.latency.p50, k.latency.p95, k.latency.p99, k.latency.max,
-                        round(k.app_cpu_percent, 1), len(k.workers), k.loadgen.cpu_percent if k.loadgen else "",
-                        k.db.connections if k.db else "", sum(p.waiting for p in k.pools)])  # fmt: skip
-    segs = log_segments(log)
-    with open(directory / f"{stem}_segments.csv", "w", newline="") as f:
-        fields = [k for k in segs[0].to_dict() if k != "config"] if segs else ["index"]
+        w.writerow(TICK_COLUMNS)
+        for row in tick_rows(log):
+            w.writerow("" if v is None else v for v in row)
+    segs_path = directory / f"{log.path.stem}_segments.csv"
+    with open(segs_path, "w", newline="") as f:
+        fields = [key for key, _ in SEGMENT_COLUMNS] + ["index", "start_t", "end_t", "seconds"]
         w2 = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w2.writeheader()
-        for s in segs:
-            w2.writerow(s.to_dict())
+        for s in log_segments(log):
+            d = s.to_dict()
+            w2.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in d.items()})
+    return [ticks_path, segs_path]
 
 
 def write_report(files: list[Path], output: Path, csv_dir: Path | None = None) -> int:
@@ -145,8 +300,12 @@ def write_report(files: list[Path], output: Path, csv_dir: Path | None = None) -
         output.write_text(render(logs), encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {output} ({exc.strerror}); pass a writable -o") from None
+    written = [output]
     if csv_dir is not None:
-        for log in logs:
-            write_csv(log, csv_dir)
-    print(f"loadtui: wrote {output}" + (f" and CSV files in {csv_dir}" if csv_dir else ""))
+        try:
+            for log in logs:
+                written += write_csv(log, csv_dir)
+        except OSError as exc:
+            raise UsageError(f"cannot write CSV files in {csv_dir} ({exc.strerror}); pass a writable --csv") from None
+    print("loadtui: wrote " + ", ".join(str(p) for p in written))
     return 0

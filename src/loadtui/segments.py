@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loadtui.config import RunConfig
-from loadtui.model import Tick
+from loadtui.model import Event, Tick
 
 SETTLE_SECONDS = 3
 """Seconds after a change that are not steady state."""
@@ -48,6 +48,8 @@ class Segment:
     db_connections: float | None
     pool_waiting: float | None
     findings: list[str] = field(default_factory=list)
+    marks: list[str] = field(default_factory=list)
+    """The notes marked during the segment, as "<seconds> s: <note>" (a mark never starts a segment)."""
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,8 +67,9 @@ def _median(values: Sequence[float | None]) -> float | None:
     return round(statistics.median(present), 2) if present else None
 
 
-def summarize(index: int, ticks: Sequence[Tick], config: RunConfig | None, settle: int = SETTLE_SECONDS) -> Segment:
-    """The steady-state figures of one segment's ticks."""
+def summarize(index: int, ticks: Sequence[Tick], config: RunConfig | None, settle: int = SETTLE_SECONDS,
+              marks: Sequence[Event] = ()) -> Segment:  # fmt: skip
+    """The steady-state figures of one segment's ticks (`marks`: the session's mark events)."""
     steady = list(ticks[settle:]) if len(ticks) > settle else []
     findings: list[str] = []
     for tick in ticks:
@@ -91,16 +94,25 @@ def summarize(index: int, ticks: Sequence[Tick], config: RunConfig | None, settl
         db_connections=_mean([float(t.db.connections) if t.db else None for t in steady]),
         pool_waiting=_mean([float(sum(p.waiting for p in t.pools)) if t.pools else None for t in steady]),
         findings=findings,
+        marks=[f"{m.t:.0f} s: {m.data.get('note') or m.message}" for m in marks],
         config=config.to_dict() if config else {},
     )
 
 
-def split(ticks: Sequence[Tick], configs: dict[int, RunConfig], settle: int = SETTLE_SECONDS) -> list[Segment]:
-    """Segments of a session, in order, from the `segment` index each tick carries."""
+def split(ticks: Sequence[Tick], configs: dict[int, RunConfig], settle: int = SETTLE_SECONDS,
+          events: Sequence[Event] = ()) -> list[Segment]:  # fmt: skip
+    """Segments of a session, in order, from the `segment` index each tick carries; marks among `events` are kept."""
     groups: dict[int, list[Tick]] = {}
     for tick in ticks:
         groups.setdefault(tick.segment, []).append(tick)
-    return [summarize(i, groups[i], configs.get(i), settle) for i in sorted(groups)]
+    order = sorted(groups)
+    marks: dict[int, list[Event]] = {}
+    for ev in events:
+        if ev.kind == "mark" and order:
+            # A tick closes its second: a mark belongs to the first segment whose last second ends at or after it.
+            home = next((i for i in order if groups[i][-1].t >= ev.t), order[-1])
+            marks.setdefault(home, []).append(ev)
+    return [summarize(i, groups[i], configs.get(i), settle, marks.get(i, [])) for i in order]
 
 
 def best(segments: Sequence[Segment]) -> Segment | None:

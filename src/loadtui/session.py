@@ -197,7 +197,7 @@ class Session:
         say(f"starting the app with {cfg.workers} worker(s)")
         self.app = AppSupervisor(run_dir=self.run_dir, guardian=self.guardian)
         try:
-            self.app.start(cfg, self.dsn)
+            self.app.start(cfg, self.dsn, say)
         except AppStartError as exc:
             raise RunFailed(str(exc)) from None
         self.target_url = self.app.url
@@ -314,7 +314,7 @@ class Session:
                 if self.loadgen is not None:
                     self.loadgen.stop_users()
                 try:
-                    self.app.restart(new, self.dsn)
+                    self.app.restart(new, self.dsn, say)
                 except AppStartError as exc:
                     self.event("restart-failed", str(exc), log_tail=self.app.log_tail())
                     self.pending = new
@@ -468,7 +468,7 @@ class Session:
 
     def segments(self) -> list[segments.Segment]:
         """The session's configuration segments so far."""
-        return segments.split(self.ticks, self._segment_configs)
+        return segments.split(self.ticks, self._segment_configs, events=self.events)
 
     def summary(self) -> dict[str, Any]:
         """Totals and one row per configuration segment."""

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,8 +119,8 @@ class AppSupervisor:
         env["SAMPLE_APP_SLEEP_MS"] = str(config.sleep_ms)
         return env
 
-    def start(self, config: RunConfig, dsn: str | None) -> None:
-        """Start the app and wait until it answers with the expected number of workers."""
+    def start(self, config: RunConfig, dsn: str | None, progress: Callable[[str], object] | None = None) -> None:
+        """Start the app and wait until it answers with the expected number of workers (`progress` hears how far)."""
         self.stats_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.stats_dir.glob("*.json"):
             stale.unlink(missing_ok=True)
@@ -143,7 +144,7 @@ class AppSupervisor:
             self._guardian.watch(self._proc.pid, signal.SIGTERM)
         self._ps = psutil.Process(self._proc.pid)
         self.config = config
-        self._wait_ready(config.workers)
+        self._wait_ready(config.workers, progress)
 
     def stop(self) -> None:
         """Stop the app and all its workers."""
@@ -155,10 +156,12 @@ class AppSupervisor:
         self._proc = None
         self._ps = None
 
-    def restart(self, config: RunConfig, dsn: str | None) -> None:
+    def restart(self, config: RunConfig, dsn: str | None, progress: Callable[[str], object] | None = None) -> None:
         """Stop and start again with `config` (same port)."""
+        if progress:
+            progress("stopping the app")
         self.stop()
-        self.start(config, dsn)
+        self.start(config, dsn, progress)
 
     @property
     def url(self) -> str:
@@ -251,9 +254,16 @@ class AppSupervisor:
         except (OSError, urllib.error.URLError):
             return False
 
-    def _wait_ready(self, workers: int) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+    def _wait_ready(self, workers: int, progress: Callable[[str], object] | None = None) -> None:
+        began = time.monotonic()
+        deadline = began + READY_TIMEOUT
+        said = ""
         while time.monotonic() < deadline:
+            if progress:
+                step = f"starting the app: {len(self.worker_pids())} of {workers} worker(s) up"
+                if step != said:
+                    progress(step)
+                    said = step
             if not self.alive:
                 status = self.exit_status
                 tail = " | ".join(self.log_tail(6))

@@ -11,7 +11,7 @@ from loadtui.config import RunConfig
 from loadtui.model import Finding
 from loadtui.recorder import Recorder, read_log
 from loadtui.tui.app import LoadtuiApp, TickArrived, create_app
-from loadtui.tui.widgets import Grid
+from loadtui.tui.widgets import TextTable
 from tests.helpers import tick
 
 
@@ -28,7 +28,7 @@ async def test_panels_show_the_numbers_of_a_tick() -> None:
                                               db_conns=22, findings=[finding] if i == 7 else None)))  # fmt: skip
         await pilot.pause()
         assert "1,234.5 req/s" in text_of(app, "#load-numbers") and "p95 48 ms" in text_of(app, "#load-numbers")
-        workers = app.query_one("#worker-table", Grid)
+        workers = app.query_one("#worker-table", TextTable)
         assert workers.row_count == 2 and workers.rows[0][1] == "61"
         assert "22 of 100 connections" in text_of(app, "#db-numbers")
         assert "The connection pool is exhausted" in text_of(app, "#findings")
@@ -80,7 +80,7 @@ async def test_replay_feeds_recorded_ticks_through_the_same_path(tmp_path: Path)
         await pilot.press("space", "end")
         await pilot.pause()
         assert "104.0 req/s" in text_of(app, "#load-numbers")
-        assert app.query_one("#worker-table", Grid).row_count == 3
+        assert app.query_one("#worker-table", TextTable).row_count == 3
         await pilot.press("left")
         await pilot.pause()
         assert "103.0 req/s" in text_of(app, "#load-numbers")

@@ -24,3 +24,15 @@ def test_best_prefers_no_failures() -> None:
     ticks += [tick(float(6 + i), rps=200.0, segment=1) for i in range(6)]
     chosen = best(split(ticks, {}))
     assert chosen is not None and chosen.index == 1
+
+
+def test_marks_are_kept_with_their_segment_and_do_not_split() -> None:
+    from loadtui.model import Event
+
+    ticks = [tick(float(i), segment=0) for i in range(1, 6)] + [tick(float(i), segment=1) for i in range(6, 11)]
+    marks = [Event(2.5, "mark", "a", {"note": "first"}), Event(5.4, "mark", "b", {"note": "between"}),
+             Event(12.0, "mark", "c", {"note": "after the last second"})]  # fmt: skip
+    segs = split(ticks, {}, events=marks)
+    assert len(segs) == 2
+    assert segs[0].marks == ["2 s: first"]
+    assert segs[1].marks == ["5 s: between", "12 s: after the last second"]

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,8 @@ class LoadtuiApp(App[int]):
         )
         self.pending: RunConfig = self.applied
         self.status = "starting…" if session else ""
+        self.job_started: float | None = time.monotonic() if session else None
+        """When the running control job (start-up, restart...) began; None when none runs."""
         self.last_tick: Tick | None = None
         self.ticks_seen = 0
         self.exit_status = 0
@@ -212,6 +215,7 @@ class LoadtuiApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Static(id="config-bar")
         yield Static(id="status-bar")
+        yield Static(id="problem")
         with Grid(id="main"):
             yield LoadPanel()
             yield DiagnosisPanel()
@@ -226,6 +230,7 @@ class LoadtuiApp(App[int]):
     def on_mount(self) -> None:
         self._render_config()
         self.on_resize()
+        self.set_interval(0.5, self._tick_spinner)
         if self.session is not None:
             self.session.subscribe(on_tick=lambda t: self.post_message(TickArrived(t)),
                                    on_event=lambda e: self.post_message(EventArrived(e)))  # fmt: skip
@@ -275,10 +280,27 @@ class LoadtuiApp(App[int]):
     @on(EventArrived)
     def show_event(self, message: EventArrived) -> None:
         """Add an event to the list."""
-        self.query_one(EventsPanel).add(message.event)
-        if message.event.kind in ("restart-failed", "app-exited", "loadgen-exited"):
-            self.status = f"{message.event.kind}: {message.event.message}"
+        event = message.event
+        self.query_one(EventsPanel).add(event)
+        if event.kind in ("restart-failed", "app-exited", "loadgen-exited"):
+            self.status = f"{event.kind}: {event.message}"
             self._render_status()
+            self._show_problem(event)
+
+    def _show_problem(self, event: Event | None) -> None:
+        """Keep a failure on screen, with the app's own last lines, until it is fixed (or hide it)."""
+        problem = self.query_one("#problem", Static)
+        if event is None:
+            problem.display = False
+            return
+        text = Text()
+        text.append(f" ✗ {event.kind.replace('-', ' ')}: ", style="bold red")
+        text.append(event.message + "\n")
+        for line in event.data.get("log_tail") or []:
+            text.append(f"   app │ {line[:200]}\n", style="dim")
+        text.append("   Fix the setting (] [ } { d l) and press a to apply again, or q to quit.", style="italic")
+        problem.update(text)
+        problem.display = True
 
     @on(Progress)
     def show_progress(self, message: Progress) -> None:
@@ -286,12 +308,22 @@ class LoadtuiApp(App[int]):
         self.status = message.text + "…"
         self._render_status()
 
+    def _tick_spinner(self) -> None:
+        if self.job_started is not None:
+            self._render_status()
+
     @on(JobFinished)
     def job_finished(self, message: JobFinished) -> None:
         """A control job is done: show its outcome and the configuration now applied."""
+        self.job_started = None
         if self.session is not None:
             self.applied = self.session.config
             self.pending = self.session.pending
+        if message.ok and message.name in ("apply", "workers", "scenario"):
+            self._show_problem(None)
+        if message.ok and message.name == "propose":
+            self._render_config()
+            return
         if message.ok:
             self.status = {"open": f"live · recording to {self.session.record_path if self.session else ''}"}.get(
                 message.name, f"{message.name}: done {message.message}".rstrip()
@@ -335,6 +367,10 @@ class LoadtuiApp(App[int]):
                         f"{r.speed:g}×", style="bold")  # fmt: skip
             if r.log.truncated:
                 text.append(" · log was cut off (killed session)", style="yellow")
+        elif self.job_started is not None:
+            spinner = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"[int(time.monotonic() * 2) % 10]
+            text.append(f" {spinner} {self.status}", style="bold yellow")
+            text.append(f" {time.monotonic() - self.job_started:.0f} s", style="dim")
         else:
             text.append(f" {self.status}", style="bold")
         self.query_one("#status-bar", Static).update(text)
@@ -349,6 +385,8 @@ class LoadtuiApp(App[int]):
             self.notify("still starting…", severity="warning")
             return
         self.status = ack
+        if name in ("apply", "workers", "scenario", "resume", "pause"):
+            self.job_started = time.monotonic()
         self._render_status()
         self.controller.submit(name, job)
 

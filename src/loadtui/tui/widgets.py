@@ -28,7 +28,7 @@ def mib(value: int) -> str:
     return f"{value / 2**20:,.0f} MiB"
 
 
-class Grid(Static):
+class TextTable(Static):
     """A table of text: a header and rows, first column left-aligned, the rest right-aligned.
 
     The panels' tables change every second and are read, not navigated, so one Text is built per change instead of
@@ -36,7 +36,7 @@ class Grid(Static):
     """
 
     def __init__(self, *columns: str, id: str) -> None:
-        super().__init__(id=id, classes="grid")
+        super().__init__(id=id, classes="text-table")
         self.columns = columns
         self.rows: list[list[str]] = []
         """The rows shown now, as text cells."""
@@ -109,12 +109,12 @@ class EndpointsPanel(Panel):
         super().__init__("Endpoints (this second)", id="endpoints")
 
     def compose(self) -> ComposeResult:
-        yield Grid("endpoint", "req/s", "fail/s", "p50 ms", "p95 ms", "p99 ms", id="endpoint-table")
+        yield TextTable("endpoint", "req/s", "fail/s", "p50 ms", "p95 ms", "p99 ms", id="endpoint-table")
         yield Static(id="errors")
 
     def show(self, tick: Tick) -> None:
         """Render one second."""
-        self.query_one("#endpoint-table", Grid).set_rows([
+        self.query_one("#endpoint-table", TextTable).set_rows([
             [f"{e.method} {e.name}", f"{e.rps:,.1f}", f"{e.fail_rps:,.1f}",
              *(("—" if v is None else f"{v:,.0f}") for v in (e.p50, e.p95, e.p99))]
             for e in sorted(tick.endpoints, key=lambda e: -e.rps)
@@ -134,7 +134,7 @@ class AppPanel(Panel):
         self._history: dict[int, deque[float]] = {}
 
     def compose(self) -> ComposeResult:
-        yield Grid("pid", "CPU %", "memory", "in flight", "loop lag", "threads", "CPU history", id="worker-table")
+        yield TextTable("pid", "CPU %", "MiB", "in flight", "lag ms", "threads", "CPU history", id="worker-table")
         yield Static(id="app-total")
 
     def show(self, tick: Tick) -> None:
@@ -144,11 +144,12 @@ class AppPanel(Panel):
             hist = self._history.setdefault(w.pid, deque(maxlen=12))
             hist.append(w.cpu_percent)
             rows.append([
-                str(w.pid), f"{w.cpu_percent:.0f}", mib(w.rss_bytes),
+                str(w.pid), f"{w.cpu_percent:.0f}", f"{w.rss_bytes / 2**20:,.0f}",
                 "—" if w.in_flight is None else str(w.in_flight),
-                ms(w.loop_lag_ms), "—" if w.threads is None else str(w.threads), _bars(hist).ljust(12),
+                "—" if w.loop_lag_ms is None else f"{w.loop_lag_ms:,.0f}",
+                "—" if w.threads is None else str(w.threads), _bars(hist).ljust(12),
             ])  # fmt: skip
-        self.query_one("#worker-table", Grid).set_rows(rows)
+        self.query_one("#worker-table", TextTable).set_rows(rows)
         for pid in set(self._history) - {w.pid for w in tick.workers}:
             del self._history[pid]
         total = Text()
@@ -198,7 +199,7 @@ class DatabasePanel(Panel):
 
     def compose(self) -> ComposeResult:
         yield Static(id="db-numbers")
-        yield Grid("worker", "pool size", "available", "waiting", "wait ms/s", "errors", id="pool-table")
+        yield TextTable("pool of", "size/max", "idle", "waiting", "wait ms/s", "errors", id="pool-table")
 
     def show(self, tick: Tick) -> None:
         """Render one second."""
@@ -213,7 +214,7 @@ class DatabasePanel(Panel):
             text.append(f" ({db.reserved} reserved)\n")
             text.append("  ".join(f"{state}: {n}" for state, n in sorted(db.by_state.items())), style="dim")
         self.query_one("#db-numbers", Static).update(text)
-        self.query_one("#pool-table", Grid).set_rows([
+        self.query_one("#pool-table", TextTable).set_rows([
             [str(p.pid), f"{p.size}/{p.max or '?'}", str(p.available), str(p.waiting), f"{p.wait_ms:,.0f}", str(p.errors)]
             for p in tick.pools
         ])  # fmt: skip

@@ -1,0 +1,97 @@
+"""The HTML report and the CSV export, from synthetic session logs (the browser test is in tests/integration)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtui.recorder import read_log
+from loadtui.report import TICK_COLUMNS, finding_intervals, render, write_csv
+from tests.helpers import write_session_log
+
+
+def trace(name: str) -> str:
+    """How a trace's name appears in the page (plotly escapes / in its JSON)."""
+    return '"name":' + json.dumps(name).replace("/", "\\u002f")
+
+
+def test_report_holds_every_series_segments_findings_and_marks(tmp_path: Path) -> None:
+    log = read_log(write_session_log(tmp_path / "run.jsonl"))
+    page = render([log])
+    for series in ("requests/s", "failures/s", "p50", "p95", "p99", "worker 1000", "worker 1001", "load generator",
+                   "db active", "db idle", "pool waiting", "too-few-workers"):  # fmt: skip
+        assert trace(series) in page, series
+    assert "before adding a worker" in page  # the mark, on the plots and in the segment table
+    assert json.dumps("workers → 3")[1:-1] in page  # the configuration change drawn on the plots
+    assert page.count("<tr class='best'>") == 1
+    assert "A worker is CPU-bound" in page and "worker 1000 at 99%" in page
+    assert page.count("plotly.js v") == 1  # embedded once: the file works offline, and stays one file
+    assert "<script src=" not in page  # nothing loaded from the network
+
+
+def test_two_runs_are_compared_side_by_side(tmp_path: Path) -> None:
+    one = read_log(write_session_log(tmp_path / "one-worker.jsonl", segments=1, workers=1))
+    four = read_log(write_session_log(tmp_path / "four-workers.jsonl", segments=1, workers=4))
+    page = render([one, four])
+    comparison = page[page.index("<h2>Comparison</h2>") : page.index("<h2>one-worker.jsonl</h2>")]
+    assert "one-worker.jsonl" in comparison and "four-workers.jsonl" in comparison
+    assert comparison.count("<tr") == 3 and comparison.count("class='best'") == 1
+    assert trace("one-worker.jsonl") in comparison and trace("four-workers.jsonl") in comparison
+
+
+def test_csv_columns_match_locust_stats_history(tmp_path: Path) -> None:
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=10))
+    ticks_csv, segments_csv = write_csv(log, tmp_path / "csv")
+    with open(ticks_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(TICK_COLUMNS)
+    aggregated = [r for r in rows if r["Name"] == "Aggregated"]
+    assert len(aggregated) == 20 and len(rows) == 60  # two endpoints and the aggregate per second
+    assert aggregated[0]["Timestamp"] == str(1795435200 + 1) and aggregated[-1]["Segment"] == "1"
+    assert {r["Name"] for r in rows} == {"Aggregated", "/tasks/"} and {r["Type"] for r in rows} == {"", "GET", "POST"}
+    assert float(aggregated[5]["Requests/s"]) == 1000.0 and aggregated[5]["95%"] == "30.0"
+    with open(segments_csv, newline="") as f:
+        segs = list(csv.DictReader(f))
+    assert [s["index"] for s in segs] == ["0", "1"] and segs[0]["steady_seconds"] == "7"
+    assert segs[0]["marks"] == "7 s: before adding a worker" and segs[0]["findings"] == "too-few-workers"
+
+
+def test_finding_intervals_come_from_the_ticks(tmp_path: Path) -> None:
+    log = read_log(write_session_log(tmp_path / "run.jsonl"))
+    assert finding_intervals(log) == {"too-few-workers": [(5.0, 11.0)]}
+
+
+def loadtui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loadtui", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_a_log_cut_off_mid_line_is_reported_up_to_the_cut(tmp_path: Path) -> None:
+    path = write_session_log(tmp_path / "killed.jsonl")
+    text = path.read_text()
+    cut = text[: text.index('{"type":"tick","t":9.0')] + '{"type":"tick","t":9.0,"rps":10'
+    path.write_text(cut)
+    result = loadtui("report", str(path), "-o", str(tmp_path / "r.html"))
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "cut off" in page and "8 s of measurements" in page
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("hello\n", "not a loadtui session log"),
+        (json.dumps({"type": "session", "schema_version": 99}) + "\n", "schema_version 99"),
+    ],
+)
+def test_foreign_or_newer_files_are_one_line_and_exit_2(tmp_path: Path, content: str, words: str) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text(content)
+    result = loadtui("report", str(path), "-o", str(tmp_path / "r.html"))
+    assert result.returncode == 2
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "r.html").exists()
