@@ -29,8 +29,10 @@ THRESHOLDS: dict[str, float] = {
     "db_limit_margin": 1,  # connections within this many of the app's limit count as "at the limit"
     "nodelay_low_ms": 36.0,  # the Nagle + delayed-ACK floor of stock multi-worker uvicorn sits near 40-44 ms
     "nodelay_high_ms": 50.0,
-    "queueing_growth": 1.5,  # latency grew by this factor ...
-    "queueing_flat_rps": 0.15,  # ... while throughput changed by less than this fraction
+    "queueing_users_growth": 1.5,  # users grew by this factor since an earlier second ...
+    "queueing_growth": 1.5,  # ... latency grew by this factor ...
+    "queueing_rps_share": 0.5,  # ... and throughput grew by less than this share of the users' growth
+    "serial_per_worker": 1.5,  # without the helper: ≤ this many requests served at once per worker = serialized
     "min_rps": 1.0,  # below this there is too little traffic to judge latency
 }
 """Every number the rules use, in one place."""
@@ -256,31 +258,98 @@ def nodelay_delay(w: Window) -> Finding | None:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """How throughput and latency answered more users: the evidence of a queue (and its Little's-law numbers)."""
+
+    users_before: float
+    users_now: float
+    rps_before: float
+    rps_now: float
+    p50_before: float
+    p50_now: float
+
+    @property
+    def in_flight(self) -> float:
+        """Little's law: requests in the system = throughput × time in the system."""
+        return self.rps_now * self.p50_now / 1000
+
+
+def capacity(w: Window, history: Sequence[Tick]) -> Capacity | None:
+    """Users grew, latency grew with them, throughput did not: the app is at a fixed capacity (a queue).
+
+    In a closed loop (each user waits for its answer), throughput ≈ users / latency. A server with room answers more
+    users with more requests/s at the same latency; a server at capacity answers them with the same requests/s and a
+    latency that grows with the users. The earlier seconds are those of the history with the fewest users, if clearly
+    fewer than now (a ramp, or the w/W keys).
+    """
+    if w.p50 is None or w.rps < THRESHOLDS["min_rps"]:
+        return None
+    users_now = w.last.users
+    cutoff = users_now / THRESHOLDS["queueing_users_growth"]
+    fewer = [t for t in history[: -len(w.ticks)] if 0 < t.users <= cutoff and t.latency.p50 is not None
+             and t.rps >= THRESHOLDS["min_rps"]]  # fmt: skip
+    if not fewer or any(t.users < users_now for t in w.ticks):
+        return None
+    fewest = min(t.users for t in fewer)
+    before = [t for t in fewer if t.users == fewest]
+    users_before = statistics.fmean(t.users for t in before)
+    rps_before = statistics.fmean(t.rps for t in before)
+    p50_before = statistics.fmean(t.latency.p50 for t in before if t.latency.p50 is not None)
+    if p50_before <= 0 or w.p50 < THRESHOLDS["queueing_growth"] * p50_before:
+        return None
+    users_growth = users_now / users_before - 1
+    if w.rps / rps_before - 1 > THRESHOLDS["queueing_rps_share"] * users_growth:
+        return None
+    return Capacity(users_before, users_now, rps_before, w.rps, p50_before, w.p50)
+
+
 def queueing(w: Window, history: Sequence[Tick]) -> Finding | None:
     """Latency rises while throughput stays flat: requests queue; Little's law gives how many are in flight."""
-    if len(history) < 2 * THRESHOLDS["window_s"]:
+    c = capacity(w, history)
+    if c is None:
         return None
-    earlier = history[-2 * int(THRESHOLDS["window_s"]) : -int(THRESHOLDS["window_s"])]
-    if len({t.users for t in earlier} | {t.users for t in w.ticks}) != 1:
-        return None
-    before_p50 = [t.latency.p50 for t in earlier if t.latency.p50 is not None]
-    if not before_p50 or w.p50 is None:
-        return None
-    p50_before = statistics.fmean(before_p50)
-    rps_before = statistics.fmean(t.rps for t in earlier)
-    if rps_before < THRESHOLDS["min_rps"] or p50_before <= 0:
-        return None
-    growth = w.p50 / p50_before
-    flat = abs(w.rps - rps_before) / rps_before
-    if growth < THRESHOLDS["queueing_growth"] or flat > THRESHOLDS["queueing_flat_rps"]:
-        return None
-    in_flight = w.rps * w.p50 / 1000
     return Finding(
-        "queueing", "warning", "Requests are queueing: latency grows while throughput is flat",
-        f"p50 {p50_before:.0f} → {w.p50:.0f} ms while req/s stayed at {w.rps:.0f}; by Little's law "
-        f"{w.rps:.0f} req/s × {w.p50 / 1000:.2f} s ≈ {in_flight:.0f} requests in flight",
-        "The server is at its capacity for this load: throughput ≈ concurrency / latency. Find what limits it "
-        "(workers, pool, database) in the other findings.",
+        "queueing", "warning", "Requests are queueing: more users bring more latency, not more throughput",
+        f"users {c.users_before:.0f} → {c.users_now:.0f}, req/s {c.rps_before:.0f} → {c.rps_now:.0f}, p50 "
+        f"{c.p50_before:.0f} → {c.p50_now:.0f} ms; by Little's law {c.rps_now:.0f} req/s × {c.p50_now / 1000:.2f} s "
+        f"≈ {c.in_flight:.0f} requests in flight",
+        "The app is at its capacity: throughput ≈ concurrency / latency, so more users only wait longer. The other "
+        "findings name what caps it (workers, pool, database, event loop).",
+    )  # fmt: skip
+
+
+def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | None:
+    """For apps without loadtui's helper (no loop lag): each worker serves one request at a time while idle.
+
+    A worker whose loop is blocked serves requests one after another: its throughput is 1 / service time at any
+    number of users. The service time is what a request took with about one user per worker (the start of a ramp);
+    if throughput stayed there while users grew, and worker CPU is low, the loop is blocked. (Any server at capacity
+    looks serialized from outside; only a measurement at about one user per worker tells them apart.)
+    """
+    workers = w.last.workers
+    if not workers or any(x.loop_lag_ms is not None for x in workers) or w.app_cpu_mean > THRESHOLDS["idle_cpu"]:
+        return None
+    if any((x.threads or 0) >= THRESHOLDS["threadpool_threads"] for x in workers):
+        return None  # a full threadpool looks the same from outside; the thread count tells them apart
+    db = w.last.db
+    if db is not None and db.by_state.get("active", 0) >= 2:
+        return None  # busy backends: the database (or the pool in front of it) is the queue
+    c = capacity(w, history)
+    if c is None or c.users_before / len(workers) > THRESHOLDS["serial_per_worker"]:
+        return None
+    per_worker = c.rps_now / len(workers)
+    at_once = per_worker * c.p50_before / 1000  # requests a worker serves at once: throughput × service time
+    if at_once > THRESHOLDS["serial_per_worker"]:
+        return None
+    return Finding(
+        "event-loop-blocked", "critical", "The event loop looks blocked: each worker serves one request at a time",
+        f"no loop-lag figures from this app (it does not use loadtui's helper); {per_worker:.1f} req/s per worker ≈ "
+        f"1 / {c.p50_before:.0f} ms service time (measured at {c.users_before:.0f} user(s)), unchanged while users "
+        f"went {c.users_before:.0f} → {c.users_now:.0f} and p50 {c.p50_before:.0f} → {c.p50_now:.0f} ms; worker CPU "
+        f"{w.app_cpu_mean:.0f}%",
+        "A blocking call runs inside `async def`. Press p for a stack dump of the workers (py-spy), make the call "
+        "async or the endpoint plain `def`; add `loadtui.appstats.instrument(app)` to measure the loop lag directly.",
     )  # fmt: skip
 
 
@@ -304,6 +373,10 @@ def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
         return []
     window = Window(ticks[-size:], config)
     found = [f for rule in RULES if (f := rule(window)) is not None]
+    if not any(f.id == "event-loop-blocked" for f in found):
+        fallback = serialized_without_helper(window, ticks)
+        if fallback is not None:
+            found.append(fallback)
     q = queueing(window, ticks)
     if q is not None:
         found.append(q)
@@ -313,7 +386,7 @@ def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
 class Diagnoser:
     """Keeps recent ticks and turns raw rule results into stable findings with start and end events."""
 
-    def __init__(self, history: int = 30) -> None:
+    def __init__(self, history: int = 60) -> None:
         self._ticks: deque[Tick] = deque(maxlen=history)
         self._streak: dict[str, int] = {}
         self._gone: dict[str, int] = {}

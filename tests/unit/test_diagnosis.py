@@ -57,11 +57,54 @@ def test_pool_exhausted_defers_to_the_database_limit() -> None:
     assert "db-connection-limit" in found and "pool-exhausted" not in found
 
 
+def ramp(before: dict[str, Any], after: dict[str, Any], n_before: int = 4, n_after: int = 8) -> list[Any]:
+    """Seconds with fewer users, then seconds with more (a Locust ramp, or the w/W keys)."""
+    return seconds(n_before, **before) + [tick(float(n_before + i), **after) for i in range(n_after)]
+
+
 def test_queueing_uses_littles_law() -> None:
-    ticks = seconds(10, rps=200.0, p50=100.0) + [tick(float(10 + i), rps=205.0, p50=400.0) for i in range(5)]
+    ticks = ramp({"users": 20, "rps": 200.0, "p50": 100.0}, {"users": 80, "rps": 205.0, "p50": 400.0})
     findings = {f.id: f for f in evaluate(ticks, RunConfig(workers=2))}
     assert "queueing" in findings
     assert "≈ 82 requests in flight" in findings["queueing"].evidence  # 205 req/s × 0.40 s
+    assert "users 20 → 80" in findings["queueing"].evidence
+
+
+def test_more_users_served_at_the_same_latency_is_not_queueing() -> None:
+    ticks = ramp({"users": 20, "rps": 200.0, "p50": 100.0}, {"users": 80, "rps": 790.0, "p50": 101.0})
+    assert not {f.id for f in evaluate(ticks, RunConfig(workers=2))}
+
+
+NO_HELPER = {"lag": None, "in_flight": None, "threads": 3, "worker_cpu": [3.0], "active": 0, "pool_waiting": 0}
+
+
+@pytest.mark.parametrize(
+    ("name", "before", "after", "expected"),
+    [
+        ("blocked loop, no helper: 20 req/s = 1 / 50 ms from 1 user on",
+         {"users": 1, "rps": 20.0, "p50": 50.0}, {"users": 20, "rps": 20.0, "p50": 1000.0},
+         {"event-loop-blocked", "queueing"}),
+        ("healthy async app, no helper: throughput follows the users",
+         {"users": 1, "rps": 20.0, "p50": 50.0}, {"users": 20, "rps": 400.0, "p50": 50.0}, set()),
+        ("at capacity from 20 users on, no helper: a queue, but not provably one request at a time",
+         {"users": 20, "rps": 260.0, "p50": 76.0}, {"users": 80, "rps": 266.0, "p50": 300.0}, {"queueing"}),
+    ],
+)  # fmt: skip
+def test_blocked_loop_without_the_helper(name: str, before: dict[str, Any], after: dict[str, Any],
+                                         expected: set[str]) -> None:  # fmt: skip
+    ticks = ramp({**NO_HELPER, **before}, {**NO_HELPER, **after})
+    found = {f.id: f for f in evaluate(ticks, RunConfig(workers=1, app="python my_app.py --port {port}"))}
+    assert set(found) == expected, name
+    if "event-loop-blocked" in found:
+        assert "20.0 req/s per worker ≈ 1 / 50 ms service time" in found["event-loop-blocked"].evidence
+
+
+def test_busy_database_or_full_threadpool_is_not_a_blocked_loop_without_the_helper() -> None:
+    slow = ({"users": 1, "rps": 20.0, "p50": 50.0}, {"users": 20, "rps": 20.0, "p50": 1000.0})
+    db_busy = ramp({**NO_HELPER, **slow[0], "active": 5}, {**NO_HELPER, **slow[1], "active": 5})
+    threads = ramp({**NO_HELPER, **slow[0], "threads": 41}, {**NO_HELPER, **slow[1], "threads": 41})
+    for ticks in (db_busy, threads):
+        assert "event-loop-blocked" not in {f.id for f in evaluate(ticks, RunConfig(workers=1))}
 
 
 def test_findings_start_and_end_with_hysteresis() -> None:
