@@ -114,6 +114,8 @@ def build_headless_parser() -> argparse.ArgumentParser:
     """`loadtui headless`."""
     p = _Parser(prog="loadtui headless", description="Run a session without the dashboard.")
     p.add_argument("--duration", type=float, required=True, help="seconds of load")
+    p.add_argument("--confirm", action="store_true",
+                   help="confirm each finding with a py-spy stack dump of the busiest workers (needs ptrace)")  # fmt: skip
     add_run_options(p)
     return p
 
@@ -173,7 +175,7 @@ def _dispatch(args: list[str]) -> int:
             raise UsageError("--duration must be above 0 seconds")
         from loadtui import headless
 
-        return headless.run(config_from_args(ns), ns.duration)
+        return headless.run(config_from_args(ns), ns.duration, confirm=ns.confirm)
     if command == "replay":
         p = _Parser(prog="loadtui replay", description="Open the dashboard on a recorded session.")
         p.add_argument("file", type=Path)

@@ -119,7 +119,9 @@ def too_few_workers(w: Window) -> Finding | None:
     if not cpu or w.rps < THRESHOLDS["min_rps"]:
         return None
     busiest = max(cpu.values())
-    if busiest < THRESHOLDS["busy_worker_cpu"]:
+    if min(cpu.values()) < THRESHOLDS["busy_worker_cpu"]:
+        # Some worker has room: with few keep-alive connections the kernel may have given them all to one worker;
+        # more workers would not help that.
         return None
     cores = w.last.cpu_count
     used = sum(cpu.values()) + (w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0)
@@ -148,7 +150,7 @@ def event_loop_blocked(w: Window) -> Finding | None:
         f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {_ms(w.p50)} at "
         f"{w.rps:.0f} req/s ({w.rps / max(1, len(w.last.workers)):.1f} req/s per worker)",
         "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
-        "endpoint with plain `def` so it runs in the threadpool; `py-spy dump --pid PID` shows the frame it is stuck in.",
+        "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in.",
     )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import signal
 import sys
 import threading
@@ -67,10 +68,14 @@ def format_summary(summary: dict[str, Any], findings: list[tuple[str, str, str]]
 
 
 def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-        on_open: Callable[[Session], None] | None = None) -> int:  # fmt: skip
-    """Run a session for `duration` seconds of load; return the exit status (0 ok, 1 run failed)."""
+        on_open: Callable[[Session], None] | None = None, confirm: bool = False) -> int:  # fmt: skip
+    """Run a session for `duration` seconds of load; return the exit status (0 ok, 1 run failed).
+
+    With `confirm`, each warning or critical finding is confirmed once with a py-spy dump of the busiest workers.
+    """
     done = threading.Event()
     lock = threading.Lock()
+    to_confirm: queue.SimpleQueue[str] = queue.SimpleQueue()
 
     def on_tick(tick: Tick) -> None:
         with lock:
@@ -83,6 +88,8 @@ def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextI
             err.flush()
         if event.kind in ("loadgen-exited", "app-exited"):
             done.set()
+        if confirm and event.kind == "finding-started" and event.data.get("severity") in ("warning", "critical"):
+            to_confirm.put(str(event.data.get("id")))
 
     session = Session(config, on_tick=on_tick, on_event=on_event)
 
@@ -98,9 +105,19 @@ def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextI
             on_open(session)
         out.write(HEADER + "\n")
         deadline = time.monotonic() + duration
+        confirmed: set[str] = set()
         while not done.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 break
+            # Dumps run here, on the thread that owns the session, never on the tick thread.
+            while not to_confirm.empty():
+                fid = to_confirm.get()
+                if fid not in confirmed:
+                    confirmed.add(fid)
+                    try:
+                        session.confirm()
+                    except RunFailed as exc:
+                        err.write(f"loadtui: cannot confirm {fid}: {exc}\n")
         if session.failed:
             err.write(f"loadtui: {session.failed}\n")
             status = 1
@@ -114,6 +131,8 @@ def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextI
         if summary is not None:
             found = [(str(e.data.get("severity")), e.message, str(e.data.get("evidence")))
                      for e in session.events if e.kind == "finding-started"]  # fmt: skip
+            found += [("py-spy", "stack dump", e.message.removeprefix("py-spy: "))
+                      for e in session.events if e.kind == "confirmation"]  # fmt: skip
             out.write("\n" + format_summary(summary, found) + "\n")
         if session.recorder is not None:
             err.write(f"loadtui: session log {session.record_path}\n")

@@ -131,6 +131,8 @@ class Finding:
     title: str
     evidence: str
     advice: str = ""
+    confirmation: str = ""
+    """What a stack dump of the suspect workers showed (py-spy), once the user asked for one."""
 
 
 @dataclass(frozen=True)

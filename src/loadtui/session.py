@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from loadtui import diagnosis, segments
+from loadtui import diagnosis, segments, stacks
 from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector, Rescanned, descendants
 from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
@@ -99,6 +99,7 @@ class Session:
         self._app_exit_reported = False
         self._db_down = False
         self._loadgen_dead_reported = False
+        self._confirmations: dict[str, str] = {}
         self.failed: str | None = None
         """Why the run failed (app never ready, load generator died), for exit status 1."""
         self.closed = False
@@ -342,6 +343,35 @@ class Session:
         """Start the app again (after it died) with the applied configuration."""
         self.apply(dataclasses.replace(self.config, extra=dict(self.config.extra)), None)
 
+    MAX_DUMPS = 4
+    """Workers dumped per confirmation (the busiest first): each dump pauses its worker for a few milliseconds."""
+
+    def confirm(self) -> str:
+        """Confirm the active findings with a py-spy dump of the busiest workers; attach, record and return it.
+
+        Raises RunFailed with a one-line reason when py-spy cannot read the workers (no ptrace permission...).
+        """
+        tick = self.ticks[-1] if self.ticks else None
+        workers = sorted(tick.workers, key=lambda w: -w.cpu_percent) if tick else []
+        if not workers:
+            raise RunFailed("no app workers to dump (the app is not running, or loadtui does not run it)")
+        findings = [f.id for f in tick.findings] if tick else []
+        parts: list[str] = []
+        per_worker: dict[str, list[str]] = {}
+        for w in workers[: self.MAX_DUMPS]:
+            try:
+                lines = stacks.summarize(stacks.dump(w.pid))
+            except stacks.StackDumpError as exc:
+                self.event("confirmation-failed", str(exc), findings=findings)
+                raise RunFailed(str(exc)) from None
+            per_worker[str(w.pid)] = lines
+            parts.append(f"worker {w.pid}: " + "; ".join(lines[:3]))
+        text = " | ".join(parts)
+        for fid in findings:
+            self._confirmations[fid] = text
+        self.event("confirmation", f"py-spy: {text}", findings=findings, workers=per_worker)
+        return text
+
     def mark(self, note: str) -> None:
         """Put a note on the timeline."""
         self.event("mark", note or "mark", note=note)
@@ -429,6 +459,9 @@ class Session:
                        evidence=finding.evidence)  # fmt: skip
         for fid in ended:
             self.event("finding-ended", f"{fid} ended", id=fid)
+            self._confirmations.pop(fid, None)
+        active = [dataclasses.replace(f, confirmation=self._confirmations[f.id]) if f.id in self._confirmations
+                  else f for f in active]  # fmt: skip
         return dataclasses.replace(tick, findings=active)
 
     def _watch_app(self, workers: list[int]) -> None:

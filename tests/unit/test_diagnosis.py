@@ -20,6 +20,8 @@ CASES: list[tuple[str, list[Any], RunConfig, set[str]]] = [
     ("healthy: idle machine", seconds(8, rps=0.0, p50=None, p95=None, users=0), RunConfig(), set()),
     ("one worker pinned at 100% with a core idle",
      seconds(8, worker_cpu=[98.0], loadgen_cpu=30.0), RunConfig(workers=1), {"too-few-workers"}),
+    ("one busy worker beside an idle one is not too few workers (few connections, all on one worker)",
+     seconds(8, worker_cpu=[98.0, 5.0], loadgen_cpu=30.0), RunConfig(workers=2), set()),
     ("event loop blocked: lag high, CPU low",
      seconds(8, rps=18.0, p50=1400.0, p95=2500.0, worker_cpu=[4.0], lag=900.0), RunConfig(), {"event-loop-blocked"}),
     ("pool exhausted: requests wait, the database has room",

@@ -56,6 +56,7 @@ HELP = """\
 | `space` | pause / resume the load | live |
 | `c` | choose a scenario | restarts the load generator |
 | `m` | mark this moment with a note | |
+| `p` | confirm the diagnosis: py-spy stack dump of the busiest workers | |
 | `x` | save a screenshot (SVG) | |
 | `?` | this help | |
 | `q` | quit (stops everything loadtui started) | |
@@ -180,6 +181,7 @@ class LoadtuiApp(App[int]):
         Binding("space", "pause", "pause", id="pause"),
         Binding("c", "scenario", "scenario", id="scenario"),
         Binding("m", "mark", "mark", show=False, id="mark"),
+        Binding("p", "confirm", "py-spy", id="confirm"),
         Binding("x", "save_svg", "screenshot", show=False, id="screenshot"),
         Binding("question_mark", "help", "help", id="help"),
         Binding("q", "quit_app", "quit", id="quit"),
@@ -385,7 +387,7 @@ class LoadtuiApp(App[int]):
             self.notify("still starting…", severity="warning")
             return
         self.status = ack
-        if name in ("apply", "workers", "scenario", "resume", "pause"):
+        if name in ("apply", "workers", "scenario", "resume", "pause", "confirm"):
             self.job_started = time.monotonic()
         self._render_status()
         self.controller.submit(name, job)
@@ -467,6 +469,10 @@ class LoadtuiApp(App[int]):
                 self._submit("scenario", lambda s: s.apply(target), f"scenario → {name}…")
 
         self.push_screen(ScenarioScreen(), chosen)
+
+    def action_confirm(self) -> None:
+        """Confirm the findings with a py-spy dump of the busiest workers."""
+        self._submit("confirm", lambda s: s.confirm(), "py-spy: dumping the busiest workers…")
 
     def action_mark(self) -> None:
         """Mark this moment with a note."""

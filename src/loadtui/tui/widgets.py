@@ -244,6 +244,8 @@ class DiagnosisPanel(Panel):
             text.append(f"  {f.evidence}\n")
             if f.advice:
                 text.append(f"  → {f.advice}\n", style="italic")
+            if f.confirmation:
+                text.append(f"  ✓ py-spy: {f.confirmation}\n", style="cyan")
         self.query_one("#findings", Static).update(text)
 
 

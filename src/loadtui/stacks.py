@@ -1,0 +1,147 @@
+"""Confirm a diagnosis with a stack dump: `py-spy dump` of the suspect workers, summarized in a line per worker.
+
+py-spy reads a running Python process's stacks from outside (ptrace), in about 25 ms, without changing it. A blocked
+event loop shows as the main thread inside an endpoint *below* the loop's `_run_once`; a free loop sits in `select`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DUMP_TIMEOUT_S = 10.0
+
+_THREAD = re.compile(r'^Thread (?P<tid>0x[0-9a-fA-F]+|\d+) \((?P<state>[^)]*)\)(?:: "(?P<name>.*)")?')
+_FRAME = re.compile(r"^\s+(?P<function>.+?) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
+
+LIBRARY_PREFIXES = (
+    "asyncio/", "concurrent/", "multiprocessing/", "threading.py", "selectors.py", "socket.py", "ssl.py", "queue.py",
+    "uvicorn/", "starlette/", "fastapi/", "anyio/", "psycopg/", "psycopg_pool/", "loadtui/", "h11/", "httptools/",
+    "uvloop/", "<string>", "runpy.py", "<frozen", "contextlib.py", "functools.py",
+)  # fmt: skip
+"""Frames from these files are plumbing; the first frame from elsewhere is the app's own code."""
+
+NO_PTRACE_HINT = (
+    "py-spy may not read other processes here (no ptrace permission): run loadtui as root or as the app's user with "
+    "kernel.yama.ptrace_scope=0, or give the container --cap-add SYS_PTRACE"
+)
+
+
+class StackDumpError(Exception):
+    """py-spy could not dump a process; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a thread's stack (innermost first in a :class:`Thread`)."""
+
+    function: str
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.function} ({self.file}:{self.line})"
+
+    @property
+    def is_library(self) -> bool:
+        """True for frames of the stdlib, the server stack and loadtui itself."""
+        return self.file.startswith(LIBRARY_PREFIXES) or "site-packages/" in self.file
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A thread of a dumped process."""
+
+    tid: str
+    name: str
+    active: bool
+    frames: list[Frame] = field(default_factory=list)
+
+    @property
+    def app_frame(self) -> Frame | None:
+        """The innermost frame of the app's own code, if any."""
+        return next((f for f in self.frames if not f.is_library), None)
+
+    @property
+    def runs_event_loop(self) -> bool:
+        """True when an asyncio event loop is on this thread's stack."""
+        return any(f.function.endswith(("_run_once", "run_forever")) for f in self.frames)
+
+    @property
+    def loop_waits_for_io(self) -> bool:
+        """True when the loop is where a free loop is: waiting in select/poll for the next event."""
+        return bool(self.frames) and self.frames[0].file.startswith("selectors.py")
+
+
+def parse(text: str) -> list[Thread]:
+    """The threads of one `py-spy dump` output."""
+    threads: list[Thread] = []
+    for line in text.splitlines():
+        if m := _THREAD.match(line):
+            threads.append(Thread(tid=m["tid"], name=m["name"] or "", active=m["state"].startswith("active")))
+        elif (m := _FRAME.match(line)) and threads:
+            threads[-1].frames.append(Frame(m["function"], m["file"], int(m["line"])))
+    return threads
+
+
+def summarize(threads: list[Thread]) -> list[str]:
+    """What each thread is doing, in a few lines: the event loop first, then threads grouped by where they are."""
+    lines: list[str] = []
+    others: Counter[str] = Counter()
+    for thread in threads:
+        if not thread.frames:
+            continue
+        where = thread.app_frame or thread.frames[0]
+        if thread.runs_event_loop:
+            if thread.loop_waits_for_io:
+                lines.append("event loop free: waiting for I/O in select")
+            else:
+                lines.append(f"event loop BUSY in {where} — nothing else runs on this worker until it returns")
+            continue
+        if thread.app_frame is not None:
+            others[f"in {thread.app_frame}"] += 1
+        else:
+            others["idle (library code)"] += 1
+    for place, count in others.most_common():
+        lines.append(f"{count} other thread{'s' if count > 1 else ''} {place}")
+    return lines
+
+
+PY_SPY_ENV = "LOADTUI_PY_SPY"
+"""Names the py-spy executable to use, when it is not the one installed with loadtui."""
+
+
+def py_spy() -> str:
+    """The py-spy executable: $LOADTUI_PY_SPY, else next to this Python (installed with loadtui), else on PATH."""
+    if os.environ.get(PY_SPY_ENV):
+        return os.environ[PY_SPY_ENV]
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("py-spy")
+    if found is None:
+        raise StackDumpError("py-spy is not installed; pip install py-spy (it comes with loadtui)")
+    return found
+
+
+def dump(pid: int, timeout: float = DUMP_TIMEOUT_S) -> list[Thread]:
+    """The threads of process `pid` now; StackDumpError with a one-line reason when py-spy cannot read it."""
+    try:
+        result = subprocess.run([py_spy(), "dump", "--pid", str(pid)], capture_output=True, text=True,
+                                timeout=timeout, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise StackDumpError(f"py-spy took longer than {timeout:.0f} s on pid {pid}") from None
+    if result.returncode != 0:
+        message = (result.stderr or result.stdout).strip()
+        lowered = message.lower()
+        if "permission" in lowered or "not permitted" in lowered or "ptrace" in lowered:
+            raise StackDumpError(NO_PTRACE_HINT)
+        first = message.splitlines()[0] if message else f"exit status {result.returncode}"
+        raise StackDumpError(f"py-spy could not read pid {pid}: {first}")
+    return parse(result.stdout)

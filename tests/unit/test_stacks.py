@@ -1,0 +1,56 @@
+"""Summaries of py-spy dumps (the real py-spy runs in tests/integration/test_findings.py)."""
+
+from __future__ import annotations
+
+from loadtui.stacks import parse, summarize
+
+BLOCKED = """\
+Process 27317: python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=7, pipe_handle=9)
+Python v3.11.7 (/usr/bin/python3.11)
+
+Thread 27317 (idle): "MainThread"
+    sleep_blocking (sample_app/api.py:205)
+    run_endpoint_function (fastapi/routing.py:381)
+    _InFlight.__call__ (loadtui/appstats.py:133)
+    RequestResponseCycle.run_asgi (uvicorn/protocols/http/h11_impl.py:411)
+    Handle._run (asyncio/events.py:80)
+    BaseEventLoop._run_once (asyncio/base_events.py:1922)
+    BaseEventLoop.run_forever (asyncio/base_events.py:607)
+Thread 27318 (idle): "Thread-1 (always_pong)"
+    wait (threading.py:324)
+    always_pong (loadtui/appstats.py:90)
+"""
+
+FREE_LOOP_FULL_THREADPOOL = """\
+Thread 100 (idle): "MainThread"
+    select (selectors.py:468)
+    BaseEventLoop._run_once (asyncio/base_events.py:1898)
+    BaseEventLoop.run_forever (asyncio/base_events.py:607)
+Thread 101 (idle): "AnyIO worker thread"
+    sleep_sync (sample_app/api.py:165)
+    run (anyio/_backends/_asyncio.py:967)
+Thread 102 (idle): "AnyIO worker thread"
+    sleep_sync (sample_app/api.py:165)
+    run (anyio/_backends/_asyncio.py:967)
+Thread 0x7f12 (active): "AnyIO worker thread"
+    sleep_sync (sample_app/api.py:166)
+    run (anyio/_backends/_asyncio.py:967)
+"""
+
+
+def test_a_blocked_loop_names_the_endpoint_it_is_stuck_in() -> None:
+    threads = parse(BLOCKED)
+    assert [t.name for t in threads] == ["MainThread", "Thread-1 (always_pong)"]
+    assert threads[0].frames[0].function == "sleep_blocking" and threads[0].runs_event_loop
+    lines = summarize(threads)
+    assert lines[0] == (
+        "event loop BUSY in sleep_blocking (sample_app/api.py:205) — nothing else runs on this worker until it returns"
+    )
+    assert lines[1] == "1 other thread idle (library code)"
+
+
+def test_a_free_loop_and_threads_grouped_by_where_they_are() -> None:
+    lines = summarize(parse(FREE_LOOP_FULL_THREADPOOL))
+    assert lines[0] == "event loop free: waiting for I/O in select"
+    assert "2 other threads in sleep_sync (sample_app/api.py:165)" in lines
+    assert "1 other thread in sleep_sync (sample_app/api.py:166)" in lines
