@@ -64,14 +64,19 @@ def collection_cost(seconds: float) -> dict[str, float]:
 
 
 def cpu_share(proc: psutil.Process, seconds: float) -> tuple[float, int, int]:
-    """The process's CPU over `seconds` as a % of one core; RSS before and after."""
+    """The process's CPU over `seconds` as a % of one core; RSS before and after (and each minute, printed)."""
     rss0 = proc.memory_info().rss
     c0 = proc.cpu_times()
     w0 = time.monotonic()
-    time.sleep(seconds)
+    minutes = []
+    while (left := seconds - (time.monotonic() - w0)) > 0:
+        time.sleep(min(60.0, left))
+        minutes.append(f"{proc.memory_info().rss / 2**20:.1f}")
     c1 = proc.cpu_times()
     wall = time.monotonic() - w0
     used = (c1.user - c0.user) + (c1.system - c0.system)
+    if len(minutes) > 1:
+        print(f"RSS each minute (MiB): {rss0 / 2**20:.1f} → " + " → ".join(minutes))
     return 100 * used / wall, rss0, proc.memory_info().rss
 
 
@@ -114,19 +119,28 @@ def dashboard_cpu(seconds: float, measure: Callable[[psutil.Process, float], Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30, help="length of each measured window")
+    parser.add_argument("--only", choices=["collection", "headless", "dashboard"], default=None,
+                        help="measure one row only (e.g. the dashboard's memory over --seconds 600)")  # fmt: skip
     args = parser.parse_args()
     mib = 2**20
-    cost = collection_cost(args.seconds)
-    h_cpu, _, _ = headless_cpu(args.seconds)
-    d_cpu, rss0, rss1 = dashboard_cpu(args.seconds)
-    print(table(["what", "measured", "target", "ok"], [
-        ["collection of one tick, 8 workers (p50 ms)", f"{cost['p50']:.1f}", "", ""],
-        [f"collection of one tick, 8 workers (p95 ms, n={cost['n']})", f"{cost['p95']:.1f}", "< 20", cost["p95"] < 20],
-        ["collection of one tick, 8 workers (max ms)", f"{cost['max']:.1f}", "", ""],
-        ["headless process CPU, 4 workers (% of a core)", f"{h_cpu:.1f}", "≤ 3", h_cpu <= 3],
-        ["dashboard process CPU, 8 workers (% of a core)", f"{d_cpu:.1f}", "≤ 5", d_cpu <= 5],
-        [f"dashboard RSS over {args.seconds:.0f} s (MiB)", f"{rss0 / mib:.1f} → {rss1 / mib:.1f}", "flat", ""],
-    ]))  # fmt: skip
+    rows: list[list[object]] = []
+    if args.only in (None, "collection"):
+        cost = collection_cost(args.seconds)
+        rows += [
+            ["collection of one tick, 8 workers (p50 ms)", f"{cost['p50']:.1f}", "", ""],
+            [f"collection of one tick, 8 workers (p95 ms, n={cost['n']})", f"{cost['p95']:.1f}", "< 20", cost["p95"] < 20],
+            ["collection of one tick, 8 workers (max ms)", f"{cost['max']:.1f}", "", ""],
+        ]  # fmt: skip
+    if args.only in (None, "headless"):
+        h_cpu, _, _ = headless_cpu(args.seconds)
+        rows.append(["headless process CPU, 4 workers (% of a core)", f"{h_cpu:.1f}", "≤ 3", h_cpu <= 3])
+    if args.only in (None, "dashboard"):
+        d_cpu, rss0, rss1 = dashboard_cpu(args.seconds)
+        rows += [
+            ["dashboard process CPU, 8 workers (% of a core)", f"{d_cpu:.1f}", "≤ 5", d_cpu <= 5],
+            [f"dashboard RSS over {args.seconds:.0f} s (MiB)", f"{rss0 / mib:.1f} → {rss1 / mib:.1f}", "flat", ""],
+        ]
+    print(table(["what", "measured", "target", "ok"], rows))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ THRESHOLDS: dict[str, float] = {
     "clear_after_s": 3,  # consecutive seconds it must be gone before the finding ends
     "busy_worker_cpu": 85.0,  # % of one core: a worker this busy is CPU-bound
     "idle_cpu": 50.0,  # % of one core: below this a worker is mostly waiting
+    "idle_worker_cpu": 20.0,  # % of one core: a worker this quiet beside a pinned one gets almost no connections
     "loadgen_saturated": 90.0,  # % of each load-generator core
     "loop_lag_ms": 100.0,  # event-loop lag that means something blocks the loop
     "threadpool_threads": 40,  # anyio's default thread limit per worker (sync endpoints run there)
@@ -134,6 +135,22 @@ def too_few_workers(w: Window) -> Finding | None:
         f"busiest worker {busiest:.0f}% CPU (a process uses at most 100%), {len(cpu)} worker(s) on {cores} cores, "
         f"about {max(0.0, idle_cores):.1f} core(s) idle, p95 {_ms(w.p95)} at {w.rps:.0f} req/s",
         "Add workers with + (uvicorn --workers N): each is a process with its own core.",
+    )  # fmt: skip
+
+
+def worker_imbalance(w: Window) -> Finding | None:
+    """One worker pinned while another idles: keep-alive connections stay on the worker that accepted them."""
+    cpu = w.worker_cpu()
+    if len(cpu) < 2 or w.rps < THRESHOLDS["min_rps"]:
+        return None
+    busiest, idlest = max(cpu.values()), min(cpu.values())
+    if busiest < THRESHOLDS["busy_worker_cpu"] or idlest > THRESHOLDS["idle_worker_cpu"]:
+        return None
+    return Finding(
+        "worker-imbalance", "info", "The load is uneven: one worker is pinned while another idles",
+        f"worker CPU {' / '.join(f'{v:.0f}%' for v in cpu.values())} at {w.rps:.0f} req/s with {w.last.users} users",
+        "Each keep-alive connection stays on the worker that accepted it, and a worker added live gets only new "
+        "connections. Pause and resume the load (space twice) so the users reconnect; real clients reconnect over time.",
     )  # fmt: skip
 
 
@@ -363,6 +380,7 @@ RULES: tuple[Callable[[Window], Finding | None], ...] = (
     pool_exhausted,
     db_bound,
     too_few_workers,
+    worker_imbalance,
     nodelay_delay,
 )
 """Rules over the window, strongest evidence first."""

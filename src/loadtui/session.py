@@ -19,7 +19,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,9 @@ from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
 
 TickCallback = Callable[[Tick], object]
 EventCallback = Callable[[Event], object]
+
+RECENT_TICKS = 120
+"""Ticks kept in memory; the segment summary is computed from the session log, which holds every tick."""
 
 TICK_TIMEOUT = 1.2
 """Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
@@ -90,8 +94,12 @@ class Session:
         self._tick_thread: threading.Thread | None = None
         self._segment = 0
         self._segment_configs: dict[int, RunConfig] = {0: config}
-        self.ticks: list[Tick] = []
-        """Every tick of the session (a 1-hour session is 3,600 small objects)."""
+        self.ticks: deque[Tick] = deque(maxlen=RECENT_TICKS)
+        """The most recent ticks (bounded: memory stays flat however long the session; the log has them all)."""
+        self.tick_count = 0
+        """Ticks built so far."""
+        self._requests = 0.0
+        self._failures = 0.0
         self.events: list[Event] = []
         self.paused = False
         self._busy = threading.Lock()
@@ -399,6 +407,9 @@ class Session:
                 self.event("error", f"collection failed: {type(exc).__name__}: {exc}")
                 continue
             self.ticks.append(tick)
+            self.tick_count += 1
+            self._requests += tick.rps
+            self._failures += tick.fail_rps
             if self.recorder is not None:
                 self.recorder.tick(tick)
             for cb in self._tick_callbacks:
@@ -501,7 +512,15 @@ class Session:
 
     def segments(self) -> list[segments.Segment]:
         """The session's configuration segments so far."""
-        return segments.split(self.ticks, self._segment_configs, events=self.events)
+        ticks: Sequence[Tick] = self.ticks
+        if self.recorder is not None and self.tick_count > len(self.ticks):
+            from loadtui.recorder import read_log
+
+            try:
+                ticks = read_log(self.record_path).ticks  # every line is flushed: the log holds every second
+            except UsageError:
+                pass  # the file went away: summarize the recent seconds
+        return segments.split(ticks, self._segment_configs, events=self.events)
 
     def summary(self) -> dict[str, Any]:
         """Totals and one row per configuration segment."""
@@ -514,9 +533,9 @@ class Session:
                 findings.append(str(fid))
         return {
             "t": round(self.elapsed, 3),
-            "seconds": len(self.ticks),
-            "requests": round(sum(t.rps for t in self.ticks)),
-            "failures": round(sum(t.fail_rps for t in self.ticks)),
+            "seconds": self.tick_count,
+            "requests": round(self._requests),
+            "failures": round(self._failures),
             "segments": [s.to_dict() for s in segs],
             "best_segment": best.index if best else None,
             "findings": findings,
