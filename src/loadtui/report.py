@@ -270,6 +270,19 @@ def tick_rows(log: SessionLog) -> Iterable[list[Any]]:
                k.db.connections if k.db else None, sum(p.waiting for p in k.pools), k.segment]  # fmt: skip
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet treats a cell starting with one of these as a formula (OWASP "CSV injection")."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A value safe to open in a spreadsheet: text that would start a formula gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(log: SessionLog, directory: Path) -> list[Path]:
     """`<log>_ticks.csv` (per second) and `<log>_segments.csv` (steady state per segment); returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -278,7 +291,7 @@ def write_csv(log: SessionLog, directory: Path) -> list[Path]:
         w = csv.writer(f)
         w.writerow(TICK_COLUMNS)
         for row in tick_rows(log):
-            w.writerow("" if v is None else v for v in row)
+            w.writerow(csv_cell(v) for v in row)
     segs_path = directory / f"{log.path.stem}_segments.csv"
     with open(segs_path, "w", newline="") as f:
         fields = [key for key, _ in SEGMENT_COLUMNS] + ["index", "start_t", "end_t", "seconds"]
@@ -286,7 +299,7 @@ def write_csv(log: SessionLog, directory: Path) -> list[Path]:
         w2.writeheader()
         for s in log_segments(log):
             d = s.to_dict()
-            w2.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in d.items()})
+            w2.writerow({k: csv_cell("; ".join(v) if isinstance(v, list) else v) for k, v in d.items()})
     return [ticks_path, segs_path]
 
 

@@ -73,15 +73,23 @@ def delta(latest: Counters, previous: Counters | None) -> Delta:
     """Requests, failures and histogram between two snapshots.
 
     Counters that went down mean Locust cleared its stats (a `start` after a `stop`): treat it as a reset, i.e.
-    count everything since the reset.
+    count everything since the reset. A histogram bucket that shrank is a reset too, even when the request count
+    since the reset already exceeds the one before it (otherwise the count and the histogram would disagree).
     """
-    if previous is None or latest.requests < previous.requests or latest.failures < previous.failures:
+    if previous is None or was_reset(latest, previous):
         return Delta(latest.requests, latest.failures, {k: v for k, v in latest.buckets.items() if v > 0})
     return Delta(
         latest.requests - previous.requests,
         latest.failures - previous.failures,
         diff_buckets(latest.buckets, previous.buckets),
     )
+
+
+def was_reset(latest: Counters, previous: Counters) -> bool:
+    """True when cumulative counters went down: they were cleared between the two snapshots."""
+    if latest.requests < previous.requests or latest.failures < previous.failures:
+        return True
+    return any(latest.buckets.get(bucket, 0) < count for bucket, count in previous.buckets.items())
 
 
 def littles_law_concurrency(rps: float, latency_ms: float | None) -> float | None:

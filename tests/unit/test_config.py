@@ -55,3 +55,177 @@ def test_needs_restart_lists_startup_fields_only() -> None:
 def test_round_trip_through_the_log_ignores_unknown_fields() -> None:
     cfg = RunConfig(workers=3, scenario="ping")
     assert RunConfig.from_dict(cfg.to_dict() | {"future_field": 1}) == cfg
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"pool_min": -1}, "--pool-min must be ≥ 0"),
+        ({"pool_max": 0, "pool_min": 0}, "--pool-max ≥ 1"),
+        ({"db_mode": "sometimes"}, "--db-mode must be pool or per-request"),
+        ({"sleep_ms": -1}, "--sleep-ms"),
+        ({"port": -1}, "--port must be between 0 and 65535"),
+        ({"port": 65536}, "--port must be between 0 and 65535"),
+        ({"db_max_connections": 4}, "--db-max-connections must be at least 5"),
+        ({"spawn_rate": -0.5}, "--spawn-rate must be above 0"),
+        ({"host": "ftp://example"}, "must be a URL"),
+    ],
+)
+def test_each_bound_is_refused_just_past_it(changes: dict[str, Any], words: str) -> None:
+    with pytest.raises(UsageError, match=words):
+        RunConfig().replace(**changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"pool_min": 0},
+        {"pool_min": 10, "pool_max": 10},
+        {"pool_max": 1, "pool_min": 1},
+        {"users": 0},
+        {"sleep_ms": 0},
+        {"port": 0},
+        {"port": 65535},
+        {"db_max_connections": 5},
+        {"loadgen_processes": 1},
+        {"loadgen_processes": "auto"},
+        {"db_mode": "per-request"},
+        {"host": "https://example.test"},
+        {"host": "http://127.0.0.1:8000"},
+        {"app": "uvicorn a:app --port {port}"},
+        {"spawn_rate": 0.1},
+    ],
+)
+def test_each_bound_itself_is_accepted(changes: dict[str, Any]) -> None:
+    RunConfig().replace(**changes)
+
+
+def test_a_locustfile_replaces_the_scenario_check(tmp_path: Any) -> None:
+    path = tmp_path / "locustfile.py"
+    path.write_text("")
+    RunConfig(locustfile=str(path), scenario="MyUser").validate()  # the user's class names are not our scenarios
+
+
+def test_pool_fits_exactly_at_the_limit() -> None:
+    check_pool_fits(RunConfig(workers=4, pool_max=20, pool_min=2), 80)
+    with pytest.raises(UsageError, match=r"80 connections exceed the 79"):
+        check_pool_fits(RunConfig(workers=4, pool_max=20, pool_min=2), 79)
+    check_pool_fits(RunConfig(workers=4, pool_min=5, pool_max=5), 20)
+    with pytest.raises(UsageError, match=r"4 workers × pool min 5 = 20 connections exceed the 19"):
+        check_pool_fits(RunConfig(workers=4, pool_min=5, pool_max=5), 19)
+    # An app loadtui does not know: its pools are its own business.
+    check_pool_fits(RunConfig(workers=50, pool_max=20, app="x --port {port}"), 10)
+
+
+def test_every_field_the_app_reads_at_start_needs_a_restart() -> None:
+    base = RunConfig()
+    changes = {"pool_min": 1, "pool_max": 11, "db_mode": "per-request", "access_log": True, "sleep_ms": 5,
+               "pool_timeout": 2.0}  # fmt: skip
+    for name, value in changes.items():
+        assert base.replace(**{name: value}).needs_restart(base) == [name]
+    live = {"workers": 2, "users": 7, "spawn_rate": 3.0}
+    for name, value in live.items():
+        assert base.replace(**{name: value}).needs_restart(base) == []
+
+
+def test_derived_figures() -> None:
+    assert RunConfig(workers=3, pool_max=7).pool_connections == 21
+    assert RunConfig().sample_app
+    assert not RunConfig(app="x --port {port}").sample_app
+    assert not RunConfig(host="http://127.0.0.1:1").sample_app
+    assert RunConfig(loadgen_processes=3).loadgen_process_count() == 3
+
+
+def test_auto_loadgen_processes_leave_half_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for cores, expected in ((1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (32, 8), (None, 1)):
+        monkeypatch.setattr(os, "cpu_count", lambda c=cores: c)
+        assert RunConfig(loadgen_processes="auto").loadgen_process_count() == expected, cores
+
+
+def test_scenarios_have_distinct_user_classes() -> None:
+    from loadtui.config import SCENARIOS, scenario
+
+    assert len({s.user_class for s in SCENARIOS}) == len(SCENARIOS)
+    assert scenario("blocking").user_class == "BlockingUser"
+    with pytest.raises(UsageError, match="choose one of: crud, ping"):
+        scenario("nope")
+
+
+def _args(*argv: str) -> Any:
+    from loadtui.cli import build_headless_parser
+
+    return build_headless_parser().parse_args(["--duration", "5", *argv])
+
+
+def test_config_from_args_maps_every_option() -> None:
+    from loadtui.cli import config_from_args
+
+    cfg = config_from_args(
+        _args(
+            "--workers",
+            "3",
+            "--pool-min",
+            "1",
+            "--pool-max",
+            "4",
+            "--pool-timeout",
+            "2.5",
+            "--db-mode",
+            "per-request",
+            "--access-log",
+            "--sleep-ms",
+            "7",
+            "--users",
+            "9",
+            "--spawn-rate",
+            "3",
+            "--scenario",
+            "ping",
+            "--db-max-connections",
+            "50",
+            "--port",
+            "8123",
+            "--loadgen-processes",
+            "auto",
+            "--master-bind",
+            "127.0.0.1:5557",
+            "--expect-workers",
+            "2",
+        )
+    )
+    assert (cfg.workers, cfg.pool_min, cfg.pool_max, cfg.pool_timeout) == (3, 1, 4, 2.5)
+    assert (cfg.db_mode, cfg.access_log, cfg.sleep_ms, cfg.users, cfg.spawn_rate) == ("per-request", True, 7, 9, 3.0)
+    assert (cfg.scenario, cfg.db_max_connections, cfg.port, cfg.loadgen_processes) == ("ping", 50, 8123, "auto")
+    assert cfg.master_bind == "127.0.0.1:5557"
+    assert cfg.extra == {"expect_remote_workers": 2, "scenario_given": True}
+    assert config_from_args(_args()) == RunConfig()
+    assert config_from_args(_args()).extra == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (("--master-bind", "127.0.0.1"), "--master-bind must be HOST:PORT"),
+        (("--workers", "0"), "--workers must be at least 1"),
+        (("--loadgen-processes", "many"), "expected a number or 'auto'"),
+    ],
+)
+def test_config_from_args_refuses_bad_options(argv: tuple[str, ...], words: str) -> None:
+    from loadtui.cli import config_from_args
+
+    with pytest.raises(UsageError, match=words):
+        config_from_args(_args(*argv))
+
+
+def test_record_path_must_be_new_and_in_a_directory(tmp_path: Any) -> None:
+    from loadtui.cli import config_from_args
+
+    existing = tmp_path / "old.jsonl"
+    existing.write_text("")
+    with pytest.raises(UsageError, match="exists already"):
+        config_from_args(_args("--record", str(existing)))
+    with pytest.raises(UsageError, match="is not a directory"):
+        config_from_args(_args("--record", str(existing / "new.jsonl")))
+    assert config_from_args(_args("--record", str(tmp_path / "new.jsonl"))).record == str(tmp_path / "new.jsonl")

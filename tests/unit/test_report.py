@@ -95,3 +95,91 @@ def test_foreign_or_newer_files_are_one_line_and_exit_2(tmp_path: Path, content:
     assert result.returncode == 2
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "r.html").exists()
+
+
+def _traces(fig: object) -> dict[str, tuple[list[object], list[object]]]:
+    return {tr.name: (list(tr.x), list(tr.y)) for tr in fig.data}  # type: ignore[attr-defined]
+
+
+def test_each_plot_trace_carries_its_own_series(tmp_path: Path) -> None:
+    from loadtui.report import _comparison_figure, _session_figure
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=6))
+    traces = _traces(_session_figure(log))
+    ticks = log.ticks
+    t = [k.t for k in ticks]
+    expected = {
+        "requests/s": [k.rps for k in ticks],
+        "failures/s": [k.fail_rps for k in ticks],
+        "p50": [k.latency.p50 for k in ticks],
+        "p95": [k.latency.p95 for k in ticks],
+        "p99": [k.latency.p99 for k in ticks],
+        "load generator": [k.loadgen.cpu_percent if k.loadgen else None for k in ticks],
+        "db active": [k.db.by_state["active"] if k.db else None for k in ticks],
+        "pool waiting": [sum(p.waiting for p in k.pools) for k in ticks],
+    }
+    for name, ys in expected.items():
+        assert traces[name] == (t, ys), name
+    # p95 differs from p50 in this log, so a swapped series shows.
+    assert traces["p95"][1] != traces["p50"][1]
+    # Worker 1002 exists only in the second segment: None before it appears, its CPU after.
+    _xs, worker_cpu = traces["worker 1002"]
+    assert worker_cpu[:6] == [None] * 6 and worker_cpu[6:] == [59.0] * 6
+    comparison = _traces(_comparison_figure([log]))
+    assert comparison["run.jsonl"] == (t, [k.latency.p95 for k in ticks])  # the p95 trace (the last of that name)
+
+
+def test_text_from_a_log_is_escaped_in_the_page(tmp_path: Path) -> None:
+    import dataclasses
+
+    from loadtui.config import RunConfig
+    from loadtui.model import Event, Finding
+    from loadtui.recorder import Recorder
+    from tests.helpers import tick
+
+    evil = "<script>alert(1)</script>"
+    rec = Recorder(tmp_path / "evil.jsonl")
+    import datetime as dt
+
+    rec.header(RunConfig(scenario="ping"), dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    finding = Finding("too-few-workers", "warning", evil, f"evidence {evil}", "advice")
+    for i in range(8):
+        rec.tick(dataclasses.replace(tick(float(i + 1)), findings=[finding]))
+    rec.event(Event(2.0, "finding-started", evil, {"id": "too-few-workers", "evidence": evil}))
+    rec.event(Event(3.0, "mark", evil, {"note": evil}))
+    rec.close()
+    page = render([read_log(tmp_path / "evil.jsonl")])
+    assert evil not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_csv_cells_cannot_become_formulas(tmp_path: Path) -> None:
+    import dataclasses
+
+    from loadtui.model import EndpointStats
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=3))
+    bad = EndpointStats("GET", '=HYPERLINK("http://x")', 1.0, 0.0)
+    log.ticks[0] = dataclasses.replace(log.ticks[0], endpoints=[bad])
+    ticks_csv, _ = write_csv(log, tmp_path / "csv")
+    with open(ticks_csv, newline="") as f:
+        names = [row["Name"] for row in csv.DictReader(f)]
+    assert '\'=HYPERLINK("http://x")' in names
+    assert not any(n.startswith(("=", "+", "-", "@")) for n in names)
+
+
+def test_write_report_refuses_an_empty_log_and_an_unwritable_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loadtui.errors import UsageError
+    from loadtui.report import write_report
+
+    good = write_session_log(tmp_path / "good.jsonl", segments=1, seconds=3)
+    assert write_report([good], tmp_path / "r.html") == 0
+    assert f"loadtui: wrote {tmp_path / 'r.html'}" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="pass a writable -o"):
+        write_report([good], tmp_path / "missing-dir" / "r.html")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(good.read_text().splitlines()[0] + "\n")
+    with pytest.raises(UsageError, match="holds no seconds of measurements"):
+        write_report([empty], tmp_path / "r2.html")

@@ -23,8 +23,8 @@ import sys
 import time
 from typing import Any
 
-# Imported before Locust so a missing/broken locustfile can be reported without a traceback.
-from loadtui import stats as st
+# Imported before Locust (and without it): the per-second maths.
+from loadtui.loadgen.sampler import Sampler
 
 MASTER_WAIT_SECONDS = 20.0
 """Deadline for local workers to connect to the master."""
@@ -84,58 +84,6 @@ def load_user_classes(path: str, names: list[str], scenario: str | None) -> list
     else:
         chosen = list(classes.values())
     return chosen
-
-
-class Sampler:
-    """Turns the runner's cumulative stats into one record per second."""
-
-    def __init__(self) -> None:
-        self.previous: dict[tuple[str, str], st.Counters] = {}
-        self.previous_total: st.Counters | None = None
-        self.previous_errors: dict[str, int] = {}
-        self.last = time.monotonic()
-
-    def sample(self, stats: Any, users: int) -> dict[str, Any]:
-        """The record for the interval since the last call."""
-        now = time.monotonic()
-        interval = max(1e-3, now - self.last)
-        self.last = now
-        total = _counters(stats.total)
-        d_total = st.delta(total, self.previous_total)
-        self.previous_total = total
-        endpoints = []
-        for (name, method), entry in list(stats.entries.items()):
-            counters = _counters(entry)
-            d = st.delta(counters, self.previous.get((name, method)))
-            self.previous[(name, method)] = counters
-            lat = st.latency_summary(d.buckets)
-            endpoints.append({
-                "method": method or "", "name": name,
-                "rps": d.requests / interval, "fail_rps": d.failures / interval,
-                "p50": lat["p50"], "p95": lat["p95"], "p99": lat["p99"],
-            })  # fmt: skip
-        errors = []
-        for key, err in list(stats.errors.items()):
-            count = int(err.occurrences)
-            new = max(0, count - self.previous_errors.get(key, 0))
-            self.previous_errors[key] = count
-            errors.append({"method": err.method or "", "name": err.name, "error": str(err.error)[:300],
-                           "count": count, "new": new})  # fmt: skip
-        return {
-            "type": "stats",
-            "interval": interval,
-            "users": users,
-            "rps": d_total.requests / interval,
-            "fail_rps": d_total.failures / interval,
-            "latency": st.latency_summary(d_total.buckets),
-            "endpoints": endpoints,
-            "errors": errors,
-            "requests_total": total.requests,
-        }
-
-
-def _counters(entry: Any) -> st.Counters:
-    return st.Counters(int(entry.num_requests), int(entry.num_failures), dict(entry.response_times))
 
 
 def free_port(host: str) -> int:

@@ -1,0 +1,109 @@
+"""Locust's cumulative stats → one record per second. Pure: no Locust import, the clock is injectable.
+
+The runner child calls :meth:`Sampler.sample` once a second with Locust's `RequestStats`; the tests call it with
+plain objects of the same shape. Locust clears its stats on a `start` after a `stop` (`clear_all` makes a new
+`total` entry, `reset_all` restarts its `start_time`); the sampler notices either and counts everything since the
+reset as the new interval, for requests, histograms and errors alike (DESIGN 4.1).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from loadtui import stats as st
+
+MIN_INTERVAL_S = 1e-3
+"""A floor for the interval so that two calls in the same instant never divide by zero."""
+
+ERROR_TEXT_LIMIT = 300
+"""Characters of an error's text kept per record (the server's reason comes first in psycopg's messages)."""
+
+
+def counters(entry: Any) -> st.Counters:
+    """The cumulative figures of one Locust `StatsEntry` (or anything with the same attributes)."""
+    return st.Counters(int(entry.num_requests), int(entry.num_failures), dict(entry.response_times))
+
+
+class Sampler:
+    """Turns the runner's cumulative stats into one record per second."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.previous: dict[tuple[str, str], st.Counters] = {}
+        """Each endpoint's counters at the last sample, by (name, method)."""
+        self.previous_total: st.Counters | None = None
+        self.previous_errors: dict[Any, int] = {}
+        """Each error's occurrences at the last sample, by Locust's error key."""
+        self.last = clock()
+        self._total_entry: Any = None
+        self._started: Any = None
+        self.resets = 0
+        """How many times Locust's stats were found cleared."""
+
+    def _was_reset(self, stats: Any) -> bool:
+        """True when Locust cleared or reset its stats since the last sample."""
+        total = stats.total
+        started = getattr(total, "start_time", None)
+        seen = self._total_entry is not None
+        reset = seen and (total is not self._total_entry or started != self._started)
+        self._total_entry, self._started = total, started
+        return reset
+
+    def sample(self, stats: Any, users: int) -> dict[str, Any]:
+        """The record for the interval since the last call."""
+        now = self._clock()
+        interval = max(MIN_INTERVAL_S, now - self.last)
+        self.last = now
+        if self._was_reset(stats):
+            self.resets += 1
+            self.previous.clear()
+            self.previous_total = None
+            self.previous_errors.clear()
+        total = counters(stats.total)
+        d_total = st.delta(total, self.previous_total)
+        self.previous_total = total
+        endpoints = []
+        for (name, method), entry in list(stats.entries.items()):
+            current = counters(entry)
+            d = st.delta(current, self.previous.get((name, method)))
+            self.previous[(name, method)] = current
+            lat = st.latency_summary(d.buckets)
+            endpoints.append(
+                {
+                    "method": method or "",
+                    "name": name,
+                    "rps": d.requests / interval,
+                    "fail_rps": d.failures / interval,
+                    "p50": lat["p50"],
+                    "p95": lat["p95"],
+                    "p99": lat["p99"],
+                }
+            )
+        errors = []
+        for key, err in list(stats.errors.items()):
+            count = int(err.occurrences)
+            old = self.previous_errors.get(key, 0)
+            new = count - old if count >= old else count  # fewer than before: the error was cleared and came back
+            self.previous_errors[key] = count
+            errors.append(
+                {
+                    "method": err.method or "",
+                    "name": err.name,
+                    "error": str(err.error)[:ERROR_TEXT_LIMIT],
+                    "count": count,
+                    "new": new,
+                }
+            )
+        return {
+            "type": "stats",
+            "interval": interval,
+            "users": users,
+            "rps": d_total.requests / interval,
+            "fail_rps": d_total.failures / interval,
+            "latency": st.latency_summary(d_total.buckets),
+            "endpoints": endpoints,
+            "errors": errors,
+            "requests_total": total.requests,
+        }

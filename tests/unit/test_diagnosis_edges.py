@@ -1,0 +1,291 @@
+"""Each diagnosis threshold at its edge: the number itself fires, a hair on the other side does not.
+
+The synthetic seconds state every figure a rule reads (loop lag, threads, CPU, connections) instead of relying on
+the helper's defaults, so each case changes exactly one number across its threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtui.config import RunConfig
+from loadtui.diagnosis import (
+    DB_LIMIT_MESSAGES,
+    THRESHOLDS,
+    Diagnoser,
+    Window,
+    capacity,
+    evaluate,
+)
+from tests.helpers import tick
+
+# A calm worker as a real one looks: no loop lag to speak of, the main thread plus a few helpers.
+CALM: dict[str, Any] = {"lag": 0.2, "threads": 4, "in_flight": 1, "worker_cpu": [30.0], "active": 1}
+STOCK_APP = "uvicorn a:app --port {port} --workers {workers}"
+
+
+def seconds(n: int = 5, **kw: Any) -> list[Any]:
+    return [tick(float(i), **(CALM | kw)) for i in range(n)]
+
+
+def ids(ticks: list[Any], config: RunConfig | None = None) -> set[str]:
+    return {f.id for f in evaluate(ticks, config or RunConfig())}
+
+
+EDGES: list[tuple[str, dict[str, Any], RunConfig, str, bool]] = [
+    # too-few-workers: every worker at ≥ 85 % of a core, half a core or more idle (or fewer workers than cores)
+    ("busy at exactly 85%", {"worker_cpu": [85.0], "loadgen_cpu": 10.0}, RunConfig(), "too-few-workers", True),
+    ("busy at 84.9%", {"worker_cpu": [84.9], "loadgen_cpu": 10.0}, RunConfig(), "too-few-workers", False),
+    ("2 workers on 2 busy cores: nothing to add", {"worker_cpu": [86.0, 86.0], "loadgen_cpu": 0.0},
+     RunConfig(workers=2), "too-few-workers", False),
+    ("2 workers, 4 cores, 2 idle", {"worker_cpu": [86.0, 86.0], "loadgen_cpu": 0.0, "cpu_count": 4},
+     RunConfig(workers=2), "too-few-workers", True),
+    ("2 workers, 3 cores, exactly half a core idle", {"worker_cpu": [86.0, 86.0], "loadgen_cpu": 78.0, "cpu_count": 3},
+     RunConfig(workers=3), "too-few-workers", True),
+    ("2 workers, 3 cores, less than half a core idle", {"worker_cpu": [86.0, 86.0], "loadgen_cpu": 79.0,
+     "cpu_count": 3}, RunConfig(workers=3), "too-few-workers", False),
+    ("busy but no traffic", {"worker_cpu": [99.0], "rps": 0.9}, RunConfig(), "too-few-workers", False),
+    ("busy at exactly 1 req/s", {"worker_cpu": [99.0], "rps": 1.0, "loadgen_cpu": 10.0}, RunConfig(),
+     "too-few-workers", True),
+    # worker-imbalance: one ≥ 85 %, one ≤ 20 %
+    ("imbalance 85 / 20", {"worker_cpu": [85.0, 20.0]}, RunConfig(workers=2), "worker-imbalance", True),
+    ("imbalance 85 / 20.1", {"worker_cpu": [85.0, 20.1]}, RunConfig(workers=2), "worker-imbalance", False),
+    ("imbalance 84.9 / 5", {"worker_cpu": [84.9, 5.0]}, RunConfig(workers=2), "worker-imbalance", False),
+    ("one worker cannot be imbalanced", {"worker_cpu": [99.0]}, RunConfig(), "worker-imbalance", False),
+    ("imbalance without traffic", {"worker_cpu": [99.0, 1.0], "rps": 0.5}, RunConfig(workers=2),
+     "worker-imbalance", False),
+    # event-loop-blocked: lag ≥ 100 ms and CPU ≤ 50 %
+    ("lag exactly 100 ms", {"lag": 100.0, "worker_cpu": [10.0]}, RunConfig(), "event-loop-blocked", True),
+    ("lag 99.9 ms", {"lag": 99.9, "worker_cpu": [10.0]}, RunConfig(), "event-loop-blocked", False),
+    ("lag with CPU exactly 50%", {"lag": 500.0, "worker_cpu": [50.0]}, RunConfig(), "event-loop-blocked", True),
+    ("lag with CPU 50.1% (busy, not blocked)", {"lag": 500.0, "worker_cpu": [50.1]}, RunConfig(),
+     "event-loop-blocked", False),
+    ("lag without any finished request", {"lag": 500.0, "worker_cpu": [10.0], "p50": None}, RunConfig(),
+     "event-loop-blocked", False),
+    # threadpool-saturated: every worker with ≥ 40 threads and ≥ 40 in flight, CPU ≤ 50 %
+    ("40 threads, 40 in flight", {"threads": 40, "in_flight": 40, "worker_cpu": [10.0]}, RunConfig(),
+     "threadpool-saturated", True),
+    ("39 threads", {"threads": 39, "in_flight": 40, "worker_cpu": [10.0]}, RunConfig(), "threadpool-saturated", False),
+    ("39 in flight", {"threads": 40, "in_flight": 39, "worker_cpu": [10.0]}, RunConfig(), "threadpool-saturated",
+     False),
+    ("full threadpool at 50.1% CPU", {"threads": 41, "in_flight": 41, "worker_cpu": [50.1]}, RunConfig(),
+     "threadpool-saturated", False),
+    ("full threadpool on one of two workers", {"threads": 41, "in_flight": 41, "worker_cpu": [10.0, 10.0]},
+     RunConfig(workers=2), "threadpool-saturated", True),
+    # pool-exhausted: ≥ 1 waiting on average while PostgreSQL has room (connections < allowed - 1)
+    ("1 request waiting", {"pool_waiting": 1}, RunConfig(), "pool-exhausted", True),
+    ("nobody waiting", {"pool_waiting": 0}, RunConfig(), "pool-exhausted", False),
+    ("waiting, PostgreSQL at allowed - 2", {"pool_waiting": 5, "db_conns": 95}, RunConfig(), "pool-exhausted", True),
+    ("waiting, PostgreSQL at allowed - 1", {"pool_waiting": 5, "db_conns": 96}, RunConfig(), "pool-exhausted", False),
+    # db-connection-limit: at allowed - 1 connections, or refusals, or pool connection errors
+    ("connections at allowed - 1", {"db_conns": 96}, RunConfig(), "db-connection-limit", True),
+    ("connections at allowed - 2", {"db_conns": 95}, RunConfig(), "db-connection-limit", False),
+    ("pool connection errors", {"pool_errors": 1}, RunConfig(), "db-connection-limit", True),
+    # db-bound: ≥ 2 active, at least half of the connections active, CPU idle, no pool queue
+    ("2 of 4 connections active", {"active": 2, "db_conns": 4, "worker_cpu": [10.0]}, RunConfig(), "db-bound", True),
+    ("1 of 2 connections active", {"active": 1, "db_conns": 2, "worker_cpu": [10.0]}, RunConfig(), "db-bound", False),
+    ("2 of 5 connections active", {"active": 2, "db_conns": 5, "worker_cpu": [10.0]}, RunConfig(), "db-bound", False),
+    ("busy database but busy app", {"active": 4, "db_conns": 4, "worker_cpu": [50.1]}, RunConfig(), "db-bound",
+     False),
+    ("busy database behind a pool queue", {"active": 4, "db_conns": 4, "worker_cpu": [10.0], "pool_waiting": 1},
+     RunConfig(), "db-bound", False),
+    ("busy database, almost no traffic", {"active": 4, "db_conns": 4, "worker_cpu": [10.0], "rps": 0.5},
+     RunConfig(), "db-bound", False),
+    # loadgen-saturated: ≥ 90 % of each of its cores
+    ("load generator at 90%", {"loadgen_cpu": 90.0}, RunConfig(), "loadgen-saturated", True),
+    ("load generator at 89.9%", {"loadgen_cpu": 89.9}, RunConfig(), "loadgen-saturated", False),
+    ("2 load-generator processes at 180%", {"loadgen_cpu": 180.0, "loadgen_cores": 2}, RunConfig(),
+     "loadgen-saturated", True),
+    ("2 load-generator processes at 179%", {"loadgen_cpu": 179.0, "loadgen_cores": 2}, RunConfig(),
+     "loadgen-saturated", False),
+    # nodelay-delay: every p50 within 36–50 ms, ≥ 2 workers, CPU ≤ 50 %
+    ("p50 36 ms", {"p50": 36.0, "worker_cpu": [9.0, 9.0]}, RunConfig(workers=2, app=STOCK_APP), "nodelay-delay", True),
+    ("p50 35.9 ms", {"p50": 35.9, "worker_cpu": [9.0, 9.0]}, RunConfig(workers=2, app=STOCK_APP), "nodelay-delay",
+     False),
+    ("p50 50 ms", {"p50": 50.0, "worker_cpu": [9.0, 9.0]}, RunConfig(workers=2, app=STOCK_APP), "nodelay-delay", True),
+    ("p50 50.1 ms", {"p50": 50.1, "worker_cpu": [9.0, 9.0]}, RunConfig(workers=2, app=STOCK_APP), "nodelay-delay",
+     False),
+    ("44 ms at 50.1% CPU", {"p50": 44.0, "worker_cpu": [50.1, 50.1]}, RunConfig(workers=2, app=STOCK_APP),
+     "nodelay-delay", False),
+    ("44 ms at 0.9 req/s", {"p50": 44.0, "rps": 0.9, "worker_cpu": [9.0, 9.0]}, RunConfig(workers=2, app=STOCK_APP),
+     "nodelay-delay", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "kw", "config", "rule", "fires"), EDGES, ids=[e[0] for e in EDGES])
+def test_threshold_edges(name: str, kw: dict[str, Any], config: RunConfig, rule: str, fires: bool) -> None:
+    assert (rule in ids(seconds(**kw), config)) is fires, name
+
+
+@pytest.mark.parametrize("message", DB_LIMIT_MESSAGES)
+def test_each_refusal_message_names_the_connection_limit(message: str) -> None:
+    error = {"method": "GET", "name": "/x", "count": 9, "new": 3, "error": f"HTTP 500: FATAL: {message.upper()}"}
+    found = {f.id: f for f in evaluate(seconds(errors=[error]), RunConfig())}
+    assert "db-connection-limit" in found
+    assert "15 requests failed with 'too many clients'" in found["db-connection-limit"].evidence  # 3 new × 5 s
+    other = {**error, "error": "HTTP 500: connection reset by peer"}
+    assert "db-connection-limit" not in ids(seconds(errors=[other]), RunConfig())
+
+
+def test_a_rule_needs_a_full_window() -> None:
+    window = int(THRESHOLDS["window_s"])
+    pinned = {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
+    assert ids(seconds(window - 1, **pinned)) == set()
+    assert ids(seconds(window, **pinned)) == {"too-few-workers"}
+
+
+def test_the_window_is_the_last_seconds_only() -> None:
+    # Ten busy seconds, then five calm ones: the window holds only the calm ones.
+    ticks = seconds(10, worker_cpu=[99.0], loadgen_cpu=10.0) + [
+        tick(float(10 + i), **(CALM | {"worker_cpu": [30.0]})) for i in range(5)
+    ]
+    assert ids(ticks) == set()
+
+
+def test_hysteresis_starts_and_ends_at_exact_seconds() -> None:
+    diag = Diagnoser()
+    cfg = RunConfig()
+    events: list[tuple[int, str]] = []
+    for i in range(30):
+        cpu = 99.0 if i < 12 else 30.0
+        _active, started, ended = diag.update(
+            tick(float(i), **(CALM | {"worker_cpu": [cpu], "loadgen_cpu": 10.0})), cfg
+        )
+        events += [(i, f"start {f.id}") for f in started] + [(i, f"end {fid}") for fid in ended]
+    # The window is full at second 4; the condition holds at 4, 5, 6 → starts at 6. The window's mean CPU drops
+    # below 85 % at second 13 (99×3 + 30×2)/5 = 71; gone at 13, 14, 15 → ends at 15.
+    assert events == [(6, "start too-few-workers"), (15, "end too-few-workers")]
+
+
+def test_a_flicker_shorter_than_the_clear_delay_keeps_the_finding() -> None:
+    diag = Diagnoser()
+    cfg = RunConfig()
+    busy = CALM | {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
+    for i in range(10):
+        diag.update(tick(float(i), **busy), cfg)
+    assert "too-few-workers" in diag.active
+    # Two calm seconds are not enough to bring the window's mean below 85 %, nor to end the finding.
+    window_calm = [tick(float(10 + i), **(CALM | {"worker_cpu": [0.0], "loadgen_cpu": 10.0})) for i in range(2)]
+    ended_any: list[str] = []
+    for t in window_calm:
+        _a, _s, ended = diag.update(t, cfg)
+        ended_any += ended
+    assert ended_any == []
+
+
+def test_reset_forgets_the_seconds_and_the_streaks() -> None:
+    diag = Diagnoser()
+    cfg = RunConfig()
+    busy = CALM | {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
+    for i in range(6):
+        diag.update(tick(float(i), **busy), cfg)
+    diag.reset()
+    started_at = None
+    for i in range(6, 20):
+        _a, started, _e = diag.update(tick(float(i), **busy), cfg)
+        if started and started_at is None:
+            started_at = i
+    assert started_at == 6 + 4 + 2  # a new full window (4 more seconds after the first), then 3 seconds of holding
+
+
+QUEUE_EDGES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
+    ("users ×1.5, p50 ×1.5, flat throughput", {"users": 20, "rps": 100.0, "p50": 100.0},
+     {"users": 30, "rps": 100.0, "p50": 150.0}, True),
+    ("users ×1.45", {"users": 20, "rps": 100.0, "p50": 100.0}, {"users": 29, "rps": 100.0, "p50": 150.0}, False),
+    ("p50 ×1.49", {"users": 20, "rps": 100.0, "p50": 100.0}, {"users": 30, "rps": 100.0, "p50": 149.0}, False),
+    ("throughput grew by exactly half the users' growth", {"users": 20, "rps": 100.0, "p50": 100.0},
+     {"users": 40, "rps": 150.0, "p50": 200.0}, True),
+    ("throughput grew by more than half the users' growth", {"users": 20, "rps": 100.0, "p50": 100.0},
+     {"users": 40, "rps": 151.0, "p50": 200.0}, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "before", "after", "queue"), QUEUE_EDGES, ids=[q[0] for q in QUEUE_EDGES])
+def test_queueing_edges(name: str, before: dict[str, Any], after: dict[str, Any], queue: bool) -> None:
+    ticks = [tick(float(i), **(CALM | before)) for i in range(4)]
+    ticks += [tick(float(4 + i), **(CALM | after)) for i in range(6)]
+    assert ("queueing" in ids(ticks, RunConfig(workers=2))) is queue, name
+
+
+def test_queueing_compares_with_the_fewest_users_and_ignores_a_window_still_ramping() -> None:
+    few = [tick(float(i), **(CALM | {"users": u, "rps": 50.0, "p50": 20.0 * u})) for i, u in enumerate((5, 10, 10))]
+    now = [tick(float(3 + i), **(CALM | {"users": 40, "rps": 52.0, "p50": 800.0})) for i in range(5)]
+    c = capacity(Window(now, RunConfig()), few + now)
+    assert c is not None
+    assert (c.users_before, c.rps_before, c.p50_before) == (5, 50.0, 100.0)
+    assert c.in_flight == pytest.approx(52.0 * 0.8)
+    ramping = [tick(3.0, **(CALM | {"users": 30, "rps": 52.0, "p50": 800.0})), *now[1:]]
+    assert capacity(Window(ramping, RunConfig()), few + ramping) is None
+
+
+SERIAL = {"lag": None, "in_flight": None, "threads": 3, "worker_cpu": [3.0, 3.0], "active": 0}
+
+
+@pytest.mark.parametrize(
+    ("users_before", "rps_now", "blocked"),
+    [
+        (3, 60.0, True),  # 1.5 users per worker at the start; 30 req/s × 50 ms = 1.5 at once per worker
+        (4, 60.0, False),  # 2 users per worker at the start: not a measurement of one request at a time
+        (3, 61.0, False),  # 30.5 req/s × 50 ms = 1.53 at once per worker: it overlaps requests
+    ],
+)
+def test_serial_fallback_edges(users_before: int, rps_now: float, blocked: bool) -> None:
+    before = [tick(float(i), **(SERIAL | {"users": users_before, "rps": 60.0, "p50": 50.0})) for i in range(4)]
+    after = [tick(float(4 + i), **(SERIAL | {"users": 40, "rps": rps_now, "p50": 1300.0})) for i in range(6)]
+    found = {f.id: f for f in evaluate(before + after, RunConfig(workers=2, app=STOCK_APP))}
+    assert ("event-loop-blocked" in found) is blocked
+    if blocked:
+        assert found["event-loop-blocked"].evidence.startswith("no loop-lag figures from this app")
+
+
+GOLDEN = Path(__file__).parent / "golden" / "findings.json"
+
+
+def _golden_cases() -> dict[str, list[Any]]:
+    """One sequence per finding (plus the fallback), whose texts are kept in the golden file."""
+    pinned = {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
+    queue = [tick(float(i), **(CALM | {"users": 20, "rps": 100.0, "p50": 100.0})) for i in range(4)]
+    queue += [tick(float(4 + i), **(CALM | {"users": 60, "rps": 102.0, "p50": 300.0})) for i in range(6)]
+    serial = [tick(float(i), **(SERIAL | {"users": 2, "rps": 40.0, "p50": 50.0})) for i in range(4)]
+    serial += [tick(float(4 + i), **(SERIAL | {"users": 40, "rps": 40.0, "p50": 1000.0})) for i in range(6)]
+    error = {"method": "GET", "name": "/x", "count": 9, "new": 3, "error": "sorry, too many clients already"}
+    return {
+        "too-few-workers": seconds(**pinned),
+        "worker-imbalance": seconds(worker_cpu=[97.0, 4.0]),
+        "event-loop-blocked": seconds(lag=420.0, worker_cpu=[3.0], rps=19.0, p50=1000.0),
+        "threadpool-saturated": seconds(threads=41, in_flight=80, worker_cpu=[6.0], rps=260.0, p50=150.0),
+        "pool-exhausted": seconds(pool_waiting=30, rps=180.0, p50=250.0, worker_cpu=[20.0]),
+        "db-connection-limit": seconds(db_conns=97, errors=[error], pool_errors=2),
+        "db-bound": seconds(active=18, db_conns=20, worker_cpu=[5.0], rps=90.0, p50=200.0),
+        "loadgen-saturated": seconds(loadgen_cpu=195.0, loadgen_cores=2),
+        "nodelay-delay": seconds(p50=44.0, worker_cpu=[9.0, 8.0], rps=450.0),
+        "queueing": queue,
+        "event-loop-blocked (no helper)": serial,
+    }
+
+
+def _texts() -> dict[str, list[dict[str, str]]]:
+    out = {}
+    for name, ticks in _golden_cases().items():
+        config = RunConfig(workers=2, app=STOCK_APP, db_mode="per-request")
+        out[name] = [
+            {"id": f.id, "severity": f.severity, "title": f.title, "evidence": f.evidence, "advice": f.advice}
+            for f in evaluate(ticks, config)
+        ]
+    return out
+
+
+def test_finding_texts_match_the_golden_file() -> None:
+    """What the user reads, word for word; `LOADTUI_UPDATE_GOLDEN=1 pytest …` rewrites the file after a review."""
+    texts = _texts()
+    if os.environ.get("LOADTUI_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(texts, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert texts == json.loads(GOLDEN.read_text(encoding="utf-8"))
+    for name, findings in texts.items():
+        assert name.split(" ")[0] in {f["id"] for f in findings}, name
