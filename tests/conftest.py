@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import our_processes, wait_for
+from tests.helpers import RUN_TAG_ENV, our_processes, wait_for
+
+# Every process this run starts inherits the tag; the orphan check counts only those (tests/helpers.py).
+os.environ.setdefault(RUN_TAG_ENV, uuid.uuid4().hex)
 
 
 @pytest.fixture(scope="session", autouse=True)

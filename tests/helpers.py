@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -66,14 +67,27 @@ def descendants_alive(pids: Iterable[int]) -> list[psutil.Process]:
     return alive
 
 
+RUN_TAG_ENV = "LOADTUI_TEST_RUN"
+"""Set once per test run (tests/conftest.py); every process the run starts inherits it, other runs' do not."""
+
+
 def our_processes() -> list[psutil.Process]:
-    """Every process loadtui could have started, anywhere on the machine."""
+    """Every process this test run's loadtui sessions could have started and that is still alive.
+
+    Scoped by the run's environment tag, so a loadtui (or another test run) elsewhere on the machine never counts.
+    """
+    tag = os.environ.get(RUN_TAG_ENV)
     found = []
     for proc in psutil.process_iter(["cmdline", "name"]):
         cmd = " ".join(proc.info.get("cmdline") or [])
         if (proc.info.get("name") == "postgres" and "loadtui" in cmd) or any(
             k in cmd for k in ("sample_app", "loadtui.loadgen", "loadtui.guardian", "loadtui.serve")
         ):
+            try:
+                if tag is not None and proc.environ().get(RUN_TAG_ENV) != tag:
+                    continue
+            except (psutil.AccessDenied, psutil.NoSuchProcess):
+                continue
             found.append(proc)
     me = psutil.Process()
     ours = {me.pid} | {p.pid for p in me.parents()}  # the test run itself may mention sample_app in its arguments

@@ -57,6 +57,7 @@ class Session:
         on_tick: TickCallback | None = None,
         on_event: EventCallback | None = None,
         state_dir: Path | None = None,
+        recent_ticks: int = RECENT_TICKS,
     ) -> None:
         config.validate()
         self.config = config
@@ -94,7 +95,7 @@ class Session:
         self._tick_thread: threading.Thread | None = None
         self._segment = 0
         self._segment_configs: dict[int, RunConfig] = {0: config}
-        self.ticks: deque[Tick] = deque(maxlen=RECENT_TICKS)
+        self.ticks: deque[Tick] = deque(maxlen=recent_ticks)
         """The most recent ticks (bounded: memory stays flat however long the session; the log has them all)."""
         self.tick_count = 0
         """Ticks built so far."""

@@ -17,6 +17,7 @@ import pytest
 
 from loadtui.config import RunConfig
 from loadtui.session import Session
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,22 +65,44 @@ def started(session: Session) -> list[str]:
     return [str(e.data.get("id")) for e in session.events if e.kind == "finding-started"]
 
 
-def run_until(tmp_path: Path, finding: str | None, seconds: float, **config: Any) -> tuple[Session, float]:
-    """A session that stops when `finding` starts (or after `seconds`); returns it and the seconds from start."""
+def first_loaded_t(session: Session) -> float | None:
+    """Session time of the first second with requests: deadlines count from there, not from PostgreSQL's start."""
+    return next((t.t for t in session.ticks if t.rps > 0), None)
+
+
+def run_until(
+    tmp_path: Path, finding: str | None, seconds: float, *, act: Any = None, **config: Any
+) -> tuple[Session, float]:
+    """A session that stops when `finding` starts, or `seconds` after its first loaded second.
+
+    Returns it and the seconds from the first loaded second to the finding (or to the end). `act(session)` runs
+    once the load is flowing (a live change, say).
+    """
     session = Session(RunConfig(record=str(tmp_path / f"{finding or 'healthy'}.jsonl"), **config))
-    began = time.monotonic()
+    took = float("inf")
     try:
         session.open()
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and (finding is None or finding not in started(session)):
+        wait_for(lambda: first_loaded_t(session) is not None, timeout=30, what="the first loaded second")
+        if act is not None:
+            act(session)
+        loaded_at = first_loaded_t(session) or 0.0
+        while session.elapsed - loaded_at < seconds and (finding is None or finding not in started(session)):
             time.sleep(0.1)
-        took = time.monotonic() - began
-        if finding is not None and finding in started(session) and finding == "event-loop-blocked":
+        found = [e.t for e in session.events if e.kind == "finding-started" and e.data.get("id") == finding]
+        took = (found[0] if found else session.elapsed) - loaded_at
+        if found and finding == "event-loop-blocked":
             text = session.confirm()  # the p key / --confirm: py-spy names the endpoint that blocks the loop
             assert "event loop BUSY in sleep_blocking" in text, text
     finally:
         session.close()
     return session, took
+
+
+def assert_had_load(session: Session) -> None:
+    """A healthy run proves nothing unless it ran: most of its seconds served requests without failing."""
+    loaded = [t for t in session.ticks if t.rps > 0]
+    assert len(loaded) >= HEALTHY_S - 2, f"only {len(loaded)} loaded seconds"
+    assert sum(t.fail_rps for t in loaded) <= 0.01 * sum(t.rps for t in loaded), "the healthy run failed requests"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -92,39 +115,45 @@ def stock_uvicorn(workers: int) -> str:
     return f"{sys.executable} -m uvicorn sample_app.api:app --host {{host}} --port {{port}} --workers {workers}"
 
 
+def served_by_loadtui(workers: int) -> str:
+    return f"{sys.executable} -m loadtui.serve sample_app.api:app --host {{host}} --port {{port}} --workers {workers}"
+
+
 def unhelped_app(tmp_path: Path) -> str:
     write(tmp_path, "unhelped.py", UNHELPED_APP)
     return f"{sys.executable} -m uvicorn unhelped:app --app-dir {tmp_path} --host {{host}} --port {{port}}"
 
 
-# (finding, scenario that must produce it, healthy counterpart that must not) — config as RunConfig keywords.
+# (finding, scenario that must produce it, the same run with only the advised fix applied) — RunConfig keywords.
+# The users stay the same: the fix must remove the finding, not a lighter load.
 CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("too-few-workers",
+    ("too-few-workers",  # advice: add workers
      {"scenario": "crud", "workers": 1, "users": 20},
-     {"scenario": "crud", "workers": 2, "users": 2}),
-    ("event-loop-blocked",
+     {"scenario": "crud", "workers": 2, "users": 20}),
+    ("event-loop-blocked",  # advice: make the blocking call async
      {"scenario": "blocking", "workers": 1, "users": 10, "sleep_ms": 50},
      {"scenario": "async-sequential", "workers": 1, "users": 10, "sleep_ms": 50}),
-    ("threadpool-saturated",
+    ("threadpool-saturated",  # advice: make the endpoint async def with awaitable I/O
      {"scenario": "sync-sleep", "workers": 1, "users": 60, "sleep_ms": 50},
-     {"scenario": "sync-sleep", "workers": 1, "users": 20, "sleep_ms": 50}),
-    ("pool-exhausted",
+     {"scenario": "async-sequential", "workers": 1, "users": 60, "sleep_ms": 50}),
+    ("pool-exhausted",  # advice: raise the pool max
      {"scenario": "slow-query", "workers": 1, "users": 20, "pool_min": 1, "pool_max": 2, "sleep_ms": 50},
      {"scenario": "slow-query", "workers": 1, "users": 20, "pool_min": 1, "pool_max": 20, "sleep_ms": 50}),
-    ("db-connection-limit",
+    ("db-connection-limit",  # advice: use a pool sized to fit max_connections
      {"scenario": "crud", "workers": 2, "users": 40, "db_mode": "per-request", "db_max_connections": 12,
       "pool_min": 1, "pool_max": 2},
-     {"scenario": "crud", "workers": 2, "users": 5, "db_mode": "per-request", "db_max_connections": 100}),
-    ("db-bound",
+     {"scenario": "crud", "workers": 2, "users": 40, "db_mode": "pool", "db_max_connections": 12,
+      "pool_min": 1, "pool_max": 2}),
+    ("db-bound",  # advice: make the queries shorter
      {"scenario": "slow-query", "workers": 1, "users": 10, "pool_min": 10, "pool_max": 12, "sleep_ms": 50},
-     {"scenario": "crud", "workers": 2, "users": 2}),
-    ("loadgen-saturated",
+     {"scenario": "slow-query", "workers": 1, "users": 10, "pool_min": 10, "pool_max": 12, "sleep_ms": 0}),
+    ("loadgen-saturated",  # the cause is the client's own work per request; the same users without it
      {"locustfile": "heavy:200000", "workers": 1, "users": 4},
-     {"locustfile": "heavy:0", "workers": 1, "users": 1}),
-    ("nodelay-delay",
+     {"locustfile": "heavy:0", "workers": 1, "users": 4}),
+    ("nodelay-delay",  # advice: serve with python -m loadtui.serve (a socket with IPPROTO_TCP)
      {"app": "stock:2", "workers": 2, "scenario": "ping", "users": 4},
-     {"workers": 2, "scenario": "ping", "users": 4}),
-    ("queueing",
+     {"app": "serve:2", "workers": 2, "scenario": "ping", "users": 4}),
+    ("queueing",  # the same users against an endpoint whose latency does not grow with them
      {"scenario": "sync-sleep", "workers": 1, "users": 120, "spawn_rate": 40, "sleep_ms": 50},
      {"scenario": "async-gather", "workers": 1, "users": 120, "spawn_rate": 40, "sleep_ms": 50}),
     ("event-loop-blocked",  # an app without loadtui's helper: judged from throughput per worker ≈ 1 / service time
@@ -142,6 +171,8 @@ def resolve(tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:
         config["app"] = unhelped_app(tmp_path)
     elif app and app.startswith("stock:"):
         config["app"] = stock_uvicorn(int(app.split(":")[1]))
+    elif app and app.startswith("serve:"):
+        config["app"] = served_by_loadtui(int(app.split(":")[1]))
     locustfile = config.get("locustfile")
     if locustfile and locustfile.startswith("heavy:"):
         work = int(locustfile.split(":")[1])
@@ -153,14 +184,26 @@ IDS = [f"{c[0]}{'-without-helper' if c[1].get('app') == 'unhelped' else ''}" for
 
 
 @pytest.mark.parametrize(("finding", "scenario", "healthy"), CASES, ids=IDS)
-def test_the_scenario_names_its_finding_and_the_healthy_run_does_not(
+def test_the_scenario_names_its_finding_and_the_fixed_run_does_not(
     tmp_path: Path, finding: str, scenario: dict[str, Any], healthy: dict[str, Any]
 ) -> None:
     session, took = run_until(tmp_path, finding, DEADLINE_S, **resolve(tmp_path, scenario))
-    assert finding in started(session), f"{finding} not named in {took:.0f} s; named: {started(session)}"
+    assert finding in started(session), f"{finding} not named in {took:.0f} s of load; named: {started(session)}"
     assert took <= DEADLINE_S
     calm, _ = run_until(tmp_path / "calm", None, HEALTHY_S, **resolve(tmp_path / "calm", healthy))
-    assert finding not in started(calm), f"the healthy counterpart named {started(calm)}"
+    assert finding not in started(calm), f"the fixed run named {started(calm)}"
+    assert_had_load(calm)
+
+
+def test_a_worker_added_live_beside_pinned_connections_is_named(tmp_path: Path) -> None:
+    # crud, 1 worker pinned by 20 users' keep-alive connections; + adds a worker that gets none of them.
+    def add_worker(session: Session) -> None:
+        time.sleep(2)  # let the users' connections settle on the first worker
+        session.set_workers(2)
+
+    config = resolve(tmp_path, {"scenario": "crud", "workers": 1, "users": 20})
+    session, _took = run_until(tmp_path, "worker-imbalance", DEADLINE_S, act=add_worker, **config)
+    assert "worker-imbalance" in started(session), f"named: {started(session)}"
 
 
 def test_a_healthy_run_names_no_warning(tmp_path: Path) -> None:
@@ -168,7 +211,7 @@ def test_a_healthy_run_names_no_warning(tmp_path: Path) -> None:
     warnings = [e.message for e in session.events if e.kind == "finding-started"
                 and e.data.get("severity") in ("warning", "critical")]  # fmt: skip
     assert not warnings
-    assert len(session.ticks) >= 10 and session.ticks[-1].rps > 0
+    assert_had_load(session)
 
 
 def test_without_ptrace_rights_the_confirmation_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
