@@ -32,6 +32,26 @@ tr.best{background:#d8f5d0}
 .note{color:#666;font-size:13px}
 """
 
+SESSION_PANELS = (
+    "requests/s and failures/s",
+    "latency (ms)",
+    "CPU (% of one core)",
+    "PostgreSQL connections by state, and requests waiting for a pool connection",
+)
+"""The rows of the session's plot, top to bottom."""
+
+LOOK: dict[str, Any] = {
+    "session_height": 1150,
+    "comparison_height": 600,
+    "failure": {"color": "crimson"},
+    "loadgen": {"dash": "dot", "color": "black"},
+    "pool_waiting": {"color": "crimson", "dash": "dash"},
+    "finding_bar": {"width": 14},
+    "event_font_size": 9,
+    "event_colors": {"mark": "darkorange", "failed": "crimson", "other": "gray"},
+}
+"""How the plots look (colours, sizes): one place to restyle them."""
+
 SEGMENT_COLUMNS = (
     ("label", "configuration"), ("steady_seconds", "steady s"), ("rps", "req/s"), ("fail_rps", "fail/s"),
     ("p50", "p50 ms"), ("p95", "p95 ms"), ("p99", "p99 ms"), ("cpu_per_worker", "CPU/worker %"),
@@ -63,14 +83,11 @@ def _session_figure(log: SessionLog) -> Any:
 
     ticks = log.ticks
     t = [k.t for k in ticks]
-    fig = make_subplots(
-        rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-        subplot_titles=("requests/s and failures/s", "latency (ms)", "CPU (% of one core)",
-                        "PostgreSQL connections by state, and requests waiting for a pool connection"),
-    )  # fmt: skip
+    fig = make_subplots(rows=len(SESSION_PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=SESSION_PANELS)  # fmt: skip
     fig.add_trace(go.Scatter(x=t, y=[k.rps for k in ticks], name="requests/s", legendgroup="load"), 1, 1)
     fig.add_trace(go.Scatter(x=t, y=[k.fail_rps for k in ticks], name="failures/s", legendgroup="load",
-                             line={"color": "crimson"}), 1, 1)  # fmt: skip
+                             line=LOOK["failure"]), 1, 1)  # fmt: skip
     for name in ("p50", "p95", "p99"):
         fig.add_trace(go.Scatter(x=t, y=[getattr(k.latency, name) for k in ticks], name=name, legendgroup="lat"), 2, 1)
     per_worker: dict[int, list[float | None]] = {}
@@ -80,17 +97,29 @@ def _session_figure(log: SessionLog) -> Any:
     for pid in sorted(per_worker):
         fig.add_trace(go.Scatter(x=t, y=per_worker[pid], name=f"worker {pid}", legendgroup="cpu"), 3, 1)
     fig.add_trace(go.Scatter(x=t, y=[k.loadgen.cpu_percent if k.loadgen else None for k in ticks],
-                             name="load generator", legendgroup="cpu", line={"dash": "dot", "color": "black"}), 3, 1)  # fmt: skip
+                             name="load generator", legendgroup="cpu", line=LOOK["loadgen"]), 3, 1)  # fmt: skip
     states = sorted({s for k in ticks if k.db for s in k.db.by_state})
     for state in states:
         fig.add_trace(go.Scatter(x=t, y=[k.db.by_state.get(state, 0) if k.db else None for k in ticks],
                                  name=f"db {state}", stackgroup="db", legendgroup="db"), 4, 1)  # fmt: skip
     fig.add_trace(go.Scatter(x=t, y=[sum(p.waiting for p in k.pools) for k in ticks], name="pool waiting",
-                             legendgroup="db", line={"color": "crimson", "dash": "dash"}), 4, 1)  # fmt: skip
+                             legendgroup="db", line=LOOK["pool_waiting"]), 4, 1)  # fmt: skip
     _draw_events(fig, log)
-    fig.update_layout(height=1150, margin={"t": 60}, hovermode="x unified", legend={"groupclick": "toggleitem"})
+    fig.update_layout(
+        height=LOOK["session_height"], margin={"t": 60}, hovermode="x unified", legend={"groupclick": "toggleitem"}
+    )
     fig.update_xaxes(title_text="seconds since start", row=4, col=1)
     return fig
+
+
+def event_color(kind: str) -> str:
+    """Marks in orange, failures and exits in red, other changes in gray."""
+    colors = LOOK["event_colors"]
+    if kind == "mark":
+        return str(colors["mark"])
+    if "fail" in kind or "exit" in kind:
+        return str(colors["failed"])
+    return str(colors["other"])
 
 
 def _draw_events(fig: Any, log: SessionLog) -> None:
@@ -98,11 +127,11 @@ def _draw_events(fig: Any, log: SessionLog) -> None:
     for ev in log.events:
         if ev.kind not in TIMELINE_EVENTS:
             continue
-        color = "darkorange" if ev.kind == "mark" else "crimson" if "fail" in ev.kind or "exit" in ev.kind else "gray"
+        color = event_color(ev.kind)
         fig.add_vline(x=ev.t, line_dash="dash", line_color=color, opacity=0.6)
         text = ev.data.get("note") or ev.message if ev.kind == "mark" else ev.message
         fig.add_annotation(x=ev.t, y=1.0, yref="paper", text=html.escape(str(text)[:40]), showarrow=False,
-                           textangle=-90, xanchor="left", yanchor="top", font={"size": 9, "color": color})  # fmt: skip
+                           textangle=-90, xanchor="left", yanchor="top", font={"size": LOOK["event_font_size"], "color": color})  # fmt: skip
 
 
 def finding_intervals(log: SessionLog) -> dict[str, list[tuple[float, float]]]:
@@ -134,7 +163,7 @@ def _findings_figure(log: SessionLog) -> Any | None:
         for start, end in intervals:
             xs += [start, end, None]
         fig.add_trace(go.Scatter(x=xs, y=[fid if x is not None else None for x in xs], mode="lines", name=fid,
-                                 line={"width": 14}))  # fmt: skip
+                                 line=LOOK["finding_bar"]))  # fmt: skip
     _draw_events(fig, log)
     end = log.ticks[-1].t if log.ticks else 1
     fig.update_layout(height=120 + 40 * len(spans), showlegend=False, margin={"t": 30, "l": 160},
@@ -154,7 +183,7 @@ def _comparison_figure(logs: Sequence[SessionLog]) -> Any:
         fig.add_trace(go.Scatter(x=t, y=[k.rps for k in log.ticks], name=name, legendgroup=name), 1, 1)
         fig.add_trace(go.Scatter(x=t, y=[k.latency.p95 for k in log.ticks], name=name, legendgroup=name,
                                  showlegend=False), 2, 1)  # fmt: skip
-    fig.update_layout(height=600, hovermode="x unified", margin={"t": 40})
+    fig.update_layout(height=LOOK["comparison_height"], hovermode="x unified", margin={"t": 40})
     fig.update_xaxes(title_text="seconds since start", row=2, col=1)
     return fig
 

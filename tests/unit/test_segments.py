@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from loadtui.config import RunConfig
 from loadtui.segments import best, split
 from tests.helpers import tick
@@ -36,3 +40,84 @@ def test_marks_are_kept_with_their_segment_and_do_not_split() -> None:
     assert len(segs) == 2
     assert segs[0].marks == ["2 s: first"]
     assert segs[1].marks == ["5 s: between", "12 s: after the last second"]
+
+
+def test_steady_figures_are_means_and_medians_of_the_steady_seconds_only() -> None:
+    from loadtui.segments import summarize
+
+    # Settling seconds (the first 3) have wild values that must not count.
+    p50s = [999.0, 999.0, 999.0, 10.0, 30.0, 20.0, 40.0]
+    ticks = [tick(float(i), rps=1.0 if i < 3 else 100.0 + i, p50=p50s[i], p95=p50s[i] * 2, fail_rps=0.5 * (i >= 3),
+                  worker_cpu=[10.0 * (i >= 3), 30.0], loadgen_cpu=float(i), db_conns=i, pool_waiting=i,
+                  segment=4) for i in range(7)]  # fmt: skip
+    seg = summarize(4, ticks, RunConfig(workers=2, users=9))
+    assert (seg.index, seg.seconds, seg.steady_seconds, seg.start_t, seg.end_t) == (4, 7, 4, 0.0, 6.0)
+    assert seg.rps == 104.5  # mean of 103..106
+    assert seg.fail_rps == 0.5
+    assert seg.p50 == 25.0  # median of 10, 30, 20, 40 (a mean would give 25 too: see p95 below)
+    assert seg.p95 == 50.0
+    assert seg.app_cpu_percent == 40.0 and seg.cpu_per_worker == 20.0
+    assert seg.loadgen_cpu_percent == 4.5 and seg.db_connections == 4.5 and seg.pool_waiting == 9.0
+    assert seg.label == "crud · 9 users · 2w · pool 2-10" and seg.config["users"] == 9
+    skewed = summarize(0, [tick(float(i), p50=v) for i, v in enumerate([1.0] * 3 + [10.0, 11.0, 90.0])], None)
+    assert skewed.p50 == 11.0  # the median, not the mean (37)
+    assert skewed.label == "segment 0" and skewed.config == {}
+
+
+def test_figures_round_to_two_places_and_missing_values_are_none() -> None:
+    from loadtui.segments import summarize
+
+    ticks = [tick(float(i), rps=1.0 / 3 if i >= 3 else 0.0, p50=None, p95=None) for i in range(6)]
+    seg = summarize(0, ticks, None)
+    assert seg.rps == 0.33 and seg.p50 is None and seg.p95 is None
+    empty = summarize(1, [], None)
+    assert (empty.seconds, empty.steady_seconds, empty.rps, empty.start_t) == (0, 0, None, 0.0)
+    short = summarize(2, [tick(1.0), tick(2.0), tick(3.0)], None)
+    assert short.steady_seconds == 0 and short.rps is None  # all settling: nothing steady to report
+
+
+def test_a_segment_lists_each_finding_once_in_order() -> None:
+    from loadtui.model import Finding
+    from loadtui.segments import summarize
+
+    a = Finding("queueing", "warning", "t", "e")
+    b = Finding("db-bound", "warning", "t", "e")
+    ticks = [tick(0.0, findings=[a]), tick(1.0, findings=[a, b]), tick(2.0, findings=[b, a])]
+    assert summarize(0, ticks, None).findings == ["queueing", "db-bound"]
+
+
+@pytest.mark.parametrize(
+    ("config", "text"),
+    [
+        (RunConfig(), "crud · 50 users · 1w · pool 2-10"),
+        (RunConfig(db_mode="per-request", access_log=True, workers=4, users=3, scenario="ping"),
+         "ping · 3 users · 4w · conn/request +log"),
+    ],
+)  # fmt: skip
+def test_labels(config: RunConfig, text: str) -> None:
+    from loadtui.segments import label
+
+    assert label(config) == text
+
+
+def test_label_of_a_custom_locustfile(tmp_path: Any) -> None:
+    from loadtui.segments import label
+
+    path = tmp_path / "mine.py"
+    path.write_text("")
+    assert label(RunConfig(locustfile=str(path), scenario="MyUser")).startswith("custom · 50 users")
+
+
+def test_best_breaks_ties_by_lower_p95_and_ignores_empty_segments() -> None:
+    base = [tick(float(i), rps=100.0, p95=50.0, segment=0) for i in range(5)]
+    base += [tick(float(5 + i), rps=100.0, p95=20.0, segment=1) for i in range(5)]
+    base += [tick(float(10 + i), rps=0.0, p50=None, p95=None, segment=2) for i in range(2)]  # all settling
+    segs = split(base, {})
+    assert segs[2].rps is None
+    chosen = best(segs)
+    assert chosen is not None and chosen.index == 1
+    assert best([segs[2]]) is None
+    failing = [tick(float(i), rps=900.0, fail_rps=1.0, segment=0) for i in range(5)]
+    failing += [tick(float(5 + i), rps=500.0, fail_rps=0.2, segment=1) for i in range(5)]
+    chosen = best(split(failing, {}))
+    assert chosen is not None and chosen.index == 0  # both fail: the most requests/s wins
