@@ -88,6 +88,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="let remote `locust --worker` processes join at HOST:PORT (default: private)",
     )
     load.add_argument(
+        "--rebalance",
+        action=argparse.BooleanOptionalAction,
+        default=d.rebalance,
+        help="after a worker change or restart, spread the users' connections over the workers (default on)",
+    )
+    load.add_argument(
         "--expect-workers", type=int, default=0, metavar="N", help="wait for N remote Locust workers before starting"
     )
     db = p.add_argument_group("database")
@@ -133,7 +139,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         spawn_rate=args.spawn_rate, scenario=args.scenario or "crud", dsn=args.dsn,
         db_max_connections=args.db_max_connections, app=args.app, host=args.host, port=args.port,
         locustfile=args.locustfile, loadgen_processes=args.loadgen_processes, master_bind=args.master_bind,
-        record=args.record, extra=extra,
+        record=args.record, rebalance=args.rebalance, extra=extra,
     )  # fmt: skip
     if args.master_bind is not None and ":" not in args.master_bind:
         raise UsageError(f"--master-bind must be HOST:PORT (got {args.master_bind!r})")

@@ -91,6 +91,9 @@ class RunConfig:
     """Bind the Locust master to this address so remote workers can join (host:port); None keeps it private."""
     record: str | None = None
     """Session log path; None picks one under ./loadtui-sessions/."""
+    rebalance: bool = True
+    """After a worker change or a restart, move the users' keep-alive connections so every worker gets its share
+    (`--no-rebalance` keeps them where they are, to study connection stickiness itself)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """Options of later features, carried as-is."""
 

@@ -143,6 +143,8 @@ class Tick:
     """Seconds since the session started."""
     rps: float = 0.0
     fail_rps: float = 0.0
+    retried_rps: float = 0.0
+    """Requests sent again after a worker closed their reused connection unread (counted in rps once)."""
     users: int = 0
     latency: Latency = field(default_factory=Latency)
     endpoints: list[EndpointStats] = field(default_factory=list)

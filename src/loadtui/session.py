@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from loadtui import diagnosis, segments, stacks
+from loadtui import diagnosis, rebalance, segments, stacks
 from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector, Rescanned, descendants
 from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
@@ -42,6 +42,12 @@ EventCallback = Callable[[Event], object]
 
 RECENT_TICKS = 120
 """Ticks kept in memory; the segment summary is computed from the session log, which holds every tick."""
+
+DRAIN_SECONDS = 5.0
+"""While a worker is removed, the load generator retries what it drops unread for this long."""
+
+REBALANCE_SPREAD_S = 0.5
+"""Moved users reconnect one by one over this many seconds, so a worker free to accept takes each."""
 
 TICK_TIMEOUT = 1.2
 """Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
@@ -270,6 +276,7 @@ class Session:
             self.loadgen.set_users(self.config.users, self.config.spawn_rate)
         self.event("resumed", "load resumed")
         self._new_segment(self.config, "load resumed")
+        self.start_rebalance("resume")
 
     def set_workers(self, workers: int) -> None:
         """Change the app's worker count: live by signal where the app supports it, else by restart."""
@@ -284,6 +291,8 @@ class Session:
             return
         before = self.app.worker_pids()
         with self._busy:
+            if workers < len(before) and self.loadgen is not None:
+                self.loadgen.draining(DRAIN_SECONDS)
             try:
                 seconds = self.app.set_workers(workers)
             except AppStartError as exc:
@@ -296,6 +305,7 @@ class Session:
         self.event("workers", f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
                    workers=workers, seconds=round(seconds, 3), pids=sorted(self._known_workers))  # fmt: skip
         self._new_segment(self.config, f"workers → {workers}")
+        self.start_rebalance(f"workers → {workers}")
 
     def propose(self, **changes: Any) -> RunConfig:
         """Record a change that needs a restart (pool, database mode, access log...) without applying it."""
@@ -314,12 +324,15 @@ class Session:
         if self.limits is not None:
             check_pool_fits(new, self.limits.for_ordinary_roles)
         old = self.config
-        restart_app = bool(new.needs_restart(old)) or new.workers != old.workers
-        restart_loadgen = new.scenario != old.scenario
+        app_dead = self.app is not None and not self.app.alive
+        loadgen_dead = self.loadgen is not None and not self.loadgen.alive
+        restart_app = bool(new.needs_restart(old)) or new.workers != old.workers or app_dead
+        restart_loadgen = new.scenario != old.scenario or loadgen_dead
         with self._busy:
             if restart_app and self.app is not None:
                 say("restarting the app")
-                self.event("restart", f"restarting the app: {', '.join(new.needs_restart(old)) or 'workers'}",
+                why = "it had exited" if app_dead else ", ".join(new.needs_restart(old)) or "workers"
+                self.event("restart", f"restarting the app: {why}",
                            changes={k: getattr(new, k) for k in new.needs_restart(old)})  # fmt: skip
                 if self.loadgen is not None:
                     self.loadgen.stop_users()
@@ -331,6 +344,7 @@ class Session:
                     raise RunFailed(str(exc)) from None
                 self._known_workers = set(self.app.worker_pids())
                 self._app_exit_reported = False
+                self.failed = None
             if restart_loadgen and self.loadgen is not None:
                 say("restarting the load generator")
                 self.loadgen.stop()
@@ -340,6 +354,7 @@ class Session:
                 except LoadGenError as exc:
                     self.event("error", f"load generator: {exc}")
                     raise RunFailed(str(exc)) from None
+                self._loadgen_dead_reported = False
             self.config = new
             self.pending = new
             if self.loadgen is not None and not self.paused and new.users > 0:
@@ -347,10 +362,58 @@ class Session:
         self._diagnoser.reset()
         self.event("applied", "configuration applied", config=new.to_dict())
         self._new_segment(new, "configuration applied")
+        if restart_app:
+            self.start_rebalance("restart")
 
-    def restart_app(self) -> None:
-        """Start the app again (after it died) with the applied configuration."""
-        self.apply(dataclasses.replace(self.config, extra=dict(self.config.extra)), None)
+    # -- spreading the load over the workers ---------------------------------------------------------------------
+
+    def start_rebalance(self, reason: str) -> None:
+        """Move the users' connections so every worker gets its share, in the background; records `rebalanced`."""
+        if not self.config.rebalance or self.app is None or self.app.port is None or self.loadgen is None:
+            return
+        if self.paused or self.config.users <= 0 or len(self.app.worker_pids()) < 2:
+            return
+        thread = threading.Thread(target=self._rebalance, args=(reason,), name="loadtui-rebalance", daemon=True)
+        thread.start()
+
+    def _rebalance(self, reason: str) -> None:
+        began = time.monotonic()
+        moved = 0
+        rounds = 0
+        counts: dict[int, int] = {}
+        while rounds < rebalance.MAX_ROUNDS:
+            rounds += 1
+            if self._stop.is_set() or self.app is None or self.loadgen is None or self.app.port is None:
+                return
+            conns = rebalance.connections_by_worker(self.app.worker_pids(), self.app.port)
+            counts = {pid: len(ports) for pid, ports in conns.items()}
+            moves = rebalance.plan(conns)
+            if not moves:
+                break
+            total = max(1, sum(counts.values()))
+            self.loadgen.reconnect(ports=moves, spread=REBALANCE_SPREAD_S, fraction=len(moves) / total)
+            moved += len(moves)
+            # The moved users reconnect once their request in flight is answered; then look again.
+            if self._stop.wait(REBALANCE_SPREAD_S + 0.5):
+                return
+        seconds = time.monotonic() - began
+        settled = self.tick_count + 3  # three whole seconds on the new connections
+        while self.tick_count < settled:
+            if self._stop.wait(0.1):
+                return
+        shares = rebalance.shares(list(self.ticks)[-3:])
+        text = " / ".join(f"{s:.0%}" for s in shares.values())
+        self.event(
+            "rebalanced",
+            f"load spread over {len(shares)} workers after {reason}: {text} of the work"
+            + ("" if rebalance.within(shares) else " (still uneven)"),
+            shares={str(pid): s for pid, s in shares.items()},
+            connections={str(pid): n for pid, n in counts.items()},
+            moved=moved,
+            rounds=rounds,
+            seconds=round(seconds, 2),
+            even=rebalance.within(shares),
+        )
 
     MAX_DUMPS = 4
     """Workers dumped per confirmation (the busiest first): each dump pauses its worker for a few milliseconds."""
@@ -449,6 +512,7 @@ class Session:
             "t": t,
             "rps": round(float(rec.get("rps", 0.0)), 2),
             "fail_rps": round(float(rec.get("fail_rps", 0.0)), 2),
+            "retried_rps": round(float(rec.get("retried_rps", 0.0)), 2),
             "users": int(rec.get("users", 0)),
             "endpoints": rec.get("endpoints") or [],
             "errors": rec.get("errors") or [],

@@ -137,6 +137,20 @@ class LoadGen:
         else:
             self._send({"cmd": "start", "users": users, "spawn_rate": spawn_rate})
 
+    def reconnect(self, ports: list[int] | None = None, spread: float = 0.5, fraction: float = 1.0) -> None:
+        """Make the users whose connections have these local `ports` (all when None) reconnect, `spread` s apart.
+
+        `fraction`: the share of users to move among those whose connections the child cannot inspect.
+        """
+        command: dict[str, Any] = {"cmd": "reconnect", "spread": spread, "fraction": fraction}
+        if ports is not None:
+            command["ports"] = ports
+        self._send(command)
+
+    def draining(self, seconds: float) -> None:
+        """Tell the child a worker is being removed: requests it drops unread are retried for `seconds`."""
+        self._send({"cmd": "draining", "seconds": seconds})
+
     def stop_users(self) -> None:
         """Stop all users (the child keeps running)."""
         self._send({"cmd": "stop"})

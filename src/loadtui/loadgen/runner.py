@@ -95,16 +95,46 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+RECONNECT_MESSAGE = "loadtui_reconnect"
+DRAINING_MESSAGE = "loadtui_draining"
+RETRIES_KEY = "loadtui_retries"
+
+
 def run_worker(args: argparse.Namespace) -> None:
     """A local worker: connect to the master, report every second, run until the master quits."""
     import locust.runners
     from locust.env import Environment
 
+    from loadtui.loadgen import connections
+
     locust.runners.WORKER_REPORT_INTERVAL = 1.0  # per-second numbers instead of 0/0/3x jumps (DESIGN 4.1)
     classes = load_user_classes(args.locustfile, args.user_class, args.scenario)
+    connections.install()
     env = Environment(user_classes=classes, host=args.host)
     runner = env.create_worker_runner("127.0.0.1", args.master_port)
+    reported = 0
+
+    def report_retries(client_id: str, data: dict[str, Any]) -> None:
+        nonlocal reported
+        data[RETRIES_KEY] = connections.RETRIES.total - reported
+        reported = connections.RETRIES.total
+
+    env.events.report_to_master.add_listener(report_retries)  # type: ignore[no-untyped-call]
+    runner.register_message(RECONNECT_MESSAGE, lambda msg, **_kw: _reconnect(runner, msg.data))
+    runner.register_message(DRAINING_MESSAGE, lambda msg, **_kw: connections.draining(float(msg.data)))
     runner.greenlet.join()
+
+
+def _reconnect(runner: Any, data: dict[str, Any]) -> int:
+    from loadtui.loadgen import connections
+
+    ports = data.get("ports")
+    return connections.retire(
+        connections.users(runner),
+        None if ports is None else {int(p) for p in ports},
+        float(data.get("spread", 0.5)),
+        float(data.get("fraction", 1.0)),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,6 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     from gevent.fileobject import FileObjectPosix
     from locust.env import Environment
 
+    from loadtui.loadgen import connections
+
+    connections.install()
     env = Environment(user_classes=classes, host=args.host)
     children: list[subprocess.Popen[bytes]] = []
     runner: Any
@@ -152,7 +185,14 @@ def main(argv: list[str] | None = None) -> None:
         runner = env.create_local_runner()
         emit({"type": "ready", "pids": [os.getpid()], "workers": 0})
 
-    sampler = Sampler()
+    distributed = bool(children) or bool(args.expect_workers)  # a master: its users run in its workers
+    from_workers = connections.Counter()  # the workers' retries, as they report them every second
+
+    def add_worker_retries(client_id: str, data: dict[str, Any]) -> None:
+        from_workers.total += int(data.get(RETRIES_KEY, 0) or 0)
+
+    env.events.worker_report.add_listener(add_worker_retries)  # type: ignore[no-untyped-call]
+    sampler = Sampler(retries=lambda: connections.RETRIES.total + from_workers.total)
 
     def report() -> None:
         next_at = time.monotonic() + 1.0
@@ -160,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
             gevent.sleep(max(0.0, next_at - time.monotonic()))
             next_at += 1.0
             record = sampler.sample(runner.stats, runner.user_count)
-            if hasattr(runner, "worker_count"):
+            if distributed:
                 record["workers"] = runner.worker_count
             emit(record)
 
@@ -177,6 +217,17 @@ def main(argv: list[str] | None = None) -> None:
                 runner.start(int(cmd["users"]), float(cmd.get("spawn_rate", 10)))
             elif cmd.get("cmd") == "stop":
                 runner.stop()
+            elif cmd.get("cmd") == "reconnect":
+                data = {k: cmd.get(k) for k in ("ports", "spread", "fraction") if k in cmd}
+                if distributed:
+                    runner.send_message(RECONNECT_MESSAGE, data)
+                else:
+                    _reconnect(runner, data)
+            elif cmd.get("cmd") == "draining":
+                seconds = float(cmd.get("seconds", 5))
+                connections.draining(seconds)
+                if distributed:
+                    runner.send_message(DRAINING_MESSAGE, seconds)
             elif cmd.get("cmd") == "quit":
                 break
     finally:

@@ -29,8 +29,10 @@ def counters(entry: Any) -> st.Counters:
 class Sampler:
     """Turns the runner's cumulative stats into one record per second."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, retries: Callable[[], int] = lambda: 0) -> None:
         self._clock = clock
+        self._retries = retries
+        self._previous_retries = retries()
         self.previous: dict[tuple[str, str], st.Counters] = {}
         """Each endpoint's counters at the last sample, by (name, method)."""
         self.previous_total: st.Counters | None = None
@@ -96,9 +98,13 @@ class Sampler:
                     "new": new,
                 }
             )
+        retries = self._retries()
+        retried = max(0, retries - self._previous_retries)
+        self._previous_retries = retries
         return {
             "type": "stats",
             "interval": interval,
+            "retried_rps": retried / interval,
             "users": users,
             "rps": d_total.requests / interval,
             "fail_rps": d_total.failures / interval,
