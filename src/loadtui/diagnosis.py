@@ -81,6 +81,28 @@ class Window:
             out[w.pid] = statistics.fmean(values)
         return out
 
+    def worker_rps(self) -> dict[int, float] | None:
+        """Mean requests/s each worker reported over the window (pids of the last second); None unless all report.
+
+        A blocked worker cannot publish every second: its mean is over the seconds it did.
+        """
+        out: dict[int, float] = {}
+        for w in self.last.workers:
+            values = [x.requests_per_s for t in self.ticks for x in t.workers if x.pid == w.pid]
+            present = [v for v in values if v is not None]
+            if not present:
+                return None
+            out[w.pid] = statistics.fmean(present)
+        return out or None
+
+    def per_worker_text(self) -> str:
+        """Requests/s per worker as measured ("19.6 / 0.0 req/s per worker"), else the total and the worker count."""
+        rps = self.worker_rps()
+        if rps is not None:
+            return " / ".join(f"{v:.1f}" for v in rps.values()) + " req/s per worker"
+        n = len(self.last.workers)
+        return f"{self.rps:.0f} req/s over {n} worker{'s' if n != 1 else ''}"
+
     @property
     def app_cpu_mean(self) -> float:
         """Mean CPU per worker, % of one core."""
@@ -150,7 +172,9 @@ def worker_imbalance(w: Window) -> Finding | None:
         "worker-imbalance", "info", "The load is uneven: one worker is pinned while another idles",
         f"worker CPU {' / '.join(f'{v:.0f}%' for v in cpu.values())} at {w.rps:.0f} req/s with {w.last.users} users",
         "Each keep-alive connection stays on the worker that accepted it, and a worker added live gets only new "
-        "connections. Pause and resume the load (space twice) so the users reconnect; real clients reconnect over time.",
+        "connections. loadtui moves its own users' connections after a change (unless --no-rebalance); your real "
+        "clients keep theirs until they reconnect: limit keep-alive time or requests per connection in front of the "
+        "app, or balance in a proxy.",
     )  # fmt: skip
 
 
@@ -165,7 +189,7 @@ def event_loop_blocked(w: Window) -> Finding | None:
     return Finding(
         "event-loop-blocked", "critical", "The event loop is blocked: requests wait in line while the CPU idles",
         f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {_ms(w.p50)} at "
-        f"{w.rps:.0f} req/s ({w.rps / max(1, len(w.last.workers)):.1f} req/s per worker)",
+        f"{w.rps:.0f} req/s ({w.per_worker_text()})",
         "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
         "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in.",
     )  # fmt: skip

@@ -29,6 +29,8 @@ def format_tick(tick: Tick) -> str:
     lg = f"{tick.loadgen.cpu_percent:.0f}" if tick.loadgen else "—"
     line = (f"{tick.t:5.0f} {tick.users:5d} {tick.rps:8.1f} {tick.fail_rps:7.1f} {_ms(tick.latency.p50):>6} "
             f"{_ms(tick.latency.p95):>6} {_ms(tick.latency.p99):>6}  {cpus:<22} {lg:>6} {db:>8}")  # fmt: skip
+    if tick.retried_rps:
+        line += f"  retried {tick.retried_rps:.1f}/s"
     if tick.findings:
         line += "  ! " + ", ".join(f.id for f in tick.findings)
     return line

@@ -49,6 +49,9 @@ DRAIN_SECONDS = 5.0
 REBALANCE_SPREAD_S = 0.5
 """Moved users reconnect one by one over this many seconds, so a worker free to accept takes each."""
 
+REBALANCE_CONNECT_S = 5.0
+"""After a restart, wait at most this long for the users to connect before spreading them."""
+
 TICK_TIMEOUT = 1.2
 """Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
 
@@ -355,6 +358,7 @@ class Session:
                     self.event("error", f"load generator: {exc}")
                     raise RunFailed(str(exc)) from None
                 self._loadgen_dead_reported = False
+                self.failed = None
             self.config = new
             self.pending = new
             if self.loadgen is not None and not self.paused and new.users > 0:
@@ -381,6 +385,14 @@ class Session:
         moved = 0
         rounds = 0
         counts: dict[int, int] = {}
+        # After a restart or a resume the users are still (re)connecting: wait until most of them are.
+        connected_by = time.monotonic() + REBALANCE_CONNECT_S
+        while time.monotonic() < connected_by:
+            if self.app is None or self.app.port is None or self._stop.wait(0.2):
+                return
+            conns = rebalance.connections_by_worker(self.app.worker_pids(), self.app.port)
+            if sum(len(p) for p in conns.values()) >= 0.9 * self.config.users:
+                break
         while rounds < rebalance.MAX_ROUNDS:
             rounds += 1
             if self._stop.is_set() or self.app is None or self.loadgen is None or self.app.port is None:
@@ -546,8 +558,11 @@ class Session:
             return  # a change in progress replaces workers on purpose
         if not self.app.alive and self.app.config is not None and not self._app_exit_reported:
             self._app_exit_reported = True
+            self.failed = f"the app exited with status {self.app.exit_status}"
             self.event("app-exited", f"the app exited with status {self.app.exit_status}; press a to restart it",
                        status=self.app.exit_status, log_tail=self.app.log_tail())  # fmt: skip
+            # Workers whose supervisor died would serve on, unmanaged: stop them (off the tick thread).
+            threading.Thread(target=self.app.stop, name="loadtui-app-cleanup", daemon=True).start()
             return
         current = set(workers)
         for pid in sorted(self._known_workers - current):

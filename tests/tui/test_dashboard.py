@@ -59,13 +59,52 @@ async def test_pool_keys_make_pending_changes_shown_apart_from_applied() -> None
         assert "pool 2–10" in bar and "pending" in bar and "pool max → 12" in bar
 
 
-async def test_help_lists_every_key_and_works_at_80x24() -> None:
+async def test_help_is_built_from_the_live_bindings_and_opens_at_80x24() -> None:
+    from loadtui.tui.app import REPLAY_ONLY, help_text
+
     app = create_app(config=RunConfig())
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.has_class("narrow")
         await pilot.press("question_mark")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "HelpScreen"
+        text = help_text(app)
+        for binding in app.BINDINGS:
+            name = binding.action.split("(")[0]  # type: ignore[union-attr]
+            tip = binding.tooltip  # type: ignore[union-attr]
+            assert (tip in text) is (name not in REPLAY_ONLY), binding
+        assert "| `w` | users +1 (live) |" in text and "| `a` | apply the pending changes" in text
+        assert "**pending**" in text and "Close this help with `escape`" in text
+        assert "one second forward" not in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ != "HelpScreen"
+
+
+async def test_replay_is_read_only(tmp_path: Path) -> None:
+    from loadtui.tui.app import help_text
+
+    path = tmp_path / "s.jsonl"
+    rec = Recorder(path)
+    rec.header(RunConfig(workers=2), dt.datetime.now(dt.UTC))
+    for i in range(5):
+        rec.tick(tick(float(i), rps=100.0 + i))
+    rec.close()
+    app = create_app(replay=read_log(path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        footer = " ".join(b.binding.description for b in app.active_bindings.values() if b.binding.show)
+        footer_actions = {b.binding.action for b in app.active_bindings.values()}
+        for live in ("users(1)", "workers(1)", "apply", "db_mode", "scenario", "confirm", "mark"):
+            assert live not in footer_actions, live
+        assert "step(1)" in footer_actions and "speed(2)" in footer_actions
+        assert "workers" not in footer and "apply" not in footer
+        await pilot.press("plus", "right_square_bracket", "d", "a", "w")
+        await pilot.pause()
+        assert app.pending == app.applied  # nothing pending can be made in a replay
+        assert "pending" not in text_of(app, "#config-bar")
+        text = help_text(app)
+        assert "one second forward" in text and "users +1" not in text and "(replay)" in text
 
 
 async def test_replay_feeds_recorded_ticks_through_the_same_path(tmp_path: Path) -> None:
@@ -84,3 +123,17 @@ async def test_replay_feeds_recorded_ticks_through_the_same_path(tmp_path: Path)
         await pilot.press("left")
         await pilot.pause()
         assert "103.0 req/s" in text_of(app, "#load-numbers")
+
+
+async def test_retried_requests_are_shown_apart_from_failures() -> None:
+    import dataclasses
+
+    app = create_app(config=RunConfig())
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.post_message(TickArrived(dataclasses.replace(tick(1.0, rps=500.0), retried_rps=3.0)))
+        await pilot.pause()
+        numbers = text_of(app, "#load-numbers")
+        assert "3.0 retried/s" in numbers and "0.0 fail/s" in numbers
+        app.post_message(TickArrived(tick(2.0, rps=500.0)))
+        await pilot.pause()
+        assert "retried" not in text_of(app, "#load-numbers")

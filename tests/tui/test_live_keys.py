@@ -131,3 +131,32 @@ async def test_a_failed_restart_shows_why_and_can_be_retried(tmp_path: Path) -> 
         await pilot.press("q")
         await until(pilot, lambda: session.closed, "the session to close", timeout=40)
     assert [e.kind for e in session.events].count("restart-failed") == 1
+
+
+async def test_a_crashed_app_comes_back_with_a(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    config = RunConfig(workers=2, users=2, spawn_rate=50, scenario="ping", record=str(tmp_path / "s.jsonl"))
+    app = create_app(config=config, live=True)
+    session = app.session
+    assert session is not None
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.controller is not None and app.controller.opened.is_set(), "the session")
+        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0, "live numbers")
+        assert session.app is not None and session.app._proc is not None
+        os.kill(session.app._proc.pid, signal.SIGKILL)  # the app's supervisor dies
+        await until(pilot, lambda: any(e.kind == "app-exited" for e in session.events), "the exit noticed")
+        problem = app.query_one("#problem", Static)
+        await until(pilot, lambda: problem.display, "the failure on screen")
+        # Its orphaned workers are stopped too: nothing answers any more (every request fails).
+        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0
+                    and app.last_tick.fail_rps == app.last_tick.rps and not app.last_tick.workers, "the workers gone")  # fmt: skip
+        await pilot.press("a")
+        await until(pilot, lambda: session.app is not None and session.app.alive, "the app restarted")
+        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0
+                    and app.last_tick.fail_rps == 0 and len(app.last_tick.workers) == 2, "numbers back from two workers")  # fmt: skip
+        assert not problem.display
+        assert any(e.kind == "restart" and "exited" in e.message for e in session.events)
+        await pilot.press("q")
+        await until(pilot, lambda: session.closed, "the session to close", timeout=40)

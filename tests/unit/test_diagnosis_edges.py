@@ -289,3 +289,25 @@ def test_finding_texts_match_the_golden_file() -> None:
     assert texts == json.loads(GOLDEN.read_text(encoding="utf-8"))
     for name, findings in texts.items():
         assert name.split(" ")[0] in {f["id"] for f in findings}, name
+
+
+def test_blocked_loop_evidence_gives_each_workers_own_throughput() -> None:
+    import dataclasses
+
+    def second(i: int) -> Any:
+        t = tick(float(i), **(CALM | {"lag": 900.0, "worker_cpu": [3.0, 1.0], "rps": 19.6, "p50": 1000.0}))
+        # One worker did all the work (its connections stayed put), the other none; the first skips a report.
+        rps = [None if i % 2 else 19.6, 0.0]
+        return dataclasses.replace(
+            t, workers=[dataclasses.replace(w, requests_per_s=r) for w, r in zip(t.workers, rps, strict=True)]
+        )
+
+    found = {f.id: f for f in evaluate([second(i) for i in range(5)], RunConfig(workers=2))}
+    evidence = found["event-loop-blocked"].evidence
+    assert "(19.6 / 0.0 req/s per worker)" in evidence, evidence
+    unhelped = [tick(float(i), **(CALM | {"lag": 900.0, "worker_cpu": [3.0, 1.0], "rps": 19.6})) for i in range(5)]
+    unhelped = [dataclasses.replace(t, workers=[dataclasses.replace(w, requests_per_s=None) for w in t.workers])
+                for t in unhelped]  # fmt: skip
+    assert (
+        "(20 req/s over 2 workers)" in {f.id: f for f in evaluate(unhelped, RunConfig())}["event-loop-blocked"].evidence
+    )

@@ -40,32 +40,22 @@ from loadtui.tui.widgets import (
     LoadPanel,
 )
 
-HELP = """\
-# loadtui keys
-
-| key | does | applies |
-|---|---|---|
-| `w` / `W` | users +1 / +10 | live |
-| `s` / `S` | users −1 / −10 | live |
-| `+` / `-` | workers +1 / −1 | live (SIGTTIN/SIGTTOU) |
-| `]` / `[` | pool max +1 / −1 | on `a` (restart) |
-| `}` / `{` | pool min +1 / −1 | on `a` (restart) |
-| `d` | database mode: pool ↔ connection per request | on `a` |
-| `l` | uvicorn access log on/off | on `a` |
-| `a` | apply pending changes (restarts the app) | |
-| `space` | pause / resume the load | live |
-| `c` | choose a scenario | restarts the load generator |
-| `m` | mark this moment with a note | |
-| `p` | confirm the diagnosis: py-spy stack dump of the busiest workers | |
-| `x` | save a screenshot (SVG) | |
-| `?` | this help | |
-| `q` | quit (stops everything loadtui started) | |
+HELP_NOTES = """\
+**applied** is the configuration running now; **pending** (yellow) are changes that need a restart of the app: they
+take effect when you press `a`. Users, workers and pause apply at once. After a worker change or a restart loadtui
+moves the users' keep-alive connections so each worker gets its share (`--no-rebalance` to study stickiness).
 
 Latencies come from Locust's histogram: whole milliseconds below 100 ms, two significant digits above
 (147 ms is counted as 150 ms). Per-second figures are deltas between two seconds, not Locust's 10-second averages.
-
-Replay: `space` play/pause, `→`/`←` step, `>`/`<` speed, `home`/`end` jump.
 """
+
+LIVE_ONLY = frozenset(
+    {"users", "workers", "pool_max", "pool_min", "db_mode", "access_log", "apply", "scenario", "mark", "confirm"}
+)
+"""Actions that change or probe a running session: disabled and hidden in a replay."""
+
+REPLAY_ONLY = frozenset({"step", "speed", "seek"})
+"""Actions that move through a recording: hidden while live."""
 
 
 class TickArrived(Message):
@@ -107,14 +97,31 @@ class Progress(Message):
         self.text = text
 
 
+def help_text(app: App[Any]) -> str:
+    """The help page of the app's current mode, built from its bindings (so it cannot drift from them)."""
+    replay = getattr(app, "replay", None) is not None
+    rows = []
+    for binding in app.BINDINGS:
+        assert isinstance(binding, Binding)
+        name = binding.action.split("(")[0]
+        if (replay and name in LIVE_ONLY) or (not replay and name in REPLAY_ONLY):
+            continue
+        keys = " ".join(f"`{app.get_key_display(Binding(k, ''))}`" for k in binding.key.split(","))
+        rows.append(f"| {keys} | {binding.tooltip or binding.description} |")
+    title = "# loadtui keys (replay)" if replay else "# loadtui keys"
+    table = "| key | does |\n|---|---|\n" + "\n".join(rows)
+    close = "Close this help with `escape`, `q` or `?`."
+    return f"{title}\n\n{close}\n\n{table}\n\n{'' if replay else HELP_NOTES}"
+
+
 class HelpScreen(ModalScreen[None]):
-    """All keys, and what the numbers mean."""
+    """The keys of the current mode, and what the numbers mean."""
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Markdown(HELP)
+            yield Markdown(help_text(self.app))
 
 
 class ScenarioScreen(ModalScreen[str | None]):
@@ -165,33 +172,49 @@ class LoadtuiApp(App[int]):
     TITLE = "loadtui"
 
     BINDINGS = [
-        Binding("w", "users(1)", "users +1", id="users.up"),
-        Binding("W", "users(10)", "+10", show=False, id="users.up10"),
-        Binding("s", "users(-1)", "users −1", id="users.down"),
-        Binding("S", "users(-10)", "−10", show=False, id="users.down10"),
-        Binding("plus", "workers(1)", "workers +", id="workers.up"),
-        Binding("minus", "workers(-1)", "workers −", id="workers.down"),
-        Binding("right_square_bracket", "pool_max(1)", "pool max +", show=False, id="pool.max.up"),
-        Binding("left_square_bracket", "pool_max(-1)", "pool max −", show=False, id="pool.max.down"),
-        Binding("right_curly_bracket", "pool_min(1)", "pool min +", show=False, id="pool.min.up"),
-        Binding("left_curly_bracket", "pool_min(-1)", "pool min −", show=False, id="pool.min.down"),
-        Binding("d", "db_mode", "db mode", id="db.mode"),
-        Binding("l", "access_log", "access log", show=False, id="access.log"),
-        Binding("a", "apply", "apply", id="apply"),
-        Binding("space", "pause", "pause", id="pause"),
-        Binding("c", "scenario", "scenario", id="scenario"),
-        Binding("m", "mark", "mark", show=False, id="mark"),
-        Binding("p", "confirm", "py-spy", id="confirm"),
-        Binding("x", "save_svg", "screenshot", show=False, id="screenshot"),
-        Binding("question_mark", "help", "help", id="help"),
-        Binding("q", "quit_app", "quit", id="quit"),
-        Binding("right", "step(1)", "step", show=False),
-        Binding("left", "step(-1)", "back", show=False),
-        Binding("greater_than_sign", "speed(2)", "faster", show=False),
-        Binding("less_than_sign", "speed(0.5)", "slower", show=False),
-        Binding("home", "seek(0)", "start", show=False),
-        Binding("end", "seek(-1)", "end", show=False),
-    ]
+        Binding("w", "users(1)", "users +1", id="users.up", tooltip="users +1 (live)"),
+        Binding("W", "users(10)", "+10", show=False, id="users.up10", tooltip="users +10 (live)"),
+        Binding("s", "users(-1)", "users −1", id="users.down", tooltip="users −1 (live)"),
+        Binding("S", "users(-10)", "−10", show=False, id="users.down10", tooltip="users −10 (live)"),
+        Binding("plus", "workers(1)", "workers +", id="workers.up",
+                tooltip="workers +1 (live: SIGTTIN; the users' connections are then spread over the workers)"),
+        Binding("minus", "workers(-1)", "workers −", id="workers.down", tooltip="workers −1 (live: SIGTTOU)"),
+        Binding("right_square_bracket", "pool_max(1)", "pool max +", show=False, id="pool.max.up",
+                tooltip="pool max +1 per worker (pending: applied by a restart)"),
+        Binding("left_square_bracket", "pool_max(-1)", "pool max −", show=False, id="pool.max.down",
+                tooltip="pool max −1 per worker (pending)"),
+        Binding("right_curly_bracket", "pool_min(1)", "pool min +", show=False, id="pool.min.up",
+                tooltip="pool min +1 per worker (pending)"),
+        Binding("left_curly_bracket", "pool_min(-1)", "pool min −", show=False, id="pool.min.down",
+                tooltip="pool min −1 per worker (pending)"),
+        Binding("d", "db_mode", "db mode", id="db.mode",
+                tooltip="database mode: pool ↔ a connection per request (pending)"),
+        Binding("l", "access_log", "access log", show=False, id="access.log",
+                tooltip="uvicorn's access log on/off (pending)"),
+        Binding("a", "apply", "apply", id="apply",
+                tooltip="apply the pending changes: restarts the app (also restarts an app or load generator that "
+                        "exited); the users come back at the spawn rate"),
+        Binding("space", "pause", "pause", id="pause", tooltip="pause / resume the load (replay: play / pause)"),
+        Binding("c", "scenario", "scenario", id="scenario", tooltip="choose a scenario (restarts the load generator)"),
+        Binding("m", "mark", "mark", show=False, id="mark", tooltip="mark this moment with a note"),
+        Binding("p", "confirm", "py-spy", id="confirm",
+                tooltip="confirm the diagnosis: py-spy stack dump of the busiest workers"),
+        Binding("x", "save_svg", "screenshot", show=False, id="screenshot", tooltip="save a screenshot (SVG)"),
+        Binding("question_mark", "help", "help", id="help", tooltip="this help"),
+        Binding("q", "quit_app", "quit", id="quit", tooltip="quit (stops everything loadtui started)"),
+        Binding("right", "step(1)", "step", id="replay.step", tooltip="one second forward (pauses)"),
+        Binding("left", "step(-1)", "back", id="replay.back", tooltip="one second back (pauses)"),
+        Binding("greater_than_sign", "speed(2)", "faster", id="replay.faster", tooltip="play twice as fast"),
+        Binding("less_than_sign", "speed(0.5)", "slower", id="replay.slower", tooltip="play half as fast"),
+        Binding("home", "seek(0)", "start", show=False, id="replay.start", tooltip="jump to the start"),
+        Binding("end", "seek(-1)", "end", show=False, id="replay.end", tooltip="jump to the end"),
+    ]  # fmt: skip
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Live keys exist only live and replay keys only in a replay: hidden from the footer and disabled."""
+        if self.replay is not None and action in LIVE_ONLY:
+            return False
+        return not (self.replay is None and action in REPLAY_ONLY)
 
     def __init__(self, *, session: Session | None = None, replay: SessionLog | None = None,
                  config: RunConfig | None = None, speed: float = 1.0) -> None:  # fmt: skip
@@ -437,8 +460,6 @@ class LoadtuiApp(App[int]):
 
     def action_apply(self) -> None:
         """Restart with the pending configuration."""
-        if self.replay is not None:
-            return
         target = self.pending
         self._submit("apply", lambda s: s.apply(target, progress=lambda t: self.post_message(Progress(t))),
                      "applying…")  # fmt: skip

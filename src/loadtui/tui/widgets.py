@@ -94,7 +94,11 @@ class LoadPanel(Panel):
         text = Text()
         text.append(f"users {tick.users}   ", style="bold")
         text.append(f"{tick.rps:,.1f} req/s   ", style="bold green")
-        text.append(f"{tick.fail_rps:,.1f} fail/s\n", style="bold red" if tick.fail_rps else "dim")
+        text.append(f"{tick.fail_rps:,.1f} fail/s", style="bold red" if tick.fail_rps else "dim")
+        if tick.retried_rps:
+            # Sent again after a closing worker dropped them unread: shown, never hidden in the totals.
+            text.append(f"   {tick.retried_rps:,.1f} retried/s", style="bold yellow")
+        text.append("\n")
         lat = tick.latency
         text.append(f"p50 {ms(lat.p50)}  p95 {ms(lat.p95)}  p99 {ms(lat.p99)}  max {ms(lat.max)}")
         self.query_one("#load-numbers", Static).update(text)
