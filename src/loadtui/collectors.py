@@ -31,9 +31,13 @@ class ProcessCollector:
         self._procs: dict[int, psutil.Process] = {}
 
     def sample(self, pids: list[int]) -> dict[int, ProcessStats]:
-        """Figures for each live pid of `pids` (the first sample of a new pid reads 0 % CPU)."""
+        """Figures for each live pid of `pids` (the first sample of a new pid reads 0 % CPU).
+
+        A pid listed twice is sampled once: a one-process app is its own supervisor and worker, and a second
+        `cpu_percent` call a moment after the first would read (and report) about 0 %.
+        """
         out: dict[int, ProcessStats] = {}
-        for pid in pids:
+        for pid in dict.fromkeys(pids):
             proc = self._procs.get(pid)
             try:
                 if proc is None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -585,16 +587,33 @@ def create_app(*, config: RunConfig | None = None, replay: SessionLog | None = N
     return LoadtuiApp(session=session, config=config)
 
 
+SIGNAL_GRACE_S = 10.0
+"""After SIGTERM/SIGHUP, the process leaves at the latest this long after everything it started was stopped."""
+
+
 def _install_signal_handlers(app: LoadtuiApp) -> None:
     """Textual installs no SIGTERM/SIGHUP handler: quit cleanly on them, stopping what we started."""
     loop = asyncio.get_running_loop()
 
-    def handler(_signum: int, _frame: Any) -> None:
+    def handler(signum: int, _frame: Any) -> None:
         # Exit the UI at once (the terminal may be gone); run_dashboard's finally then stops the session.
-        loop.call_soon_threadsafe(app.exit, 128 + _signum)
+        loop.call_soon_threadsafe(app.exit, 128 + signum)
+        # With the terminal gone, Textual's shutdown can block for good writing to it (seen after a closed
+        # terminal: its writer queue never drains). So stop what we started right now, off the UI, and leave
+        # even if the UI never returns: the session log is complete by then.
+        threading.Thread(target=_stop_then_leave, args=(app, 128 + signum), daemon=True).start()
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handler)
+
+
+def _stop_then_leave(app: LoadtuiApp, status: int) -> None:
+    if app.controller is not None:
+        app.controller.close()
+    elif app.session is not None:
+        app.session.close()
+    time.sleep(SIGNAL_GRACE_S)
+    os._exit(status)
 
 
 def run_dashboard(config: RunConfig) -> int:
