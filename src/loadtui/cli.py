@@ -190,7 +190,7 @@ def _dispatch(args: list[str]) -> int:
         from loadtui.recorder import read_log
 
         log = read_log(ns.file)
-        from loadtui.tui.app import run_replay
+        from loadtui.tui.run import run_replay
 
         return run_replay(log, speed=ns.speed)
     if command == "report":
@@ -204,6 +204,6 @@ def _dispatch(args: list[str]) -> int:
         return write_report(ns.files, ns.output, ns.csv)
     ns = build_parser().parse_args(args)
     config = config_from_args(ns)
-    from loadtui.tui.app import run_dashboard
+    from loadtui.tui.run import run_dashboard
 
     return run_dashboard(config)

@@ -10,7 +10,8 @@ from textual.widgets import Static
 from loadtui.config import RunConfig
 from loadtui.model import Finding
 from loadtui.recorder import Recorder, read_log
-from loadtui.tui.app import LoadtuiApp, TickArrived, create_app
+from loadtui.tui.app import LoadtuiApp, create_app
+from loadtui.tui.messages import TickArrived
 from loadtui.tui.widgets import TextTable
 from tests.helpers import tick
 
@@ -60,7 +61,7 @@ async def test_pool_keys_make_pending_changes_shown_apart_from_applied() -> None
 
 
 async def test_help_is_built_from_the_live_bindings_and_opens_at_80x24() -> None:
-    from loadtui.tui.app import REPLAY_ONLY, help_text
+    from loadtui.tui.keys import REPLAY_ONLY, help_text
 
     app = create_app(config=RunConfig())
     async with app.run_test(size=(80, 24)) as pilot:
@@ -82,7 +83,7 @@ async def test_help_is_built_from_the_live_bindings_and_opens_at_80x24() -> None
 
 
 async def test_replay_is_read_only(tmp_path: Path) -> None:
-    from loadtui.tui.app import help_text
+    from loadtui.tui.keys import help_text
 
     path = tmp_path / "s.jsonl"
     rec = Recorder(path)

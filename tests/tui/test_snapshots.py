@@ -15,7 +15,8 @@ from textual.pilot import Pilot
 
 from loadtui.config import RunConfig
 from loadtui.model import EndpointStats, Event, Finding
-from loadtui.tui.app import EventArrived, TickArrived, create_app
+from loadtui.tui.app import create_app
+from loadtui.tui.messages import EventArrived, TickArrived
 from tests.helpers import tick
 
 FINDING = Finding(

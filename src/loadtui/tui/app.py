@@ -8,30 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import signal
-import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Vertical, VerticalScroll
-from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Markdown, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.containers import Grid, Vertical
+from textual.widgets import Footer, Static
 
-from loadtui.config import SCENARIOS, RunConfig
+from loadtui.config import RunConfig
 from loadtui.model import Event, Tick
 from loadtui.recorder import SessionLog
 from loadtui.session import Session
+from loadtui.tui import keys
 from loadtui.tui.controller import SessionController
+from loadtui.tui.messages import EventArrived, JobFinished, Progress, TickArrived
+from loadtui.tui.replay import ReplayPlayer
+from loadtui.tui.screens import HelpScreen, MarkScreen, ScenarioScreen
 from loadtui.tui.widgets import (
     AppPanel,
     DatabasePanel,
@@ -42,129 +37,8 @@ from loadtui.tui.widgets import (
     LoadPanel,
 )
 
-HELP_NOTES = """\
-**applied** is the configuration running now; **pending** (yellow) are changes that need a restart of the app: they
-take effect when you press `a`. Users, workers and pause apply at once. After a worker change or a restart loadtui
-moves the users' keep-alive connections so each worker gets its share (`--no-rebalance` to study stickiness).
-
-Latencies come from Locust's histogram: whole milliseconds below 100 ms, two significant digits above
-(147 ms is counted as 150 ms). Per-second figures are deltas between two seconds, not Locust's 10-second averages.
-"""
-
-LIVE_ONLY = frozenset(
-    {"users", "workers", "pool_max", "pool_min", "db_mode", "access_log", "apply", "scenario", "mark", "confirm"}
-)
-"""Actions that change or probe a running session: disabled and hidden in a replay."""
-
-REPLAY_ONLY = frozenset({"step", "speed", "seek"})
-"""Actions that move through a recording: hidden while live."""
-
-
-class TickArrived(Message):
-    """A new second to render. A newer one replaces one still queued: the screen never falls behind."""
-
-    def __init__(self, tick: Tick) -> None:
-        super().__init__()
-        self.tick = tick
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, TickArrived)
-
-
-class EventArrived(Message):
-    """Something happened in the session."""
-
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
-
-
-class JobFinished(Message):
-    """A control job (open, apply, workers...) finished on the control thread."""
-
-    def __init__(self, name: str, ok: bool, message: str, usage_error: bool = False) -> None:
-        super().__init__()
-        self.name = name
-        self.ok = ok
-        self.message = message
-        self.usage_error = usage_error
-        """True when the failure is bad input (exit status 2)."""
-
-
-class Progress(Message):
-    """A step of a long operation (start-up, restart)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-def help_text(app: App[Any]) -> str:
-    """The help page of the app's current mode, built from its bindings (so it cannot drift from them)."""
-    replay = getattr(app, "replay", None) is not None
-    rows = []
-    for binding in app.BINDINGS:
-        assert isinstance(binding, Binding)
-        name = binding.action.split("(")[0]
-        if (replay and name in LIVE_ONLY) or (not replay and name in REPLAY_ONLY):
-            continue
-        keys = " ".join(f"`{app.get_key_display(Binding(k, ''))}`" for k in binding.key.split(","))
-        rows.append(f"| {keys} | {binding.tooltip or binding.description} |")
-    title = "# loadtui keys (replay)" if replay else "# loadtui keys"
-    table = "| key | does |\n|---|---|\n" + "\n".join(rows)
-    close = "Close this help with `escape`, `q` or `?`."
-    return f"{title}\n\n{close}\n\n{table}\n\n{'' if replay else HELP_NOTES}"
-
-
-class HelpScreen(ModalScreen[None]):
-    """The keys of the current mode, and what the numbers mean."""
-
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box"):
-            yield Markdown(help_text(self.app))
-
-
-class ScenarioScreen(ModalScreen[str | None]):
-    """Pick a scenario; each comes with what it teaches."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
-
-    def compose(self) -> ComposeResult:
-        options = [Option(Text.assemble((s.name, "bold"), "  ", (s.lesson, "dim")), id=s.name) for s in SCENARIOS]
-        with Vertical(id="scenario-box"):
-            yield Static("Choose a scenario (enter), escape to cancel", classes="box-title")
-            yield OptionList(*options, id="scenario-list")
-
-    @on(OptionList.OptionSelected)
-    def chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-
-class MarkScreen(ModalScreen[str | None]):
-    """Type a note for the mark."""
-
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="mark-box"):
-            yield Static("Note for this moment (enter to save, escape to cancel)", classes="box-title")
-            yield Input(placeholder="e.g. before adding workers", id="mark-input")
-
-    @on(Input.Submitted)
-    def submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-
-@dataclass
-class ReplayState:
-    """Where a replay is."""
-
-    log: SessionLog
-    index: int = 0
-    playing: bool = True
-    speed: float = 1.0
+REPLAY_FRAME_S = 0.05
+"""How often a replay advances its clock."""
 
 
 class LoadtuiApp(App[int]):
@@ -173,57 +47,20 @@ class LoadtuiApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "loadtui"
 
-    BINDINGS = [
-        Binding("w", "users(1)", "users +1", id="users.up", tooltip="users +1 (live)"),
-        Binding("W", "users(10)", "+10", show=False, id="users.up10", tooltip="users +10 (live)"),
-        Binding("s", "users(-1)", "users −1", id="users.down", tooltip="users −1 (live)"),
-        Binding("S", "users(-10)", "−10", show=False, id="users.down10", tooltip="users −10 (live)"),
-        Binding("plus", "workers(1)", "workers +", id="workers.up",
-                tooltip="workers +1 (live: SIGTTIN; the users' connections are then spread over the workers)"),
-        Binding("minus", "workers(-1)", "workers −", id="workers.down", tooltip="workers −1 (live: SIGTTOU)"),
-        Binding("right_square_bracket", "pool_max(1)", "pool max +", show=False, id="pool.max.up",
-                tooltip="pool max +1 per worker (pending: applied by a restart)"),
-        Binding("left_square_bracket", "pool_max(-1)", "pool max −", show=False, id="pool.max.down",
-                tooltip="pool max −1 per worker (pending)"),
-        Binding("right_curly_bracket", "pool_min(1)", "pool min +", show=False, id="pool.min.up",
-                tooltip="pool min +1 per worker (pending)"),
-        Binding("left_curly_bracket", "pool_min(-1)", "pool min −", show=False, id="pool.min.down",
-                tooltip="pool min −1 per worker (pending)"),
-        Binding("d", "db_mode", "db mode", id="db.mode",
-                tooltip="database mode: pool ↔ a connection per request (pending)"),
-        Binding("l", "access_log", "access log", show=False, id="access.log",
-                tooltip="uvicorn's access log on/off (pending)"),
-        Binding("a", "apply", "apply", id="apply",
-                tooltip="apply the pending changes: restarts the app (also restarts an app or load generator that "
-                        "exited); the users come back at the spawn rate"),
-        Binding("space", "pause", "pause", id="pause", tooltip="pause / resume the load (replay: play / pause)"),
-        Binding("c", "scenario", "scenario", id="scenario", tooltip="choose a scenario (restarts the load generator)"),
-        Binding("m", "mark", "mark", show=False, id="mark", tooltip="mark this moment with a note"),
-        Binding("p", "confirm", "py-spy", id="confirm",
-                tooltip="confirm the diagnosis: py-spy stack dump of the busiest workers"),
-        Binding("x", "save_svg", "screenshot", show=False, id="screenshot", tooltip="save a screenshot (SVG)"),
-        Binding("question_mark", "help", "help", id="help", tooltip="this help"),
-        Binding("q", "quit_app", "quit", id="quit", tooltip="quit (stops everything loadtui started)"),
-        Binding("right", "step(1)", "step", id="replay.step", tooltip="one second forward (pauses)"),
-        Binding("left", "step(-1)", "back", id="replay.back", tooltip="one second back (pauses)"),
-        Binding("greater_than_sign", "speed(2)", "faster", id="replay.faster", tooltip="play twice as fast"),
-        Binding("less_than_sign", "speed(0.5)", "slower", id="replay.slower", tooltip="play half as fast"),
-        Binding("home", "seek(0)", "start", show=False, id="replay.start", tooltip="jump to the start"),
-        Binding("end", "seek(-1)", "end", show=False, id="replay.end", tooltip="jump to the end"),
-    ]  # fmt: skip
+    BINDINGS = keys.BINDINGS
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Live keys exist only live and replay keys only in a replay: hidden from the footer and disabled."""
-        if self.replay is not None and action in LIVE_ONLY:
+        if self.replay is not None and action in keys.LIVE_ONLY:
             return False
-        return not (self.replay is None and action in REPLAY_ONLY)
+        return not (self.replay is None and action in keys.REPLAY_ONLY)
 
     def __init__(self, *, session: Session | None = None, replay: SessionLog | None = None,
                  config: RunConfig | None = None, speed: float = 1.0) -> None:  # fmt: skip
         super().__init__()
         self.session = session
         self.controller: SessionController | None = None
-        self.replay = ReplayState(replay, speed=speed) if replay is not None else None
+        self.replay = ReplayPlayer(replay, speed=speed) if replay is not None else None
         self.applied: RunConfig = (
             (session.config if session else None) or config or (replay.config if replay else RunConfig())
         )
@@ -269,10 +106,7 @@ class LoadtuiApp(App[int]):
             self.controller.start()
         elif self.replay is not None:
             self.title = f"loadtui replay · {self.replay.log.path.name}"
-            for ev in self.replay.log.events[:0]:
-                self.query_one(EventsPanel).add(ev)
-            self.set_interval(0.05, self._replay_step)
-            self._replay_clock = 0.0
+            self.set_interval(REPLAY_FRAME_S, self._replay_frame)
 
     async def on_unmount(self) -> None:
         """However the app ends, the session ends with it (stopping everything it started)."""
@@ -389,7 +223,7 @@ class LoadtuiApp(App[int]):
         text = Text()
         if self.replay is not None:
             r = self.replay
-            total = len(r.log.ticks)
+            total = r.total
             text.append(f" replay {min(r.index, total)}/{total} s · {'playing' if r.playing else 'paused'} · "
                         f"{r.speed:g}×", style="bold")  # fmt: skip
             if r.log.truncated:
@@ -469,7 +303,7 @@ class LoadtuiApp(App[int]):
     def action_pause(self) -> None:
         """Pause or resume the load (or the replay)."""
         if self.replay is not None:
-            self.replay.playing = not self.replay.playing
+            self.replay.toggle()
             self._render_status()
             return
         if self.session is None:
@@ -525,53 +359,37 @@ class LoadtuiApp(App[int]):
 
     # -- replay ------------------------------------------------------------------------------------------------
 
-    def _replay_step(self) -> None:
-        r = self.replay
-        if r is None or not r.playing or r.index >= len(r.log.ticks):
-            return
-        self._replay_clock += 0.05 * r.speed
-        while r.index < len(r.log.ticks) and self._replay_clock >= 1.0:
-            self._replay_clock -= 1.0
-            self._emit_replay(r.index)
-            r.index += 1
+    def _replay_frame(self) -> None:
+        if self.replay is not None:
+            for index in self.replay.advance(REPLAY_FRAME_S):
+                self._show_recorded(index)
 
-    def _emit_replay(self, index: int) -> None:
+    def _show_recorded(self, index: int) -> None:
+        """Render a recorded second with its events and the configuration in force at that moment."""
         assert self.replay is not None
-        log = self.replay.log
-        tick = log.ticks[index]
-        previous_t = log.ticks[index - 1].t if index > 0 else -1.0
-        for ev in log.events:
-            if previous_t < ev.t <= tick.t:
-                self.post_message(EventArrived(ev))
-                if ev.kind in ("config", "applied") and "config" in ev.data:
-                    self.applied = self.pending = RunConfig.from_dict(ev.data["config"])
-                    self._render_config()
-        self.post_message(TickArrived(tick))
+        for ev in self.replay.events_for(index):
+            self.post_message(EventArrived(ev))
+        self.applied = self.pending = self.replay.config_at(index)
+        self._render_config()
+        self.post_message(TickArrived(self.replay.log.ticks[index]))
 
     def action_step(self, delta: int) -> None:
         """Replay: one second forward or back (pauses)."""
-        r = self.replay
-        if r is None or not r.log.ticks:
-            return
-        r.playing = False
-        r.index = max(0, min(len(r.log.ticks) - 1, r.index + delta))
-        self._emit_replay(r.index)
-        self._render_status()
+        if self.replay is not None and (index := self.replay.step(delta)) is not None:
+            self._show_recorded(index)
+            self._render_status()
 
     def action_speed(self, factor: float) -> None:
         """Replay: faster or slower."""
         if self.replay is not None:
-            self.replay.speed = max(0.25, min(64.0, self.replay.speed * factor))
+            self.replay.scale(factor)
             self._render_status()
 
-    def action_seek(self, index: int) -> None:
+    def action_seek(self, where: int) -> None:
         """Replay: jump to the start or the end."""
-        r = self.replay
-        if r is None or not r.log.ticks:
-            return
-        r.index = 0 if index == 0 else len(r.log.ticks) - 1
-        self._emit_replay(r.index)
-        self._render_status()
+        if self.replay is not None and (index := self.replay.seek(where)) is not None:
+            self._show_recorded(index)
+            self._render_status()
 
 
 def create_app(*, config: RunConfig | None = None, replay: SessionLog | None = None, speed: float = 1.0,
@@ -585,62 +403,3 @@ def create_app(*, config: RunConfig | None = None, replay: SessionLog | None = N
         return LoadtuiApp(replay=replay, speed=speed)
     session = Session(config or RunConfig()) if live else None
     return LoadtuiApp(session=session, config=config)
-
-
-SIGNAL_GRACE_S = 10.0
-"""After SIGTERM/SIGHUP, the process leaves at the latest this long after everything it started was stopped."""
-
-
-def _install_signal_handlers(app: LoadtuiApp) -> None:
-    """Textual installs no SIGTERM/SIGHUP handler: quit cleanly on them, stopping what we started."""
-    loop = asyncio.get_running_loop()
-
-    def handler(signum: int, _frame: Any) -> None:
-        # Exit the UI at once (the terminal may be gone); run_dashboard's finally then stops the session.
-        loop.call_soon_threadsafe(app.exit, 128 + signum)
-        # With the terminal gone, Textual's shutdown can block for good writing to it (seen after a closed
-        # terminal: its writer queue never drains). So stop what we started right now, off the UI, and leave
-        # even if the UI never returns: the session log is complete by then.
-        threading.Thread(target=_stop_then_leave, args=(app, 128 + signum), daemon=True).start()
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
-
-
-def _stop_then_leave(app: LoadtuiApp, status: int) -> None:
-    if app.controller is not None:
-        app.controller.close()
-    elif app.session is not None:
-        app.session.close()
-    time.sleep(SIGNAL_GRACE_S)
-    os._exit(status)
-
-
-def run_dashboard(config: RunConfig) -> int:
-    """`loadtui`: the live dashboard. Returns the exit status."""
-    app = create_app(config=config, live=True)
-    session = app.session
-    assert session is not None
-
-    async def main() -> int | None:
-        _install_signal_handlers(app)
-        return await app.run_async()
-
-    try:
-        status = asyncio.run(main())
-    finally:
-        if app.controller is not None and not app.controller.closed.is_set():
-            app.controller.close()
-        elif app.controller is None:
-            session.close()
-    if app.open_error is not None:
-        sys.stderr.write(f"loadtui: {app.open_error}\n")
-    if session.recorder is not None:
-        sys.stderr.write(f"loadtui: session log {session.record_path}\n")
-    return int(status or app.exit_status)
-
-
-def run_replay(log: SessionLog, speed: float = 1.0) -> int:
-    """`loadtui replay FILE`."""
-    app = create_app(replay=log, speed=speed)
-    return int(app.run() or 0)

@@ -1,0 +1,56 @@
+"""The dashboard's modal screens: help, the scenario picker, and the note for a mark."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+
+from loadtui.config import SCENARIOS
+from loadtui.tui.keys import help_text
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the current mode, and what the numbers mean."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Markdown(help_text(self.app))
+
+
+class ScenarioScreen(ModalScreen[str | None]):
+    """Pick a scenario; each comes with what it teaches."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        options = [Option(Text.assemble((s.name, "bold"), "  ", (s.lesson, "dim")), id=s.name) for s in SCENARIOS]
+        with Vertical(id="scenario-box"):
+            yield Static("Choose a scenario (enter), escape to cancel", classes="box-title")
+            yield OptionList(*options, id="scenario-list")
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class MarkScreen(ModalScreen[str | None]):
+    """Type a note for the mark."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="mark-box"):
+            yield Static("Note for this moment (enter to save, escape to cancel)", classes="box-title")
+            yield Input(placeholder="e.g. before adding workers", id="mark-input")
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
