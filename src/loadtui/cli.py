@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from loadtui import __version__
 from loadtui.config import SCENARIO_NAMES, RunConfig
@@ -128,18 +128,14 @@ def build_headless_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the options describe (validated)."""
-    extra: dict[str, Any] = {}
-    if args.expect_workers:
-        extra["expect_remote_workers"] = args.expect_workers
-    if args.scenario is not None:
-        extra["scenario_given"] = True
     config = RunConfig(
         workers=args.workers, pool_min=args.pool_min, pool_max=args.pool_max, pool_timeout=args.pool_timeout,
         db_mode=args.db_mode, access_log=args.access_log, sleep_ms=args.sleep_ms, users=args.users,
         spawn_rate=args.spawn_rate, scenario=args.scenario or "crud", dsn=args.dsn,
         db_max_connections=args.db_max_connections, app=args.app, host=args.host, port=args.port,
         locustfile=args.locustfile, loadgen_processes=args.loadgen_processes, master_bind=args.master_bind,
-        record=args.record, rebalance=args.rebalance, extra=extra,
+        record=args.record, rebalance=args.rebalance, expect_remote_workers=args.expect_workers or 0,
+        scenario_given=args.scenario is not None,
     )  # fmt: skip
     if args.master_bind is not None and ":" not in args.master_bind:
         raise UsageError(f"--master-bind must be HOST:PORT (got {args.master_bind!r})")

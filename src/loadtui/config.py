@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,8 +94,10 @@ class RunConfig:
     rebalance: bool = True
     """After a worker change or a restart, move the users' keep-alive connections so every worker gets its share
     (`--no-rebalance` keeps them where they are, to study connection stickiness itself)."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    """Options of later features, carried as-is."""
+    expect_remote_workers: int = 0
+    """Remote `locust --worker` processes to wait for before starting (`--expect-workers`, with `--master-bind`)."""
+    scenario_given: bool = False
+    """True when `--scenario` was given: with `--locustfile`, it then picks the user class by its name."""
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with `changes` applied (validated)."""

@@ -16,27 +16,51 @@ from dataclasses import dataclass
 from loadtui.config import RunConfig
 from loadtui.model import Finding, Tick
 
-THRESHOLDS: dict[str, float] = {
-    "window_s": 5,  # seconds a rule looks back over
-    "start_after_s": 3,  # consecutive seconds a condition must hold before its finding starts
-    "clear_after_s": 3,  # consecutive seconds it must be gone before the finding ends
-    "busy_worker_cpu": 85.0,  # % of one core: a worker this busy is CPU-bound
-    "idle_cpu": 50.0,  # % of one core: below this a worker is mostly waiting
-    "idle_worker_cpu": 20.0,  # % of one core: a worker this quiet beside a pinned one gets almost no connections
-    "loadgen_saturated": 90.0,  # % of each load-generator core
-    "loop_lag_ms": 100.0,  # event-loop lag that means something blocks the loop
-    "threadpool_threads": 40,  # anyio's default thread limit per worker (sync endpoints run there)
-    "pool_waiting": 1.0,  # requests waiting for a pooled connection, on average
-    "db_limit_margin": 1,  # connections within this many of the app's limit count as "at the limit"
-    "nodelay_low_ms": 36.0,  # the Nagle + delayed-ACK floor of stock multi-worker uvicorn sits near 40-44 ms
-    "nodelay_high_ms": 50.0,
-    "queueing_users_growth": 1.5,  # users grew by this factor since an earlier second ...
-    "queueing_growth": 1.5,  # ... latency grew by this factor ...
-    "queueing_rps_share": 0.5,  # ... and throughput grew by less than this share of the users' growth
-    "serial_per_worker": 1.5,  # without the helper: ≤ this many requests served at once per worker = serialized
-    "min_rps": 1.0,  # below this there is too little traffic to judge latency
-}
-"""Every number the rules use, in one place."""
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every number the rules use, in one place; the README explains each rule."""
+
+    window_s: int = 5
+    """Seconds a rule looks back over."""
+    start_after_s: int = 3
+    """Consecutive seconds a condition must hold before its finding starts."""
+    clear_after_s: int = 3
+    """Consecutive seconds it must be gone before the finding ends."""
+    busy_worker_cpu: float = 85.0
+    """% of one core: a worker this busy is CPU-bound."""
+    idle_cpu: float = 50.0
+    """% of one core: below this a worker is mostly waiting."""
+    idle_worker_cpu: float = 20.0
+    """% of one core: a worker this quiet beside a pinned one gets almost no connections."""
+    loadgen_saturated: float = 90.0
+    """% of each load-generator core."""
+    loop_lag_ms: float = 100.0
+    """Event-loop lag that means something blocks the loop."""
+    threadpool_threads: int = 40
+    """Anyio's default thread limit per worker (sync endpoints run there)."""
+    pool_waiting: float = 1.0
+    """Requests waiting for a pooled connection, on average."""
+    db_limit_margin: int = 1
+    """Connections within this many of the app's limit count as "at the limit"."""
+    nodelay_low_ms: float = 36.0
+    """The Nagle + delayed-ACK floor of stock multi-worker uvicorn sits near 40-44 ms: this far below it ..."""
+    nodelay_high_ms: float = 50.0
+    """... and this far above it, every second."""
+    queueing_users_growth: float = 1.5
+    """Users grew by this factor since an earlier second ..."""
+    queueing_growth: float = 1.5
+    """... latency grew by this factor ..."""
+    queueing_rps_share: float = 0.5
+    """... and throughput grew by less than this share of the users' growth."""
+    serial_per_worker: float = 1.5
+    """Without the helper: ≤ this many requests served at once per worker = serialized."""
+    min_rps: float = 1.0
+    """Below this there is too little traffic to judge latency."""
+
+
+THRESHOLDS = Thresholds()
+"""The thresholds in force."""
 
 DB_LIMIT_MESSAGES = ("too many clients", "remaining connection slots are reserved", "too many connections")
 
@@ -125,7 +149,7 @@ def loadgen_saturated(w: Window) -> Finding | None:
         return None
     cores = max(1, w.last.loadgen.cores)
     cpu = w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0
-    if cpu < THRESHOLDS["loadgen_saturated"] * cores:
+    if cpu < THRESHOLDS.loadgen_saturated * cores:
         return None
     return Finding(
         "loadgen-saturated", "critical", "The load generator is saturated: these numbers measure Locust, not your app",
@@ -139,10 +163,10 @@ def loadgen_saturated(w: Window) -> Finding | None:
 def too_few_workers(w: Window) -> Finding | None:
     """A worker is near 100 % of a core while other cores are idle: one process cannot use more than one core."""
     cpu = w.worker_cpu()
-    if not cpu or w.rps < THRESHOLDS["min_rps"]:
+    if not cpu or w.rps < THRESHOLDS.min_rps:
         return None
     busiest = max(cpu.values())
-    if min(cpu.values()) < THRESHOLDS["busy_worker_cpu"]:
+    if min(cpu.values()) < THRESHOLDS.busy_worker_cpu:
         # Some worker has room: with few keep-alive connections the kernel may have given them all to one worker;
         # more workers would not help that.
         return None
@@ -163,10 +187,10 @@ def too_few_workers(w: Window) -> Finding | None:
 def worker_imbalance(w: Window) -> Finding | None:
     """One worker pinned while another idles: keep-alive connections stay on the worker that accepted them."""
     cpu = w.worker_cpu()
-    if len(cpu) < 2 or w.rps < THRESHOLDS["min_rps"]:
+    if len(cpu) < 2 or w.rps < THRESHOLDS.min_rps:
         return None
     busiest, idlest = max(cpu.values()), min(cpu.values())
-    if busiest < THRESHOLDS["busy_worker_cpu"] or idlest > THRESHOLDS["idle_worker_cpu"]:
+    if busiest < THRESHOLDS.busy_worker_cpu or idlest > THRESHOLDS.idle_worker_cpu:
         return None
     return Finding(
         "worker-imbalance", "info", "The load is uneven: one worker is pinned while another idles",
@@ -184,7 +208,7 @@ def event_loop_blocked(w: Window) -> Finding | None:
     if not lags or w.p50 is None:
         return None
     lag = statistics.fmean(lags)
-    if lag < THRESHOLDS["loop_lag_ms"] or w.app_cpu_mean > THRESHOLDS["idle_cpu"]:
+    if lag < THRESHOLDS.loop_lag_ms or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
     return Finding(
         "event-loop-blocked", "critical", "The event loop is blocked: requests wait in line while the CPU idles",
@@ -198,9 +222,9 @@ def event_loop_blocked(w: Window) -> Finding | None:
 def threadpool_saturated(w: Window) -> Finding | None:
     """Sync endpoints use every thread of the pool while the CPU idles: throughput ≈ threads × workers / latency."""
     workers = w.last.workers
-    limit = THRESHOLDS["threadpool_threads"]
+    limit = THRESHOLDS.threadpool_threads
     full = [x for x in workers if (x.threads or 0) >= limit and (x.in_flight or 0) >= limit]
-    if not workers or len(full) < len(workers) or w.app_cpu_mean > THRESHOLDS["idle_cpu"] or w.p50 is None:
+    if not workers or len(full) < len(workers) or w.app_cpu_mean > THRESHOLDS.idle_cpu or w.p50 is None:
         return None
     in_flight = sum(x.in_flight or 0 for x in workers)
     cap = limit * len(workers) / (w.p50 / 1000) if w.p50 else 0
@@ -218,7 +242,7 @@ def pool_exhausted(w: Window) -> Finding | None:
     if not w.last.pools:
         return None
     waiting = w.mean(lambda t: float(sum(p.waiting for p in t.pools)) if t.pools else None) or 0.0
-    if waiting < THRESHOLDS["pool_waiting"]:
+    if waiting < THRESHOLDS.pool_waiting:
         return None
     pools = w.last.pools
     size = sum(p.size for p in pools)
@@ -228,7 +252,7 @@ def pool_exhausted(w: Window) -> Finding | None:
     headroom = ""
     if db is not None:
         allowed = db.max_connections - db.reserved
-        if db.connections >= allowed - THRESHOLDS["db_limit_margin"]:
+        if db.connections >= allowed - THRESHOLDS.db_limit_margin:
             return None  # the database limit, not the pool, is what binds: db-connection-limit says so
         headroom = f"; PostgreSQL uses {db.connections} of {allowed} connections"
     per_request = wait_ms / max(1.0, w.rps)
@@ -249,7 +273,7 @@ def db_connection_limit(w: Window) -> Finding | None:
     allowed = None
     if db is not None:
         allowed = db.max_connections - db.reserved
-        at_limit = db.connections >= allowed - THRESHOLDS["db_limit_margin"]
+        at_limit = db.connections >= allowed - THRESHOLDS.db_limit_margin
     if not (refused or pool_errors or at_limit):
         return None
     conns = f"{db.connections} of {db.max_connections} connections ({db.reserved} reserved)" if db else "connections"
@@ -266,11 +290,11 @@ def db_connection_limit(w: Window) -> Finding | None:
 def db_bound(w: Window) -> Finding | None:
     """PostgreSQL backends are busy while the app's workers idle: the time is spent in the database."""
     db = w.last.db
-    if db is None or w.rps < THRESHOLDS["min_rps"] or w.p50 is None:
+    if db is None or w.rps < THRESHOLDS.min_rps or w.p50 is None:
         return None
     active = w.mean(lambda t: float(t.db.by_state.get("active", 0)) if t.db else None) or 0.0
     waiting = w.mean(lambda t: float(sum(p.waiting for p in t.pools)) if t.pools else None) or 0.0
-    if active < 2 or w.app_cpu_mean > THRESHOLDS["idle_cpu"] or waiting >= THRESHOLDS["pool_waiting"]:
+    if active < 2 or w.app_cpu_mean > THRESHOLDS.idle_cpu or waiting >= THRESHOLDS.pool_waiting:
         return None
     if active < 0.5 * max(1, db.connections):
         return None
@@ -284,13 +308,13 @@ def db_bound(w: Window) -> Finding | None:
 
 def nodelay_delay(w: Window) -> Finding | None:
     """A latency floor near 40 ms with idle CPU and several workers: stock uvicorn --workers without TCP_NODELAY."""
-    if w.config.workers < 2 or w.rps < THRESHOLDS["min_rps"]:
+    if w.config.workers < 2 or w.rps < THRESHOLDS.min_rps:
         return None
     p50s = [t.latency.p50 for t in w.ticks if t.latency.p50 is not None]
     if len(p50s) < len(w.ticks) or not p50s:
         return None
-    low, high = THRESHOLDS["nodelay_low_ms"], THRESHOLDS["nodelay_high_ms"]
-    if not all(low <= p <= high for p in p50s) or w.app_cpu_mean > THRESHOLDS["idle_cpu"]:
+    low, high = THRESHOLDS.nodelay_low_ms, THRESHOLDS.nodelay_high_ms
+    if not all(low <= p <= high for p in p50s) or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
     return Finding(
         "nodelay-delay", "warning", "A 40 ms delay per request: multi-worker uvicorn without TCP_NODELAY",
@@ -326,12 +350,12 @@ def capacity(w: Window, history: Sequence[Tick]) -> Capacity | None:
     latency that grows with the users. The earlier seconds are those of the history with the fewest users, if clearly
     fewer than now (a ramp, or the w/W keys).
     """
-    if w.p50 is None or w.rps < THRESHOLDS["min_rps"]:
+    if w.p50 is None or w.rps < THRESHOLDS.min_rps:
         return None
     users_now = w.last.users
-    cutoff = users_now / THRESHOLDS["queueing_users_growth"]
+    cutoff = users_now / THRESHOLDS.queueing_users_growth
     fewer = [t for t in history[: -len(w.ticks)] if 0 < t.users <= cutoff and t.latency.p50 is not None
-             and t.rps >= THRESHOLDS["min_rps"]]  # fmt: skip
+             and t.rps >= THRESHOLDS.min_rps]  # fmt: skip
     if not fewer or any(t.users < users_now for t in w.ticks):
         return None
     fewest = min(t.users for t in fewer)
@@ -339,10 +363,10 @@ def capacity(w: Window, history: Sequence[Tick]) -> Capacity | None:
     users_before = statistics.fmean(t.users for t in before)
     rps_before = statistics.fmean(t.rps for t in before)
     p50_before = statistics.fmean(t.latency.p50 for t in before if t.latency.p50 is not None)
-    if p50_before <= 0 or w.p50 < THRESHOLDS["queueing_growth"] * p50_before:
+    if p50_before <= 0 or w.p50 < THRESHOLDS.queueing_growth * p50_before:
         return None
     users_growth = users_now / users_before - 1
-    if w.rps / rps_before - 1 > THRESHOLDS["queueing_rps_share"] * users_growth:
+    if w.rps / rps_before - 1 > THRESHOLDS.queueing_rps_share * users_growth:
         return None
     return Capacity(users_before, users_now, rps_before, w.rps, p50_before, w.p50)
 
@@ -371,19 +395,19 @@ def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | N
     looks serialized from outside; only a measurement at about one user per worker tells them apart.)
     """
     workers = w.last.workers
-    if not workers or any(x.loop_lag_ms is not None for x in workers) or w.app_cpu_mean > THRESHOLDS["idle_cpu"]:
+    if not workers or any(x.loop_lag_ms is not None for x in workers) or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
-    if any((x.threads or 0) >= THRESHOLDS["threadpool_threads"] for x in workers):
+    if any((x.threads or 0) >= THRESHOLDS.threadpool_threads for x in workers):
         return None  # a full threadpool looks the same from outside; the thread count tells them apart
     db = w.last.db
     if db is not None and db.by_state.get("active", 0) >= 2:
         return None  # busy backends: the database (or the pool in front of it) is the queue
     c = capacity(w, history)
-    if c is None or c.users_before / len(workers) > THRESHOLDS["serial_per_worker"]:
+    if c is None or c.users_before / len(workers) > THRESHOLDS.serial_per_worker:
         return None
     per_worker = c.rps_now / len(workers)
     at_once = per_worker * c.p50_before / 1000  # requests a worker serves at once: throughput × service time
-    if at_once > THRESHOLDS["serial_per_worker"]:
+    if at_once > THRESHOLDS.serial_per_worker:
         return None
     return Finding(
         "event-loop-blocked", "critical", "The event loop looks blocked: each worker serves one request at a time",
@@ -412,7 +436,7 @@ RULES: tuple[Callable[[Window], Finding | None], ...] = (
 
 def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
     """Findings whose condition holds over the last window of `ticks` (no hysteresis)."""
-    size = int(THRESHOLDS["window_s"])
+    size = int(THRESHOLDS.window_s)
     if len(ticks) < size:
         return []
     window = Window(ticks[-size:], config)
@@ -453,17 +477,17 @@ class Diagnoser:
             self._gone.pop(fid, None)
             if fid in self.active:
                 self.active[fid] = finding  # fresh evidence
-            elif self._streak[fid] >= THRESHOLDS["start_after_s"]:
+            elif self._streak[fid] >= THRESHOLDS.start_after_s:
                 self.active[fid] = finding
                 started.append(finding)
-        for fid in list(self._streak):
-            if fid not in raw:
-                self._streak.pop(fid)
-        for fid in list(self.active):
-            if fid not in raw:
-                self._gone[fid] = self._gone.get(fid, 0) + 1
-                if self._gone[fid] >= THRESHOLDS["clear_after_s"]:
-                    del self.active[fid]
-                    self._gone.pop(fid)
-                    ended.append(fid)
+        for streaking in list(self._streak):
+            if streaking not in raw:
+                self._streak.pop(streaking)
+        for active_id in list(self.active):
+            if active_id not in raw:
+                self._gone[active_id] = self._gone.get(active_id, 0) + 1
+                if self._gone[active_id] >= THRESHOLDS.clear_after_s:
+                    del self.active[active_id]
+                    self._gone.pop(active_id)
+                    ended.append(active_id)
         return list(self.active.values()), started, ended

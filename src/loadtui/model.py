@@ -11,6 +11,48 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 Severity = Literal["info", "warning", "critical"]
+
+FindingId = Literal[
+    "too-few-workers",
+    "event-loop-blocked",
+    "threadpool-saturated",
+    "pool-exhausted",
+    "db-connection-limit",
+    "db-bound",
+    "loadgen-saturated",
+    "nodelay-delay",
+    "queueing",
+    "worker-imbalance",
+]
+"""Finding ids (DESIGN 3.3): other tools and tests rely on them, so they keep their meaning."""
+
+EventKind = Literal[
+    "session-started",
+    "db-started",
+    "db-lost",
+    "db-back",
+    "app-started",
+    "app-exited",
+    "worker-started",
+    "worker-exited",
+    "workers",
+    "rebalanced",
+    "loadgen-started",
+    "loadgen-exited",
+    "config",
+    "restart",
+    "restart-failed",
+    "applied",
+    "paused",
+    "resumed",
+    "mark",
+    "finding-started",
+    "finding-ended",
+    "confirmation",
+    "confirmation-failed",
+    "error",
+]
+"""Kinds of the session log's `event` lines that this version writes (readers accept unknown ones)."""
 _T = TypeVar("_T")
 
 
@@ -126,7 +168,7 @@ class PoolStats:
 class Finding:
     """A named bottleneck with the numbers that prove it."""
 
-    id: str
+    id: FindingId
     severity: Severity
     title: str
     evidence: str

@@ -140,7 +140,7 @@ def finding_intervals(log: SessionLog) -> dict[str, list[tuple[float, float]]]:
     open_since: dict[str, float] = {}
     last_t = 0.0
     for k in log.ticks:
-        active = {f.id for f in k.findings}
+        active: set[str] = {f.id for f in k.findings}
         for fid in active - set(open_since):
             open_since[fid] = k.t
         for fid in set(open_since) - active:

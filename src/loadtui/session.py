@@ -32,7 +32,7 @@ from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
 from loadtui.errors import RunFailed, UsageError
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
-from loadtui.model import Event, LoadgenStats, Tick
+from loadtui.model import Event, EventKind, LoadgenStats, Tick
 from loadtui.model import Latency as LatencyModel
 from loadtui.recorder import Recorder, default_path
 from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
@@ -136,7 +136,7 @@ class Session:
         """Seconds since the session started."""
         return time.monotonic() - self._started
 
-    def event(self, kind: str, message: str, **data: Any) -> Event:
+    def event(self, kind: EventKind, message: str, **data: Any) -> Event:
         """Record an event and tell the front ends."""
         ev = Event(t=round(self.elapsed, 3), kind=kind, message=message, data=data)
         self.events.append(ev)
@@ -228,10 +228,10 @@ class Session:
         assert self.target_url is not None
         locustfile = Path(cfg.locustfile) if cfg.locustfile else bundled_locustfile()
         user_classes = [scenario(cfg.scenario).user_class] if cfg.locustfile is None else []
-        remote = int(cfg.extra.get("expect_remote_workers", 0))
+        remote = cfg.expect_remote_workers
         return LoadGen(
             host=self.target_url, locustfile=locustfile,
-            scenario=cfg.scenario if cfg.locustfile and cfg.extra.get("scenario_given") else None,
+            scenario=cfg.scenario if cfg.locustfile and cfg.scenario_given else None,
             user_classes=user_classes, processes=cfg.loadgen_process_count(), master_bind=cfg.master_bind,
             expect_remote_workers=remote, guardian=self.guardian, on_stats=self._stats_queue.put,
             stderr_path=self.run_dir / "loadgen.log",

@@ -188,7 +188,7 @@ def test_a_plain_locust_worker_joins(tmp_path: Path) -> None:
 
     threading.Thread(target=start_worker_when_the_master_listens, daemon=True).start()
     try:
-        cfg = dict(users=4, scenario="ping", master_bind=f"127.0.0.1:{port}", extra={"expect_remote_workers": 1})
+        cfg = dict(users=4, scenario="ping", master_bind=f"127.0.0.1:{port}", expect_remote_workers=1)
         s = run_session(tmp_path, body, **cfg)
         assert any(t.rps > 0 for t in s.ticks)
     finally:

@@ -199,9 +199,11 @@ def test_config_from_args_maps_every_option() -> None:
     assert (cfg.db_mode, cfg.access_log, cfg.sleep_ms, cfg.users, cfg.spawn_rate) == ("per-request", True, 7, 9, 3.0)
     assert (cfg.scenario, cfg.db_max_connections, cfg.port, cfg.loadgen_processes) == ("ping", 50, 8123, "auto")
     assert cfg.master_bind == "127.0.0.1:5557"
-    assert cfg.extra == {"expect_remote_workers": 2, "scenario_given": True}
+    assert cfg.expect_remote_workers == 2 and cfg.scenario_given and cfg.rebalance
     assert config_from_args(_args()) == RunConfig()
-    assert config_from_args(_args()).extra == {}
+    plain = config_from_args(_args())
+    assert plain.expect_remote_workers == 0 and not plain.scenario_given
+    assert not config_from_args(_args("--no-rebalance")).rebalance
 
 
 @pytest.mark.parametrize(

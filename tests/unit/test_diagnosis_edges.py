@@ -133,7 +133,7 @@ def test_each_refusal_message_names_the_connection_limit(message: str) -> None:
 
 
 def test_a_rule_needs_a_full_window() -> None:
-    window = int(THRESHOLDS["window_s"])
+    window = THRESHOLDS.window_s
     pinned = {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
     assert ids(seconds(window - 1, **pinned)) == set()
     assert ids(seconds(window, **pinned)) == {"too-few-workers"}
