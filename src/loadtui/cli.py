@@ -109,8 +109,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The dashboard's parser (the default command)."""
-    p = _Parser(prog="loadtui", description="Why is my FastAPI app slow under load while the CPU is idle?",
-                epilog="Other commands: loadtui headless | replay FILE | report FILE (each has --help).")  # fmt: skip
+    p = _Parser(
+        prog="loadtui",
+        description="Why is my FastAPI app slow under load while the CPU is idle?",
+        epilog="Other commands: loadtui headless | replay FILE | report FILE (each has --help).",
+    )
     p.add_argument("--version", action="version", version=f"loadtui {__version__}")
     add_run_options(p)
     return p
@@ -120,8 +123,11 @@ def build_headless_parser() -> argparse.ArgumentParser:
     """`loadtui headless`."""
     p = _Parser(prog="loadtui headless", description="Run a session without the dashboard.")
     p.add_argument("--duration", type=float, required=True, help="seconds of load")
-    p.add_argument("--confirm", action="store_true",
-                   help="confirm each finding with a py-spy stack dump of the busiest workers (needs ptrace)")  # fmt: skip
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="confirm each finding with a py-spy stack dump of the busiest workers (needs ptrace)",
+    )
     add_run_options(p)
     return p
 
@@ -129,14 +135,29 @@ def build_headless_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The RunConfig the options describe (validated)."""
     config = RunConfig(
-        workers=args.workers, pool_min=args.pool_min, pool_max=args.pool_max, pool_timeout=args.pool_timeout,
-        db_mode=args.db_mode, access_log=args.access_log, sleep_ms=args.sleep_ms, users=args.users,
-        spawn_rate=args.spawn_rate, scenario=args.scenario or "crud", dsn=args.dsn,
-        db_max_connections=args.db_max_connections, app=args.app, host=args.host, port=args.port,
-        locustfile=args.locustfile, loadgen_processes=args.loadgen_processes, master_bind=args.master_bind,
-        record=args.record, rebalance=args.rebalance, expect_remote_workers=args.expect_workers or 0,
+        workers=args.workers,
+        pool_min=args.pool_min,
+        pool_max=args.pool_max,
+        pool_timeout=args.pool_timeout,
+        db_mode=args.db_mode,
+        access_log=args.access_log,
+        sleep_ms=args.sleep_ms,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        scenario=args.scenario or "crud",
+        dsn=args.dsn,
+        db_max_connections=args.db_max_connections,
+        app=args.app,
+        host=args.host,
+        port=args.port,
+        locustfile=args.locustfile,
+        loadgen_processes=args.loadgen_processes,
+        master_bind=args.master_bind,
+        record=args.record,
+        rebalance=args.rebalance,
+        expect_remote_workers=args.expect_workers or 0,
         scenario_given=args.scenario is not None,
-    )  # fmt: skip
+    )
     if args.master_bind is not None and ":" not in args.master_bind:
         raise UsageError(f"--master-bind must be HOST:PORT (got {args.master_bind!r})")
     config.validate()

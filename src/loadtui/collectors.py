@@ -122,9 +122,12 @@ class DbCollector:
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(
-                    self.dsn, autocommit=True, connect_timeout=2, application_name="loadtui-monitor",
+                    self.dsn,
+                    autocommit=True,
+                    connect_timeout=2,
+                    application_name="loadtui-monitor",
                     options="-c statement_timeout=500",
-                )  # fmt: skip
+                )
                 row = self._conn.execute("SHOW max_connections").fetchone()
                 self._max_connections = int(row[0]) if row else None
             rows = self._conn.execute(_ACTIVITY_SQL).fetchall()
@@ -188,8 +191,9 @@ class AppStatsCollector:
             rec = records.get(pid)
             prev = self._previous.get(pid)
             if rec is None:
-                rows.append(WorkerStats(pid=pid, cpu_percent=proc.cpu_percent, rss_bytes=proc.rss_bytes,
-                                        threads=proc.threads))  # fmt: skip
+                rows.append(
+                    WorkerStats(pid=pid, cpu_percent=proc.cpu_percent, rss_bytes=proc.rss_bytes, threads=proc.threads)
+                )
                 continue
             stale = max(0.0, now - float(rec.get("time", now)))
             rps = None
@@ -200,11 +204,18 @@ class AppStatsCollector:
             if stale > STALE_AFTER_S:
                 # The worker could not publish for this long: its loop was blocked at least that long.
                 lag = max(lag, stale * 1000)
-            rows.append(WorkerStats(
-                pid=pid, cpu_percent=proc.cpu_percent, rss_bytes=proc.rss_bytes,
-                in_flight=rec.get("in_flight"), loop_lag_ms=lag, requests_per_s=rps, stale_s=round(stale, 2),
-                threads=proc.threads,
-            ))  # fmt: skip
+            rows.append(
+                WorkerStats(
+                    pid=pid,
+                    cpu_percent=proc.cpu_percent,
+                    rss_bytes=proc.rss_bytes,
+                    in_flight=rec.get("in_flight"),
+                    loop_lag_ms=lag,
+                    requests_per_s=rps,
+                    stale_s=round(stale, 2),
+                    threads=proc.threads,
+                )
+            )
             pool = rec.get("pool")
             counters = rec.get("counters") or {}
             prev_counters = (prev or {}).get("counters") or {}
@@ -216,11 +227,17 @@ class AppStatsCollector:
                     max(0, pool.get(k, 0) - prev_pool.get(k, 0))
                     for k in ("requests_errors", "requests_timeouts", "connections_errors")
                 )
-                pools.append(PoolStats(
-                    pid=pid, size=pool.get("pool_size", 0), available=pool.get("pool_available", 0),
-                    waiting=pool.get("requests_waiting", 0), wait_ms=float(wait_ms), max=pool.get("pool_max"),
-                    errors=errors + connect_errors,
-                ))  # fmt: skip
+                pools.append(
+                    PoolStats(
+                        pid=pid,
+                        size=pool.get("pool_size", 0),
+                        available=pool.get("pool_available", 0),
+                        waiting=pool.get("requests_waiting", 0),
+                        wait_ms=float(wait_ms),
+                        max=pool.get("pool_max"),
+                        errors=errors + connect_errors,
+                    )
+                )
             elif connect_errors:
                 pools.append(PoolStats(pid=pid, size=0, available=0, waiting=0, wait_ms=0.0, errors=connect_errors))
             self._previous[pid] = rec

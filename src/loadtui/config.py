@@ -153,8 +153,10 @@ class RunConfig:
         elif not Path(self.locustfile).is_file():
             raise UsageError(f"--locustfile {self.locustfile} does not exist; give the path of a Locust file")
         if self.app is not None and "{port}" not in self.app:
-            raise UsageError("--app must contain {port} (and may use {host}, {workers}), e.g. "
-                             '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"')  # fmt: skip
+            raise UsageError(
+                "--app must contain {port} (and may use {host}, {workers}), e.g. "
+                '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"'
+            )
         if self.host is not None and not self.host.startswith(("http://", "https://")):
             raise UsageError(f"--host must be a URL like http://127.0.0.1:8000 (got {self.host!r})")
 

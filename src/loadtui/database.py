@@ -206,20 +206,27 @@ class EmbeddedDatabase:
             self._proc = spawn(
                 [
                     str(bin_dir / "postgres"),
-                    "-D", str(self._data_dir),
-                    "-k", str(self._socket_dir),
-                    "-c", "listen_addresses=",
-                    "-c", f"max_connections={self.max_connections}",
-                    "-c", "fsync=off",  # a benchmark scratch database: durability costs latency and proves nothing
-                    "-c", "synchronous_commit=off",
-                    "-c", "full_page_writes=off",
+                    "-D",
+                    str(self._data_dir),
+                    "-k",
+                    str(self._socket_dir),
+                    "-c",
+                    "listen_addresses=",
+                    "-c",
+                    f"max_connections={self.max_connections}",
+                    "-c",
+                    "fsync=off",  # a benchmark scratch database: durability costs latency and proves nothing
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
                 ],
                 stdout=log,
                 stderr=log,
                 user=self._user,
                 # SIGINT is PostgreSQL's fast shutdown: it disconnects clients and stops at once.
                 pdeathsig=signal.SIGINT,
-            )  # fmt: skip
+            )
         if self._guardian is not None:
             self._guardian.watch(self._proc.pid, signal.SIGINT)
         self._wait_ready(log_path)
@@ -318,9 +325,18 @@ class EmbeddedDatabase:
 
     def _initdb(self, bin_dir: Path, data: Path) -> None:
         self._run_as_user(
-            [str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "--encoding=UTF8", "-U", "postgres",
-             "--no-instructions", "--no-sync"]
-        )  # fmt: skip
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "-U",
+                "postgres",
+                "--no-instructions",
+                "--no-sync",
+            ]
+        )
 
     def _wait_ready(self, log_path: Path) -> None:
         assert self._proc is not None

@@ -152,12 +152,14 @@ def loadgen_saturated(w: Window) -> Finding | None:
     if cpu < THRESHOLDS.loadgen_saturated * cores:
         return None
     return Finding(
-        "loadgen-saturated", "critical", "The load generator is saturated: these numbers measure Locust, not your app",
-        f"load generator CPU {cpu:.0f}% of {cores * 100}% ({cores} process{'es' if cores > 1 else ''}) "
+        id="loadgen-saturated",
+        severity="critical",
+        title="The load generator is saturated: these numbers measure Locust, not your app",
+        evidence=f"load generator CPU {cpu:.0f}% of {cores * 100}% ({cores} process{'es' if cores > 1 else ''}) "
         f"at {w.rps:.0f} req/s",
-        "Run more load-generator processes (--loadgen-processes auto) or fewer users; on a 2-core machine the app "
+        advice="Run more load-generator processes (--loadgen-processes auto) or fewer users; on a 2-core machine the app "
         "and Locust compete for the same cores.",
-    )  # fmt: skip
+    )
 
 
 def too_few_workers(w: Window) -> Finding | None:
@@ -176,12 +178,13 @@ def too_few_workers(w: Window) -> Finding | None:
     if idle_cores < 0.5 and len(cpu) >= 1 and w.config.workers >= cores:
         return None
     return Finding(
-        "too-few-workers", "warning", f"Too few workers: {len(cpu)} worker{'s' if len(cpu) > 1 else ''} at the limit "
-        "of one core each",
-        f"busiest worker {busiest:.0f}% CPU (a process uses at most 100%), {len(cpu)} worker(s) on {cores} cores, "
+        id="too-few-workers",
+        severity="warning",
+        title=f"Too few workers: {len(cpu)} worker{'s' if len(cpu) > 1 else ''} at the limit of one core each",
+        evidence=f"busiest worker {busiest:.0f}% CPU (a process uses at most 100%), {len(cpu)} worker(s) on {cores} cores, "
         f"about {max(0.0, idle_cores):.1f} core(s) idle, p95 {_ms(w.p95)} at {w.rps:.0f} req/s",
-        "Add workers with + (uvicorn --workers N): each is a process with its own core.",
-    )  # fmt: skip
+        advice="Add workers with + (uvicorn --workers N): each is a process with its own core.",
+    )
 
 
 def worker_imbalance(w: Window) -> Finding | None:
@@ -193,13 +196,15 @@ def worker_imbalance(w: Window) -> Finding | None:
     if busiest < THRESHOLDS.busy_worker_cpu or idlest > THRESHOLDS.idle_worker_cpu:
         return None
     return Finding(
-        "worker-imbalance", "info", "The load is uneven: one worker is pinned while another idles",
-        f"worker CPU {' / '.join(f'{v:.0f}%' for v in cpu.values())} at {w.rps:.0f} req/s with {w.last.users} users",
-        "Each keep-alive connection stays on the worker that accepted it, and a worker added live gets only new "
+        id="worker-imbalance",
+        severity="info",
+        title="The load is uneven: one worker is pinned while another idles",
+        evidence=f"worker CPU {' / '.join(f'{v:.0f}%' for v in cpu.values())} at {w.rps:.0f} req/s with {w.last.users} users",
+        advice="Each keep-alive connection stays on the worker that accepted it, and a worker added live gets only new "
         "connections. loadtui moves its own users' connections after a change (unless --no-rebalance); your real "
         "clients keep theirs until they reconnect: limit keep-alive time or requests per connection in front of the "
         "app, or balance in a proxy.",
-    )  # fmt: skip
+    )
 
 
 def event_loop_blocked(w: Window) -> Finding | None:
@@ -211,12 +216,14 @@ def event_loop_blocked(w: Window) -> Finding | None:
     if lag < THRESHOLDS.loop_lag_ms or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
     return Finding(
-        "event-loop-blocked", "critical", "The event loop is blocked: requests wait in line while the CPU idles",
-        f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {_ms(w.p50)} at "
+        id="event-loop-blocked",
+        severity="critical",
+        title="The event loop is blocked: requests wait in line while the CPU idles",
+        evidence=f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {_ms(w.p50)} at "
         f"{w.rps:.0f} req/s ({w.per_worker_text()})",
-        "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
+        advice="A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
         "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in.",
-    )  # fmt: skip
+    )
 
 
 def threadpool_saturated(w: Window) -> Finding | None:
@@ -229,12 +236,14 @@ def threadpool_saturated(w: Window) -> Finding | None:
     in_flight = sum(x.in_flight or 0 for x in workers)
     cap = limit * len(workers) / (w.p50 / 1000) if w.p50 else 0
     return Finding(
-        "threadpool-saturated", "warning", "The threadpool is full: sync endpoints are capped at 40 threads per worker",
-        f"{len(workers)} worker(s) with ≥{limit:.0f} threads each, {in_flight} requests in flight, CPU "
+        id="threadpool-saturated",
+        severity="warning",
+        title="The threadpool is full: sync endpoints are capped at 40 threads per worker",
+        evidence=f"{len(workers)} worker(s) with ≥{limit:.0f} threads each, {in_flight} requests in flight, CPU "
         f"{w.app_cpu_mean:.0f}% per worker; {w.rps:.0f} req/s ≈ {limit:.0f} threads × {len(workers)} / "
         f"{_ms(w.p50)} = {cap:.0f} req/s",
-        "Make the endpoint `async def` with awaitable I/O, add workers (+), or raise anyio's thread limit.",
-    )  # fmt: skip
+        advice="Make the endpoint `async def` with awaitable I/O, add workers (+), or raise anyio's thread limit.",
+    )
 
 
 def pool_exhausted(w: Window) -> Finding | None:
@@ -257,11 +266,13 @@ def pool_exhausted(w: Window) -> Finding | None:
         headroom = f"; PostgreSQL uses {db.connections} of {allowed} connections"
     per_request = wait_ms / max(1.0, w.rps)
     return Finding(
-        "pool-exhausted", "warning", "The connection pool is exhausted: requests queue for a connection",
-        f"{waiting:.0f} requests waiting for {size}/{pool_max} pooled connections across {len(pools)} worker(s), "
+        id="pool-exhausted",
+        severity="warning",
+        title="The connection pool is exhausted: requests queue for a connection",
+        evidence=f"{waiting:.0f} requests waiting for {size}/{pool_max} pooled connections across {len(pools)} worker(s), "
         f"≈{per_request:.0f} ms waited per request{headroom}",
-        "Raise the pool max with ] (then a to apply), or make queries shorter; the database has room.",
-    )  # fmt: skip
+        advice="Raise the pool max with ] (then a to apply), or make queries shorter; the database has room.",
+    )
 
 
 def db_connection_limit(w: Window) -> Finding | None:
@@ -279,12 +290,14 @@ def db_connection_limit(w: Window) -> Finding | None:
     conns = f"{db.connections} of {db.max_connections} connections ({db.reserved} reserved)" if db else "connections"
     mode = w.config.db_mode
     return Finding(
-        "db-connection-limit", "critical", "PostgreSQL is out of connections",
-        f"{conns}; {refused} requests failed with 'too many clients' and {pool_errors} connection errors in "
+        id="db-connection-limit",
+        severity="critical",
+        title="PostgreSQL is out of connections",
+        evidence=f"{conns}; {refused} requests failed with 'too many clients' and {pool_errors} connection errors in "
         f"{len(w.ticks)} s; mode {mode}, {w.config.workers} worker(s)",
-        "Use a pool (d switches database mode) sized so workers × pool max fits max_connections, "
+        advice="Use a pool (d switches database mode) sized so workers × pool max fits max_connections, "
         "or raise max_connections (--db-max-connections).",
-    )  # fmt: skip
+    )
 
 
 def db_bound(w: Window) -> Finding | None:
@@ -299,11 +312,13 @@ def db_bound(w: Window) -> Finding | None:
     if active < 0.5 * max(1, db.connections):
         return None
     return Finding(
-        "db-bound", "warning", "The database is the bottleneck: its backends are busy while the app waits",
-        f"{active:.0f} of {db.connections} connections active in PostgreSQL, worker CPU {w.app_cpu_mean:.0f}%, "
+        id="db-bound",
+        severity="warning",
+        title="The database is the bottleneck: its backends are busy while the app waits",
+        evidence=f"{active:.0f} of {db.connections} connections active in PostgreSQL, worker CPU {w.app_cpu_mean:.0f}%, "
         f"p50 {_ms(w.p50)}",
-        "Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE); more workers will not help.",
-    )  # fmt: skip
+        advice="Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE); more workers will not help.",
+    )
 
 
 def nodelay_delay(w: Window) -> Finding | None:
@@ -317,12 +332,14 @@ def nodelay_delay(w: Window) -> Finding | None:
     if not all(low <= p <= high for p in p50s) or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
     return Finding(
-        "nodelay-delay", "warning", "A 40 ms delay per request: multi-worker uvicorn without TCP_NODELAY",
-        f"p50 between {min(p50s):.0f} and {max(p50s):.0f} ms every second with {w.config.workers} workers at "
+        id="nodelay-delay",
+        severity="warning",
+        title="A 40 ms delay per request: multi-worker uvicorn without TCP_NODELAY",
+        evidence=f"p50 between {min(p50s):.0f} and {max(p50s):.0f} ms every second with {w.config.workers} workers at "
         f"{w.app_cpu_mean:.0f}% CPU — the Nagle + delayed-ACK floor, not your code",
-        "uvicorn --workers N creates its socket without IPPROTO_TCP, so TCP_NODELAY is never set (uvicorn #3149). "
+        advice="uvicorn --workers N creates its socket without IPPROTO_TCP, so TCP_NODELAY is never set (uvicorn #3149). "
         "Serve with `python -m loadtui.serve app:app --workers N`, or a socket made with IPPROTO_TCP.",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -354,8 +371,11 @@ def capacity(w: Window, history: Sequence[Tick]) -> Capacity | None:
         return None
     users_now = w.last.users
     cutoff = users_now / THRESHOLDS.queueing_users_growth
-    fewer = [t for t in history[: -len(w.ticks)] if 0 < t.users <= cutoff and t.latency.p50 is not None
-             and t.rps >= THRESHOLDS.min_rps]  # fmt: skip
+    fewer = [
+        t
+        for t in history[: -len(w.ticks)]
+        if 0 < t.users <= cutoff and t.latency.p50 is not None and t.rps >= THRESHOLDS.min_rps
+    ]
     if not fewer or any(t.users < users_now for t in w.ticks):
         return None
     fewest = min(t.users for t in fewer)
@@ -377,13 +397,15 @@ def queueing(w: Window, history: Sequence[Tick]) -> Finding | None:
     if c is None:
         return None
     return Finding(
-        "queueing", "warning", "Requests are queueing: more users bring more latency, not more throughput",
-        f"users {c.users_before:.0f} → {c.users_now:.0f}, req/s {c.rps_before:.0f} → {c.rps_now:.0f}, p50 "
+        id="queueing",
+        severity="warning",
+        title="Requests are queueing: more users bring more latency, not more throughput",
+        evidence=f"users {c.users_before:.0f} → {c.users_now:.0f}, req/s {c.rps_before:.0f} → {c.rps_now:.0f}, p50 "
         f"{c.p50_before:.0f} → {c.p50_now:.0f} ms; by Little's law {c.rps_now:.0f} req/s × {c.p50_now / 1000:.2f} s "
         f"≈ {c.in_flight:.0f} requests in flight",
-        "The app is at its capacity: throughput ≈ concurrency / latency, so more users only wait longer. The other "
+        advice="The app is at its capacity: throughput ≈ concurrency / latency, so more users only wait longer. The other "
         "findings name what caps it (workers, pool, database, event loop).",
-    )  # fmt: skip
+    )
 
 
 def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | None:
@@ -410,14 +432,16 @@ def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | N
     if at_once > THRESHOLDS.serial_per_worker:
         return None
     return Finding(
-        "event-loop-blocked", "critical", "The event loop looks blocked: each worker serves one request at a time",
-        f"no loop-lag figures from this app (it does not use loadtui's helper); {per_worker:.1f} req/s per worker ≈ "
+        id="event-loop-blocked",
+        severity="critical",
+        title="The event loop looks blocked: each worker serves one request at a time",
+        evidence=f"no loop-lag figures from this app (it does not use loadtui's helper); {per_worker:.1f} req/s per worker ≈ "
         f"1 / {c.p50_before:.0f} ms service time (measured at {c.users_before:.0f} user(s)), unchanged while users "
         f"went {c.users_before:.0f} → {c.users_now:.0f} and p50 {c.p50_before:.0f} → {c.p50_now:.0f} ms; worker CPU "
         f"{w.app_cpu_mean:.0f}%",
-        "A blocking call runs inside `async def`. Press p for a stack dump of the workers (py-spy), make the call "
+        advice="A blocking call runs inside `async def`. Press p for a stack dump of the workers (py-spy), make the call "
         "async or the endpoint plain `def`; add `loadtui.appstats.instrument(app)` to measure the loop lag directly.",
-    )  # fmt: skip
+    )
 
 
 RULES: tuple[Callable[[Window], Finding | None], ...] = (

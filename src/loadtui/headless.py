@@ -27,8 +27,10 @@ def format_tick(tick: Tick) -> str:
     cpus = " ".join(f"{w.cpu_percent:.0f}" for w in tick.workers) or "—"
     db = f"{tick.db.connections}/{tick.db.max_connections}" if tick.db else "—"
     lg = f"{tick.loadgen.cpu_percent:.0f}" if tick.loadgen else "—"
-    line = (f"{tick.t:5.0f} {tick.users:5d} {tick.rps:8.1f} {tick.fail_rps:7.1f} {_ms(tick.latency.p50):>6} "
-            f"{_ms(tick.latency.p95):>6} {_ms(tick.latency.p99):>6}  {cpus:<22} {lg:>6} {db:>8}")  # fmt: skip
+    line = (
+        f"{tick.t:5.0f} {tick.users:5d} {tick.rps:8.1f} {tick.fail_rps:7.1f} {_ms(tick.latency.p50):>6} "
+        f"{_ms(tick.latency.p95):>6} {_ms(tick.latency.p99):>6}  {cpus:<22} {lg:>6} {db:>8}"
+    )
     if tick.retried_rps:
         line += f"  retried {tick.retried_rps:.1f}/s"
     if tick.findings:
@@ -69,8 +71,14 @@ def format_summary(summary: dict[str, Any], findings: list[tuple[str, str, str]]
     return out
 
 
-def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-        on_open: Callable[[Session], None] | None = None, confirm: bool = False) -> int:  # fmt: skip
+def run(
+    config: RunConfig,
+    duration: float,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    on_open: Callable[[Session], None] | None = None,
+    confirm: bool = False,
+) -> int:
     """Run a session for `duration` seconds of load; return the exit status (0 ok, 1 run failed).
 
     With `confirm`, each warning or critical finding is confirmed once with a py-spy dump of the busiest workers.
@@ -131,10 +139,16 @@ def run(config: RunConfig, duration: float, out: TextIO = sys.stdout, err: TextI
         for s, handler in previous.items():
             signal.signal(s, handler)
         if summary is not None:
-            found = [(str(e.data.get("severity")), e.message, str(e.data.get("evidence")))
-                     for e in session.events if e.kind == "finding-started"]  # fmt: skip
-            found += [("py-spy", "stack dump", e.message.removeprefix("py-spy: "))
-                      for e in session.events if e.kind == "confirmation"]  # fmt: skip
+            found = [
+                (str(e.data.get("severity")), e.message, str(e.data.get("evidence")))
+                for e in session.events
+                if e.kind == "finding-started"
+            ]
+            found += [
+                ("py-spy", "stack dump", e.message.removeprefix("py-spy: "))
+                for e in session.events
+                if e.kind == "confirmation"
+            ]
             out.write("\n" + format_summary(summary, found) + "\n")
         if session.recorder is not None:
             err.write(f"loadtui: session log {session.record_path}\n")

@@ -255,5 +255,6 @@ class Event:
     def from_dict(cls, data: dict[str, Any]) -> Event:
         """Inverse of :meth:`to_dict`."""
         rest = {k: v for k, v in data.items() if k not in ("type", "t", "kind", "message")}
-        return cls(t=float(data.get("t", 0.0)), kind=str(data.get("kind", "")), message=str(data.get("message", "")),
-                   data=rest)  # fmt: skip
+        return cls(
+            t=float(data.get("t", 0.0)), kind=str(data.get("kind", "")), message=str(data.get("message", "")), data=rest
+        )

@@ -81,10 +81,17 @@ class Recorder:
 
     def header(self, config: RunConfig, started_at: dt.datetime, extra: dict[str, Any] | None = None) -> None:
         """The first line."""
-        self.write({
-            "type": "session", "schema_version": SCHEMA_VERSION, "started_at": started_at.isoformat(),
-            "config": config.to_dict(), "machine": machine(), "versions": versions(), **(extra or {}),
-        })  # fmt: skip
+        self.write(
+            {
+                "type": "session",
+                "schema_version": SCHEMA_VERSION,
+                "started_at": started_at.isoformat(),
+                "config": config.to_dict(),
+                "machine": machine(),
+                "versions": versions(),
+                **(extra or {}),
+            }
+        )
 
     def tick(self, tick: Tick) -> None:
         """One second."""

@@ -53,11 +53,21 @@ LOOK: dict[str, Any] = {
 """How the plots look (colours, sizes): one place to restyle them."""
 
 SEGMENT_COLUMNS = (
-    ("label", "configuration"), ("steady_seconds", "steady s"), ("rps", "req/s"), ("fail_rps", "fail/s"),
-    ("p50", "p50 ms"), ("p95", "p95 ms"), ("p99", "p99 ms"), ("cpu_per_worker", "CPU/worker %"),
-    ("app_cpu_percent", "app CPU %"), ("loadgen_cpu_percent", "load gen CPU %"), ("db_connections", "DB conns"),
-    ("pool_waiting", "pool waiting"), ("findings", "findings"), ("marks", "marks"),
-)  # fmt: skip
+    ("label", "configuration"),
+    ("steady_seconds", "steady s"),
+    ("rps", "req/s"),
+    ("fail_rps", "fail/s"),
+    ("p50", "p50 ms"),
+    ("p95", "p95 ms"),
+    ("p99", "p99 ms"),
+    ("cpu_per_worker", "CPU/worker %"),
+    ("app_cpu_percent", "app CPU %"),
+    ("loadgen_cpu_percent", "load gen CPU %"),
+    ("db_connections", "DB conns"),
+    ("pool_waiting", "pool waiting"),
+    ("findings", "findings"),
+    ("marks", "marks"),
+)
 
 
 def segment_configs(log: SessionLog) -> dict[int, RunConfig]:
@@ -83,11 +93,15 @@ def _session_figure(log: SessionLog) -> Any:
 
     ticks = log.ticks
     t = [k.t for k in ticks]
-    fig = make_subplots(rows=len(SESSION_PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=SESSION_PANELS)  # fmt: skip
+    fig = make_subplots(
+        rows=len(SESSION_PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=SESSION_PANELS
+    )
     fig.add_trace(go.Scatter(x=t, y=[k.rps for k in ticks], name="requests/s", legendgroup="load"), 1, 1)
-    fig.add_trace(go.Scatter(x=t, y=[k.fail_rps for k in ticks], name="failures/s", legendgroup="load",
-                             line=LOOK["failure"]), 1, 1)  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=t, y=[k.fail_rps for k in ticks], name="failures/s", legendgroup="load", line=LOOK["failure"]),
+        1,
+        1,
+    )
     for name in ("p50", "p95", "p99"):
         fig.add_trace(go.Scatter(x=t, y=[getattr(k.latency, name) for k in ticks], name=name, legendgroup="lat"), 2, 1)
     per_worker: dict[int, list[float | None]] = {}
@@ -96,14 +110,41 @@ def _session_figure(log: SessionLog) -> Any:
             per_worker.setdefault(w.pid, [None] * len(ticks))[i] = w.cpu_percent
     for pid in sorted(per_worker):
         fig.add_trace(go.Scatter(x=t, y=per_worker[pid], name=f"worker {pid}", legendgroup="cpu"), 3, 1)
-    fig.add_trace(go.Scatter(x=t, y=[k.loadgen.cpu_percent if k.loadgen else None for k in ticks],
-                             name="load generator", legendgroup="cpu", line=LOOK["loadgen"]), 3, 1)  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=[k.loadgen.cpu_percent if k.loadgen else None for k in ticks],
+            name="load generator",
+            legendgroup="cpu",
+            line=LOOK["loadgen"],
+        ),
+        3,
+        1,
+    )
     states = sorted({s for k in ticks if k.db for s in k.db.by_state})
     for state in states:
-        fig.add_trace(go.Scatter(x=t, y=[k.db.by_state.get(state, 0) if k.db else None for k in ticks],
-                                 name=f"db {state}", stackgroup="db", legendgroup="db"), 4, 1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=t, y=[sum(p.waiting for p in k.pools) for k in ticks], name="pool waiting",
-                             legendgroup="db", line=LOOK["pool_waiting"]), 4, 1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=[k.db.by_state.get(state, 0) if k.db else None for k in ticks],
+                name=f"db {state}",
+                stackgroup="db",
+                legendgroup="db",
+            ),
+            4,
+            1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=t,
+            y=[sum(p.waiting for p in k.pools) for k in ticks],
+            name="pool waiting",
+            legendgroup="db",
+            line=LOOK["pool_waiting"],
+        ),
+        4,
+        1,
+    )
     _draw_events(fig, log)
     fig.update_layout(
         height=LOOK["session_height"], margin={"t": 60}, hovermode="x unified", legend={"groupclick": "toggleitem"}
@@ -130,8 +171,17 @@ def _draw_events(fig: Any, log: SessionLog) -> None:
         color = event_color(ev.kind)
         fig.add_vline(x=ev.t, line_dash="dash", line_color=color, opacity=0.6)
         text = ev.data.get("note") or ev.message if ev.kind == "mark" else ev.message
-        fig.add_annotation(x=ev.t, y=1.0, yref="paper", text=html.escape(str(text)[:40]), showarrow=False,
-                           textangle=-90, xanchor="left", yanchor="top", font={"size": LOOK["event_font_size"], "color": color})  # fmt: skip
+        fig.add_annotation(
+            x=ev.t,
+            y=1.0,
+            yref="paper",
+            text=html.escape(str(text)[:40]),
+            showarrow=False,
+            textangle=-90,
+            xanchor="left",
+            yanchor="top",
+            font={"size": LOOK["event_font_size"], "color": color},
+        )
 
 
 def finding_intervals(log: SessionLog) -> dict[str, list[tuple[float, float]]]:
@@ -162,12 +212,19 @@ def _findings_figure(log: SessionLog) -> Any | None:
         xs: list[float | None] = []
         for start, end in intervals:
             xs += [start, end, None]
-        fig.add_trace(go.Scatter(x=xs, y=[fid if x is not None else None for x in xs], mode="lines", name=fid,
-                                 line=LOOK["finding_bar"]))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=[fid if x is not None else None for x in xs], mode="lines", name=fid, line=LOOK["finding_bar"]
+            )
+        )
     _draw_events(fig, log)
     end = log.ticks[-1].t if log.ticks else 1
-    fig.update_layout(height=120 + 40 * len(spans), showlegend=False, margin={"t": 30, "l": 160},
-                      xaxis={"range": [0, end], "title": "seconds since start"})  # fmt: skip
+    fig.update_layout(
+        height=120 + 40 * len(spans),
+        showlegend=False,
+        margin={"t": 30, "l": 160},
+        xaxis={"range": [0, end], "title": "seconds since start"},
+    )
     return fig
 
 
@@ -175,14 +232,16 @@ def _comparison_figure(logs: Sequence[SessionLog]) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("requests/s", "p95 latency (ms)"))  # fmt: skip
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("requests/s", "p95 latency (ms)")
+    )
     for log in logs:
         t = [k.t for k in log.ticks]
         name = log.path.name
         fig.add_trace(go.Scatter(x=t, y=[k.rps for k in log.ticks], name=name, legendgroup=name), 1, 1)
-        fig.add_trace(go.Scatter(x=t, y=[k.latency.p95 for k in log.ticks], name=name, legendgroup=name,
-                                 showlegend=False), 2, 1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=t, y=[k.latency.p95 for k in log.ticks], name=name, legendgroup=name, showlegend=False), 2, 1
+        )
     fig.update_layout(height=LOOK["comparison_height"], hovermode="x unified", margin={"t": 40})
     fig.update_xaxes(title_text="seconds since start", row=2, col=1)
     return fig
@@ -221,16 +280,25 @@ def _facts(log: SessionLog) -> str:
     duration = log.ticks[-1].t if log.ticks else 0.0
     facts = [
         ("started", str(log.header.get("started_at", "?"))),
-        ("recorded", f"{len(log.ticks)} s of measurements over {duration:,.0f} s"
-                     + (" — cut off: the session was killed, everything before the cut is shown" if log.truncated else "")),
-        ("machine", f"{m.get('cpu_count', '?')} cores · {int(m.get('memory_bytes', 0)) / 2**30:.0f} GiB · "
-                    f"{m.get('platform', '?')}"),
+        (
+            "recorded",
+            f"{len(log.ticks)} s of measurements over {duration:,.0f} s"
+            + (" — cut off: the session was killed, everything before the cut is shown" if log.truncated else ""),
+        ),
+        (
+            "machine",
+            f"{m.get('cpu_count', '?')} cores · {int(m.get('memory_bytes', 0)) / 2**30:.0f} GiB · "
+            f"{m.get('platform', '?')}",
+        ),
         ("versions", " · ".join(f"{k} {val}" for k, val in v.items())),
-    ]  # fmt: skip
+    ]
     config = log.header.get("config") or {}
-    facts.append(("configuration at start", " · ".join(
-        f"{k.replace('_', ' ')} {val}" for k, val in config.items() if val not in (None, {}, "")
-    )))  # fmt: skip
+    facts.append(
+        (
+            "configuration at start",
+            " · ".join(f"{k.replace('_', ' ')} {val}" for k, val in config.items() if val not in (None, {}, "")),
+        )
+    )
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(val)}</td></tr>" for k, val in facts)
     return f"<table class='facts'>{rows}</table>"
 
@@ -242,10 +310,12 @@ def _figure_html(fig: Any, embed_js: bool) -> str:
 def render(logs: Sequence[SessionLog]) -> str:
     """The report's HTML: one document, plotly.js embedded once."""
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>loadtui report</title><style>{STYLE}</style>"
-             f"</head><body><h1>loadtui report</h1><p class='note'>{len(logs)} session log(s) · generated {generated}"
-             " · steady-state figures leave out the first "
-             f"{segments.SETTLE_SECONDS} s after each change</p>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>loadtui report</title><style>{STYLE}</style>"
+        f"</head><body><h1>loadtui report</h1><p class='note'>{len(logs)} session log(s) · generated {generated}"
+        " · steady-state figures leave out the first "
+        f"{segments.SETTLE_SECONDS} s after each change</p>"
+    ]
     embed = True
     if len(logs) > 1:
         parts.append("<h2>Comparison</h2>")
@@ -264,9 +334,14 @@ def render(logs: Sequence[SessionLog]) -> str:
             parts.append(_figure_html(findings, embed))
             embed = False
             started = [e for e in log.events if e.kind == "finding-started"]
-            parts.append("<ul>" + "".join(
-                f"<li>{e.t:.0f} s — <b>{html.escape(e.message)}</b>: {html.escape(str(e.data.get('evidence', '')))}</li>"
-                for e in started) + "</ul>")  # fmt: skip
+            parts.append(
+                "<ul>"
+                + "".join(
+                    f"<li>{e.t:.0f} s — <b>{html.escape(e.message)}</b>: {html.escape(str(e.data.get('evidence', '')))}</li>"
+                    for e in started
+                )
+                + "</ul>"
+            )
         parts.append("<h3>Over time</h3>")
         parts.append(_figure_html(_session_figure(log), embed))
         embed = False
@@ -277,9 +352,24 @@ def render(logs: Sequence[SessionLog]) -> str:
 # -- CSV ---------------------------------------------------------------------------------------------------------
 
 TICK_COLUMNS = (
-    "Timestamp", "Seconds", "User Count", "Type", "Name", "Requests/s", "Failures/s", "50%", "95%", "99%", "100%",
-    "App CPU %", "Workers", "Loadgen CPU %", "DB connections", "Pool waiting", "Segment",
-)  # fmt: skip
+    "Timestamp",
+    "Seconds",
+    "User Count",
+    "Type",
+    "Name",
+    "Requests/s",
+    "Failures/s",
+    "50%",
+    "95%",
+    "99%",
+    "100%",
+    "App CPU %",
+    "Workers",
+    "Loadgen CPU %",
+    "DB connections",
+    "Pool waiting",
+    "Segment",
+)
 """Locust's stats history columns first (Timestamp in Unix seconds, Type, Name, "Aggregated" rows), then ours."""
 
 
@@ -292,11 +382,44 @@ def tick_rows(log: SessionLog) -> Iterable[list[Any]]:
     for k in log.ticks:
         stamp = int(start + k.t)
         for e in k.endpoints:
-            yield [stamp, k.t, k.users, e.method, e.name, e.rps, e.fail_rps, e.p50, e.p95, e.p99, None,
-                   None, None, None, None, None, k.segment]  # fmt: skip
-        yield [stamp, k.t, k.users, "", "Aggregated", k.rps, k.fail_rps, k.latency.p50, k.latency.p95, k.latency.p99,
-               k.latency.max, round(k.app_cpu_percent, 1), len(k.workers), k.loadgen.cpu_percent if k.loadgen else None,
-               k.db.connections if k.db else None, sum(p.waiting for p in k.pools), k.segment]  # fmt: skip
+            yield [
+                stamp,
+                k.t,
+                k.users,
+                e.method,
+                e.name,
+                e.rps,
+                e.fail_rps,
+                e.p50,
+                e.p95,
+                e.p99,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                k.segment,
+            ]
+        yield [
+            stamp,
+            k.t,
+            k.users,
+            "",
+            "Aggregated",
+            k.rps,
+            k.fail_rps,
+            k.latency.p50,
+            k.latency.p95,
+            k.latency.p99,
+            k.latency.max,
+            round(k.app_cpu_percent, 1),
+            len(k.workers),
+            k.loadgen.cpu_percent if k.loadgen else None,
+            k.db.connections if k.db else None,
+            sum(p.waiting for p in k.pools),
+            k.segment,
+        ]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -67,8 +67,13 @@ def _median(values: Sequence[float | None]) -> float | None:
     return round(statistics.median(present), 2) if present else None
 
 
-def summarize(index: int, ticks: Sequence[Tick], config: RunConfig | None, settle: int = SETTLE_SECONDS,
-              marks: Sequence[Event] = ()) -> Segment:  # fmt: skip
+def summarize(
+    index: int,
+    ticks: Sequence[Tick],
+    config: RunConfig | None,
+    settle: int = SETTLE_SECONDS,
+    marks: Sequence[Event] = (),
+) -> Segment:
     """The steady-state figures of one segment's ticks (`marks`: the session's mark events)."""
     steady = list(ticks[settle:]) if len(ticks) > settle else []
     findings: list[str] = []
@@ -99,8 +104,9 @@ def summarize(index: int, ticks: Sequence[Tick], config: RunConfig | None, settl
     )
 
 
-def split(ticks: Sequence[Tick], configs: dict[int, RunConfig], settle: int = SETTLE_SECONDS,
-          events: Sequence[Event] = ()) -> list[Segment]:  # fmt: skip
+def split(
+    ticks: Sequence[Tick], configs: dict[int, RunConfig], settle: int = SETTLE_SECONDS, events: Sequence[Event] = ()
+) -> list[Segment]:
     """Segments of a session, in order, from the `segment` index each tick carries; marks among `events` are kept."""
     groups: dict[int, list[Tick]] = {}
     for tick in ticks:

@@ -197,9 +197,12 @@ class Session:
             self.dsn = self.database.app_dsn
             self.admin_dsn = self.database.admin_dsn
             self.limits = self.database.limits()
-            self.event("db-started", f"embedded PostgreSQL ready in {self.database.start_seconds:.2f} s",
-                       max_connections=self.limits.max_connections,
-                       start_seconds=round(self.database.start_seconds or 0, 3))  # fmt: skip
+            self.event(
+                "db-started",
+                f"embedded PostgreSQL ready in {self.database.start_seconds:.2f} s",
+                max_connections=self.limits.max_connections,
+                start_seconds=round(self.database.start_seconds or 0, 3),
+            )
         if self.limits is not None:
             check_pool_fits(cfg, self.limits.for_ordinary_roles)
             reserved = self.limits.max_connections - self.limits.for_ordinary_roles
@@ -221,8 +224,12 @@ class Session:
             raise RunFailed(str(exc)) from None
         self.target_url = self.app.url
         self._known_workers = set(self.app.worker_pids())
-        self.event("app-started", f"app ready on {self.app.url} with {cfg.workers} worker(s)",
-                   url=self.app.url, workers=self.app.worker_pids())  # fmt: skip
+        self.event(
+            "app-started",
+            f"app ready on {self.app.url} with {cfg.workers} worker(s)",
+            url=self.app.url,
+            workers=self.app.worker_pids(),
+        )
 
     def _loadgen_for(self, cfg: RunConfig) -> LoadGen:
         assert self.target_url is not None
@@ -230,12 +237,17 @@ class Session:
         user_classes = [scenario(cfg.scenario).user_class] if cfg.locustfile is None else []
         remote = cfg.expect_remote_workers
         return LoadGen(
-            host=self.target_url, locustfile=locustfile,
+            host=self.target_url,
+            locustfile=locustfile,
             scenario=cfg.scenario if cfg.locustfile and cfg.scenario_given else None,
-            user_classes=user_classes, processes=cfg.loadgen_process_count(), master_bind=cfg.master_bind,
-            expect_remote_workers=remote, guardian=self.guardian, on_stats=self._stats_queue.put,
+            user_classes=user_classes,
+            processes=cfg.loadgen_process_count(),
+            master_bind=cfg.master_bind,
+            expect_remote_workers=remote,
+            guardian=self.guardian,
+            on_stats=self._stats_queue.put,
             stderr_path=self.run_dir / "loadgen.log",
-        )  # fmt: skip
+        )
 
     def _open_loadgen(self, say: Callable[[str], object]) -> None:
         cfg = self.config
@@ -245,8 +257,12 @@ class Session:
             self.loadgen.start()
         except LoadGenError as exc:
             raise RunFailed(f"the load generator did not start: {exc}") from None
-        self.event("loadgen-started", f"load generator ready ({cfg.loadgen_process_count()} process(es))",
-                   pids=self.loadgen.pids, master_port=self.loadgen.master_port)  # fmt: skip
+        self.event(
+            "loadgen-started",
+            f"load generator ready ({cfg.loadgen_process_count()} process(es))",
+            pids=self.loadgen.pids,
+            master_port=self.loadgen.master_port,
+        )
 
     # -- control (call from the thread that opened the session) ------------------------------------------------
 
@@ -305,8 +321,13 @@ class Session:
         self.config = new
         self.pending = dataclasses.replace(self.pending, workers=workers)
         self._diagnoser.reset()
-        self.event("workers", f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
-                   workers=workers, seconds=round(seconds, 3), pids=sorted(self._known_workers))  # fmt: skip
+        self.event(
+            "workers",
+            f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
+            workers=workers,
+            seconds=round(seconds, 3),
+            pids=sorted(self._known_workers),
+        )
         self._new_segment(self.config, f"workers → {workers}")
         self.start_rebalance(f"workers → {workers}")
 
@@ -335,8 +356,11 @@ class Session:
             if restart_app and self.app is not None:
                 say("restarting the app")
                 why = "it had exited" if app_dead else ", ".join(new.needs_restart(old)) or "workers"
-                self.event("restart", f"restarting the app: {why}",
-                           changes={k: getattr(new, k) for k in new.needs_restart(old)})  # fmt: skip
+                self.event(
+                    "restart",
+                    f"restarting the app: {why}",
+                    changes={k: getattr(new, k) for k in new.needs_restart(old)},
+                )
                 if self.loadgen is not None:
                     self.loadgen.stop_users()
                 try:
@@ -510,28 +534,36 @@ class Session:
         worker_procs = {pid: sampled[pid] for pid in workers if pid in sampled}
         worker_rows, pools = self._appstats.sample(worker_procs)
         lg_rows = [sampled[p] for p in loadgen_pids if p in sampled]
-        loadgen = LoadgenStats(
-            pids=loadgen_pids, cpu_percent=round(sum(p.cpu_percent for p in lg_rows), 1), per_process=lg_rows,
-            cores=self.config.loadgen_process_count(),
-        ) if self.loadgen is not None else None  # fmt: skip
+        loadgen = (
+            LoadgenStats(
+                pids=loadgen_pids,
+                cpu_percent=round(sum(p.cpu_percent for p in lg_rows), 1),
+                per_process=lg_rows,
+                cores=self.config.loadgen_process_count(),
+            )
+            if self.loadgen is not None
+            else None
+        )
         db = None
         if self._db_collector is not None:
             db = self._db_collector.sample()
             self._watch_db()
         rec = record or {}
         latency = rec.get("latency") or {}
-        tick = Tick.from_dict({
-            "t": t,
-            "rps": round(float(rec.get("rps", 0.0)), 2),
-            "fail_rps": round(float(rec.get("fail_rps", 0.0)), 2),
-            "retried_rps": round(float(rec.get("retried_rps", 0.0)), 2),
-            "users": int(rec.get("users", 0)),
-            "endpoints": rec.get("endpoints") or [],
-            "errors": rec.get("errors") or [],
-            "cpu_count": os.cpu_count() or 1,
-            "machine_cpu_percent": psutil.cpu_percent(None),
-            "segment": self._segment,
-        })  # fmt: skip
+        tick = Tick.from_dict(
+            {
+                "t": t,
+                "rps": round(float(rec.get("rps", 0.0)), 2),
+                "fail_rps": round(float(rec.get("fail_rps", 0.0)), 2),
+                "retried_rps": round(float(rec.get("retried_rps", 0.0)), 2),
+                "users": int(rec.get("users", 0)),
+                "endpoints": rec.get("endpoints") or [],
+                "errors": rec.get("errors") or [],
+                "cpu_count": os.cpu_count() or 1,
+                "machine_cpu_percent": psutil.cpu_percent(None),
+                "segment": self._segment,
+            }
+        )
         tick = dataclasses.replace(
             tick,
             latency=LatencyModel(**{k: latency.get(k) for k in ("p50", "p95", "p99", "max")}),
@@ -543,13 +575,16 @@ class Session:
         )
         active, started, ended = self._diagnoser.update(tick, self.config)
         for finding in started:
-            self.event("finding-started", finding.title, id=finding.id, severity=finding.severity,
-                       evidence=finding.evidence)  # fmt: skip
+            self.event(
+                "finding-started", finding.title, id=finding.id, severity=finding.severity, evidence=finding.evidence
+            )
         for fid in ended:
             self.event("finding-ended", f"{fid} ended", id=fid)
             self._confirmations.pop(fid, None)
-        active = [dataclasses.replace(f, confirmation=self._confirmations[f.id]) if f.id in self._confirmations
-                  else f for f in active]  # fmt: skip
+        active = [
+            dataclasses.replace(f, confirmation=self._confirmations[f.id]) if f.id in self._confirmations else f
+            for f in active
+        ]
         return dataclasses.replace(tick, findings=active)
 
     def _watch_app(self, workers: list[int]) -> None:
@@ -559,8 +594,12 @@ class Session:
         if not self.app.alive and self.app.config is not None and not self._app_exit_reported:
             self._app_exit_reported = True
             self.failed = f"the app exited with status {self.app.exit_status}"
-            self.event("app-exited", f"the app exited with status {self.app.exit_status}; press a to restart it",
-                       status=self.app.exit_status, log_tail=self.app.log_tail())  # fmt: skip
+            self.event(
+                "app-exited",
+                f"the app exited with status {self.app.exit_status}; press a to restart it",
+                status=self.app.exit_status,
+                log_tail=self.app.log_tail(),
+            )
             # Workers whose supervisor died would serve on, unmanaged: stop them (off the tick thread).
             threading.Thread(target=self.app.stop, name="loadtui-app-cleanup", daemon=True).start()
             return

@@ -21,10 +21,30 @@ _THREAD = re.compile(r'^Thread (?P<tid>0x[0-9a-fA-F]+|\d+) \((?P<state>[^)]*)\)(
 _FRAME = re.compile(r"^\s+(?P<function>.+?) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
 
 LIBRARY_PREFIXES = (
-    "asyncio/", "concurrent/", "multiprocessing/", "threading.py", "selectors.py", "socket.py", "ssl.py", "queue.py",
-    "uvicorn/", "starlette/", "fastapi/", "anyio/", "psycopg/", "psycopg_pool/", "loadtui/", "h11/", "httptools/",
-    "uvloop/", "<string>", "runpy.py", "<frozen", "contextlib.py", "functools.py",
-)  # fmt: skip
+    "asyncio/",
+    "concurrent/",
+    "multiprocessing/",
+    "threading.py",
+    "selectors.py",
+    "socket.py",
+    "ssl.py",
+    "queue.py",
+    "uvicorn/",
+    "starlette/",
+    "fastapi/",
+    "anyio/",
+    "psycopg/",
+    "psycopg_pool/",
+    "loadtui/",
+    "h11/",
+    "httptools/",
+    "uvloop/",
+    "<string>",
+    "runpy.py",
+    "<frozen",
+    "contextlib.py",
+    "functools.py",
+)
 """Frames from these files are plumbing; the first frame from elsewhere is the app's own code."""
 
 NO_PTRACE_HINT = (
@@ -133,8 +153,9 @@ def py_spy() -> str:
 def dump(pid: int, timeout: float = DUMP_TIMEOUT_S) -> list[Thread]:
     """The threads of process `pid` now; StackDumpError with a one-line reason when py-spy cannot read it."""
     try:
-        result = subprocess.run([py_spy(), "dump", "--pid", str(pid)], capture_output=True, text=True,
-                                timeout=timeout, check=False)  # fmt: skip
+        result = subprocess.run(
+            [py_spy(), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         raise StackDumpError(f"py-spy took longer than {timeout:.0f} s on pid {pid}") from None
     if result.returncode != 0:

@@ -98,9 +98,18 @@ class AppSupervisor:
     def argv(self, config: RunConfig, port: int) -> list[str]:
         """The command that starts the app."""
         if config.app is None:
-            return [sys.executable, "-m", "sample_app", "--host", HOST, "--port", str(port),
-                    "--workers", str(config.workers),
-                    "--access-log" if config.access_log else "--no-access-log"]  # fmt: skip
+            return [
+                sys.executable,
+                "-m",
+                "sample_app",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                str(config.workers),
+                "--access-log" if config.access_log else "--no-access-log",
+            ]
         values = {"host": HOST, "port": str(port), "workers": str(config.workers)}
         return [part.format(**values) for part in shlex.split(config.app)]
 
@@ -234,8 +243,9 @@ class AppSupervisor:
                     self.config = self.config.replace(workers=count)
                 return time.monotonic() - began
             time.sleep(0.05)
-        raise AppStartError(f"the app has {len(self.worker_pids())} workers, not {count}, after "
-                            f"{WORKER_CHANGE_TIMEOUT:.0f} s")  # fmt: skip
+        raise AppStartError(
+            f"the app has {len(self.worker_pids())} workers, not {count}, after {WORKER_CHANGE_TIMEOUT:.0f} s"
+        )
 
     def _workers_serving(self, count: int) -> bool:
         """True when every worker has published stats (so it runs its lifespan), or the app publishes none."""

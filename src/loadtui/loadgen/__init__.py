@@ -79,8 +79,17 @@ class LoadGen:
 
     def start(self) -> None:
         """Start the child and wait until it is ready; raise UsageError for a broken locustfile."""
-        argv = [sys.executable, "-m", "loadtui.loadgen.runner", "--locustfile", str(self.locustfile),
-                "--host", self.host, "--processes", str(self.processes)]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "loadtui.loadgen.runner",
+            "--locustfile",
+            str(self.locustfile),
+            "--host",
+            self.host,
+            "--processes",
+            str(self.processes),
+        ]
         for name in self.user_classes:
             argv += ["--user-class", name]
         if self.scenario and not self.user_classes:

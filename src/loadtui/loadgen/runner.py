@@ -159,8 +159,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.processes > 1 or args.expect_workers:
         port = args.master_port or free_port(args.master_bind)
         runner = env.create_master_runner(master_bind_host=args.master_bind, master_bind_port=port)
-        worker_argv = [sys.executable, "-m", "loadtui.loadgen.runner", "--worker", "--master-port", str(port),
-                       "--locustfile", args.locustfile, "--host", args.host]  # fmt: skip
+        worker_argv = [
+            sys.executable,
+            "-m",
+            "loadtui.loadgen.runner",
+            "--worker",
+            "--master-port",
+            str(port),
+            "--locustfile",
+            args.locustfile,
+            "--host",
+            args.host,
+        ]
         for name in args.user_class:
             worker_argv += ["--user-class", name]
         if args.scenario:
@@ -168,19 +178,32 @@ def main(argv: list[str] | None = None) -> None:
         local = args.processes if args.processes > 1 else 0
         for _ in range(local):
             # Same session and process group as this child, so one signal stops all; they die with us.
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "loadtui.launch", "--pdeathsig", "TERM", "--", *worker_argv],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))  # fmt: skip
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "loadtui.launch", "--pdeathsig", "TERM", "--", *worker_argv],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         expected = local + (args.expect_workers or 0)
         deadline = time.monotonic() + MASTER_WAIT_SECONDS
         while runner.worker_count < expected:
             if time.monotonic() > deadline:
-                fail(f"only {runner.worker_count} of {expected} Locust workers connected within "
-                     f"{MASTER_WAIT_SECONDS:.0f} s", code=1)  # fmt: skip
+                fail(
+                    f"only {runner.worker_count} of {expected} Locust workers connected within "
+                    f"{MASTER_WAIT_SECONDS:.0f} s",
+                    code=1,
+                )
             gevent.sleep(0.1)
-        emit({"type": "ready", "pids": [os.getpid()] + [c.pid for c in children], "master_port": port,
-              "workers": runner.worker_count})  # fmt: skip
+        emit(
+            {
+                "type": "ready",
+                "pids": [os.getpid()] + [c.pid for c in children],
+                "master_port": port,
+                "workers": runner.worker_count,
+            }
+        )
     else:
         runner = env.create_local_runner()
         emit({"type": "ready", "pids": [os.getpid()], "workers": 0})

@@ -55,8 +55,14 @@ class LoadtuiApp(App[int]):
             return False
         return not (self.replay is None and action in keys.REPLAY_ONLY)
 
-    def __init__(self, *, session: Session | None = None, replay: SessionLog | None = None,
-                 config: RunConfig | None = None, speed: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        session: Session | None = None,
+        replay: SessionLog | None = None,
+        config: RunConfig | None = None,
+        speed: float = 1.0,
+    ) -> None:
         super().__init__()
         self.session = session
         self.controller: SessionController | None = None
@@ -96,8 +102,10 @@ class LoadtuiApp(App[int]):
         self.on_resize()
         self.set_interval(0.5, self._tick_spinner)
         if self.session is not None:
-            self.session.subscribe(on_tick=lambda t: self.post_message(TickArrived(t)),
-                                   on_event=lambda e: self.post_message(EventArrived(e)))  # fmt: skip
+            self.session.subscribe(
+                on_tick=lambda t: self.post_message(TickArrived(t)),
+                on_event=lambda e: self.post_message(EventArrived(e)),
+            )
             self.controller = SessionController(
                 self.session,
                 on_done=self._job_done,
@@ -209,10 +217,15 @@ class LoadtuiApp(App[int]):
         text.append(" applied ", style="reverse")
         scenario = c.scenario if c.locustfile is None else Path(c.locustfile).name
         pool = f"pool {c.pool_min}–{c.pool_max}" if c.db_mode == "pool" else "connection per request"
-        text.append(f" {scenario} · {c.users} users · {c.workers} worker(s) · {pool} · access log "
-                    f"{'on' if c.access_log else 'off'} · sleep {c.sleep_ms} ms")  # fmt: skip
-        pending = {f: getattr(self.pending, f) for f in ("pool_min", "pool_max", "db_mode", "access_log", "scenario")
-                   if getattr(self.pending, f) != getattr(c, f)}  # fmt: skip
+        text.append(
+            f" {scenario} · {c.users} users · {c.workers} worker(s) · {pool} · access log "
+            f"{'on' if c.access_log else 'off'} · sleep {c.sleep_ms} ms"
+        )
+        pending = {
+            f: getattr(self.pending, f)
+            for f in ("pool_min", "pool_max", "db_mode", "access_log", "scenario")
+            if getattr(self.pending, f) != getattr(c, f)
+        }
         if pending:
             text.append("   pending ", style="reverse yellow")
             text.append(" " + ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in pending.items()), style="yellow")
@@ -224,8 +237,10 @@ class LoadtuiApp(App[int]):
         if self.replay is not None:
             r = self.replay
             total = r.total
-            text.append(f" replay {min(r.index, total)}/{total} s · {'playing' if r.playing else 'paused'} · "
-                        f"{r.speed:g}×", style="bold")  # fmt: skip
+            text.append(
+                f" replay {min(r.index, total)}/{total} s · {'playing' if r.playing else 'paused'} · {r.speed:g}×",
+                style="bold",
+            )
             if r.log.truncated:
                 text.append(" · log was cut off (killed session)", style="yellow")
         elif self.job_started is not None:
@@ -297,8 +312,7 @@ class LoadtuiApp(App[int]):
     def action_apply(self) -> None:
         """Restart with the pending configuration."""
         target = self.pending
-        self._submit("apply", lambda s: s.apply(target, progress=lambda t: self.post_message(Progress(t))),
-                     "applying…")  # fmt: skip
+        self._submit("apply", lambda s: s.apply(target, progress=lambda t: self.post_message(Progress(t))), "applying…")
 
     def action_pause(self) -> None:
         """Pause or resume the load (or the replay)."""
@@ -392,8 +406,9 @@ class LoadtuiApp(App[int]):
             self._render_status()
 
 
-def create_app(*, config: RunConfig | None = None, replay: SessionLog | None = None, speed: float = 1.0,
-               live: bool = False) -> LoadtuiApp:  # fmt: skip
+def create_app(
+    *, config: RunConfig | None = None, replay: SessionLog | None = None, speed: float = 1.0, live: bool = False
+) -> LoadtuiApp:
     """The one factory for the dashboard, used by the CLI and the tests.
 
     `live=True` starts a real Session for `config`; without it the screen shows `config` and renders the Ticks it is

@@ -35,29 +35,70 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("W", "users(10)", "+10", show=False, id="users.up10", tooltip="users +10 (live)"),
     Binding("s", "users(-1)", "users −1", id="users.down", tooltip="users −1 (live)"),
     Binding("S", "users(-10)", "−10", show=False, id="users.down10", tooltip="users −10 (live)"),
-    Binding("plus", "workers(1)", "workers +", id="workers.up",
-            tooltip="workers +1 (live: SIGTTIN; the users' connections are then spread over the workers)"),
+    Binding(
+        "plus",
+        "workers(1)",
+        "workers +",
+        id="workers.up",
+        tooltip="workers +1 (live: SIGTTIN; the users' connections are then spread over the workers)",
+    ),
     Binding("minus", "workers(-1)", "workers −", id="workers.down", tooltip="workers −1 (live: SIGTTOU)"),
-    Binding("right_square_bracket", "pool_max(1)", "pool max +", show=False, id="pool.max.up",
-            tooltip="pool max +1 per worker (pending: applied by a restart)"),
-    Binding("left_square_bracket", "pool_max(-1)", "pool max −", show=False, id="pool.max.down",
-            tooltip="pool max −1 per worker (pending)"),
-    Binding("right_curly_bracket", "pool_min(1)", "pool min +", show=False, id="pool.min.up",
-            tooltip="pool min +1 per worker (pending)"),
-    Binding("left_curly_bracket", "pool_min(-1)", "pool min −", show=False, id="pool.min.down",
-            tooltip="pool min −1 per worker (pending)"),
-    Binding("d", "db_mode", "db mode", id="db.mode",
-            tooltip="database mode: pool ↔ a connection per request (pending)"),
-    Binding("l", "access_log", "access log", show=False, id="access.log",
-            tooltip="uvicorn's access log on/off (pending)"),
-    Binding("a", "apply", "apply", id="apply",
-            tooltip="apply the pending changes: restarts the app (also restarts an app or load generator that "
-                    "exited); the users come back at the spawn rate"),
+    Binding(
+        "right_square_bracket",
+        "pool_max(1)",
+        "pool max +",
+        show=False,
+        id="pool.max.up",
+        tooltip="pool max +1 per worker (pending: applied by a restart)",
+    ),
+    Binding(
+        "left_square_bracket",
+        "pool_max(-1)",
+        "pool max −",
+        show=False,
+        id="pool.max.down",
+        tooltip="pool max −1 per worker (pending)",
+    ),
+    Binding(
+        "right_curly_bracket",
+        "pool_min(1)",
+        "pool min +",
+        show=False,
+        id="pool.min.up",
+        tooltip="pool min +1 per worker (pending)",
+    ),
+    Binding(
+        "left_curly_bracket",
+        "pool_min(-1)",
+        "pool min −",
+        show=False,
+        id="pool.min.down",
+        tooltip="pool min −1 per worker (pending)",
+    ),
+    Binding(
+        "d", "db_mode", "db mode", id="db.mode", tooltip="database mode: pool ↔ a connection per request (pending)"
+    ),
+    Binding(
+        "l", "access_log", "access log", show=False, id="access.log", tooltip="uvicorn's access log on/off (pending)"
+    ),
+    Binding(
+        "a",
+        "apply",
+        "apply",
+        id="apply",
+        tooltip="apply the pending changes: restarts the app (also restarts an app or load generator that "
+        "exited); the users come back at the spawn rate",
+    ),
     Binding("space", "pause", "pause", id="pause", tooltip="pause / resume the load (replay: play / pause)"),
     Binding("c", "scenario", "scenario", id="scenario", tooltip="choose a scenario (restarts the load generator)"),
     Binding("m", "mark", "mark", show=False, id="mark", tooltip="mark this moment with a note"),
-    Binding("p", "confirm", "py-spy", id="confirm",
-            tooltip="confirm the diagnosis: py-spy stack dump of the busiest workers"),
+    Binding(
+        "p",
+        "confirm",
+        "py-spy",
+        id="confirm",
+        tooltip="confirm the diagnosis: py-spy stack dump of the busiest workers",
+    ),
     Binding("x", "save_svg", "screenshot", show=False, id="screenshot", tooltip="save a screenshot (SVG)"),
     Binding("question_mark", "help", "help", id="help", tooltip="this help"),
     Binding("q", "quit_app", "quit", id="quit", tooltip="quit (stops everything loadtui started)"),
@@ -67,7 +108,7 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("less_than_sign", "speed(0.5)", "slower", id="replay.slower", tooltip="play half as fast"),
     Binding("home", "seek(0)", "start", show=False, id="replay.start", tooltip="jump to the start"),
     Binding("end", "seek(-1)", "end", show=False, id="replay.end", tooltip="jump to the end"),
-    ]  # fmt: skip
+]
 
 
 def help_text(app: App[Any]) -> str:

@@ -118,11 +118,17 @@ class EndpointsPanel(Panel):
 
     def show(self, tick: Tick) -> None:
         """Render one second."""
-        self.query_one("#endpoint-table", TextTable).set_rows([
-            [f"{e.method} {e.name}", f"{e.rps:,.1f}", f"{e.fail_rps:,.1f}",
-             *(("—" if v is None else f"{v:,.0f}") for v in (e.p50, e.p95, e.p99))]
-            for e in sorted(tick.endpoints, key=lambda e: -e.rps)
-        ])  # fmt: skip
+        self.query_one("#endpoint-table", TextTable).set_rows(
+            [
+                [
+                    f"{e.method} {e.name}",
+                    f"{e.rps:,.1f}",
+                    f"{e.fail_rps:,.1f}",
+                    *(("—" if v is None else f"{v:,.0f}") for v in (e.p50, e.p95, e.p99)),
+                ]
+                for e in sorted(tick.endpoints, key=lambda e: -e.rps)
+            ]
+        )
         errors = Text()
         for err in sorted(tick.errors, key=lambda e: -e.count)[:4]:
             errors.append(f"{err.count:>6}× ", style="bold red")
@@ -147,18 +153,26 @@ class AppPanel(Panel):
         for w in tick.workers:
             hist = self._history.setdefault(w.pid, deque(maxlen=12))
             hist.append(w.cpu_percent)
-            rows.append([
-                str(w.pid), f"{w.cpu_percent:.0f}", f"{w.rss_bytes / 2**20:,.0f}",
-                "—" if w.in_flight is None else str(w.in_flight),
-                "—" if w.loop_lag_ms is None else f"{w.loop_lag_ms:,.0f}",
-                "—" if w.threads is None else str(w.threads), _bars(hist).ljust(12),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    str(w.pid),
+                    f"{w.cpu_percent:.0f}",
+                    f"{w.rss_bytes / 2**20:,.0f}",
+                    "—" if w.in_flight is None else str(w.in_flight),
+                    "—" if w.loop_lag_ms is None else f"{w.loop_lag_ms:,.0f}",
+                    "—" if w.threads is None else str(w.threads),
+                    _bars(hist).ljust(12),
+                ]
+            )
         self.query_one("#worker-table", TextTable).set_rows(rows)
         for pid in set(self._history) - {w.pid for w in tick.workers}:
             del self._history[pid]
         total = Text()
-        total.append(f"{len(tick.workers)} worker(s) · {tick.app_cpu_percent:.0f}% of {tick.cpu_count * 100}% "
-                     f"({tick.cpu_count} cores)", style="bold")  # fmt: skip
+        total.append(
+            f"{len(tick.workers)} worker(s) · {tick.app_cpu_percent:.0f}% of {tick.cpu_count * 100}% "
+            f"({tick.cpu_count} cores)",
+            style="bold",
+        )
         if tick.app is not None:
             total.append(f" · supervisor {tick.app.pid}: {tick.app.cpu_percent:.0f}% CPU, {mib(tick.app.rss_bytes)}")
         if tick.machine_cpu_percent is not None:
@@ -218,10 +232,19 @@ class DatabasePanel(Panel):
             text.append(f" ({db.reserved} reserved)\n")
             text.append("  ".join(f"{state}: {n}" for state, n in sorted(db.by_state.items())), style="dim")
         self.query_one("#db-numbers", Static).update(text)
-        self.query_one("#pool-table", TextTable).set_rows([
-            [str(p.pid), f"{p.size}/{p.max or '?'}", str(p.available), str(p.waiting), f"{p.wait_ms:,.0f}", str(p.errors)]
-            for p in tick.pools
-        ])  # fmt: skip
+        self.query_one("#pool-table", TextTable).set_rows(
+            [
+                [
+                    str(p.pid),
+                    f"{p.size}/{p.max or '?'}",
+                    str(p.available),
+                    str(p.waiting),
+                    f"{p.wait_ms:,.0f}",
+                    str(p.errors),
+                ]
+                for p in tick.pools
+            ]
+        )
 
 
 class DiagnosisPanel(Panel):
