@@ -11,6 +11,7 @@ thread, paced by the load generator's per-second records, so collection never ov
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector,
 from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
 from loadtui.errors import RunFailed, UsageError
+from loadtui.health import HealthWatcher, Observation
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
+from loadtui.loadgen.record import LoadRecord
 from loadtui.model import Event, EventKind, LoadgenStats, Tick
-from loadtui.model import Latency as LatencyModel
 from loadtui.recorder import Recorder, default_path
 from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
 
@@ -113,13 +115,12 @@ class Session:
         self.events: list[Event] = []
         self.paused = False
         self._busy = threading.Lock()
-        self._known_workers: set[int] = set()
-        self._app_exit_reported = False
-        self._db_down = False
-        self._loadgen_dead_reported = False
+        """Held by one change at a time (workers, apply)."""
+        self._changing = threading.Event()
+        """Set while a change replaces processes on purpose: read by the tick thread, never the lock itself."""
+        self._health = HealthWatcher()
         self._confirmations: dict[str, str] = {}
-        self.failed: str | None = None
-        """Why the run failed (app never ready, load generator died), for exit status 1."""
+        self._open_failure: str | None = None
         self.closed = False
 
     # -- subscribers -------------------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ class Session:
         except AppStartError as exc:
             raise RunFailed(str(exc)) from None
         self.target_url = self.app.url
-        self._known_workers = set(self.app.worker_pids())
+        self._health.app_started(self.app.worker_pids())
         self.event(
             "app-started",
             f"app ready on {self.app.url} with {cfg.workers} worker(s)",
@@ -309,7 +310,7 @@ class Session:
             self.apply(self.pending)
             return
         before = self.app.worker_pids()
-        with self._busy:
+        with self._change():
             if workers < len(before) and self.loadgen is not None:
                 self.loadgen.draining(DRAIN_SECONDS)
             try:
@@ -317,7 +318,7 @@ class Session:
             except AppStartError as exc:
                 self.event("error", f"worker change failed: {exc}")
                 raise RunFailed(str(exc)) from None
-            self._known_workers = set(self.app.worker_pids())
+            self._health.app_started(self.app.worker_pids())
         self.config = new
         self.pending = dataclasses.replace(self.pending, workers=workers)
         self._diagnoser.reset()
@@ -326,7 +327,7 @@ class Session:
             f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
             workers=workers,
             seconds=round(seconds, 3),
-            pids=sorted(self._known_workers),
+            pids=sorted(self._health.known_workers),
         )
         self._new_segment(self.config, f"workers → {workers}")
         self.start_rebalance(f"workers → {workers}")
@@ -352,7 +353,7 @@ class Session:
         loadgen_dead = self.loadgen is not None and not self.loadgen.alive
         restart_app = bool(new.needs_restart(old)) or new.workers != old.workers or app_dead
         restart_loadgen = new.scenario != old.scenario or loadgen_dead
-        with self._busy:
+        with self._change():
             if restart_app and self.app is not None:
                 say("restarting the app")
                 why = "it had exited" if app_dead else ", ".join(new.needs_restart(old)) or "workers"
@@ -369,9 +370,7 @@ class Session:
                     self.event("restart-failed", str(exc), log_tail=self.app.log_tail())
                     self.pending = new
                     raise RunFailed(str(exc)) from None
-                self._known_workers = set(self.app.worker_pids())
-                self._app_exit_reported = False
-                self.failed = None
+                self._health.app_started(self.app.worker_pids())
             if restart_loadgen and self.loadgen is not None:
                 say("restarting the load generator")
                 self.loadgen.stop()
@@ -381,8 +380,7 @@ class Session:
                 except LoadGenError as exc:
                     self.event("error", f"load generator: {exc}")
                     raise RunFailed(str(exc)) from None
-                self._loadgen_dead_reported = False
-                self.failed = None
+                self._health.loadgen_started()
             self.config = new
             self.pending = new
             if self.loadgen is not None and not self.paused and new.users > 0:
@@ -521,15 +519,15 @@ class Session:
         workers: list[int] = []
         supervisor: int | None = None
         if self.app is not None:
-            procs = self._app_tree.get(expected=self.config.workers, force=self._busy.locked() or not self.app.alive)
+            procs = self._app_tree.get(
+                expected=self.config.workers, force=self._changing.is_set() or not self.app.alive
+            )
             if procs is not None:
                 workers = procs.workers
                 supervisor = procs.supervisor
-            self._watch_app(workers)
         loadgen_pids: list[int] = []
         if self.loadgen is not None and self.loadgen.pids:
-            loadgen_pids = self._loadgen_tree.get(force=self._busy.locked()) or []
-            self._watch_loadgen()
+            loadgen_pids = self._loadgen_tree.get(force=self._changing.is_set()) or []
         sampled = self._processes.sample(workers + ([supervisor] if supervisor else []) + loadgen_pids)
         worker_procs = {pid: sampled[pid] for pid in workers if pid in sampled}
         worker_rows, pools = self._appstats.sample(worker_procs)
@@ -547,31 +545,25 @@ class Session:
         db = None
         if self._db_collector is not None:
             db = self._db_collector.sample()
-            self._watch_db()
-        rec = record or {}
-        latency = rec.get("latency") or {}
-        tick = Tick.from_dict(
-            {
-                "t": t,
-                "rps": round(float(rec.get("rps", 0.0)), 2),
-                "fail_rps": round(float(rec.get("fail_rps", 0.0)), 2),
-                "retried_rps": round(float(rec.get("retried_rps", 0.0)), 2),
-                "users": int(rec.get("users", 0)),
-                "endpoints": rec.get("endpoints") or [],
-                "errors": rec.get("errors") or [],
-                "cpu_count": os.cpu_count() or 1,
-                "machine_cpu_percent": psutil.cpu_percent(None),
-                "segment": self._segment,
-            }
-        )
-        tick = dataclasses.replace(
-            tick,
-            latency=LatencyModel(**{k: latency.get(k) for k in ("p50", "p95", "p99", "max")}),
+        self._watch(workers)
+        load = LoadRecord.parse(record)
+        tick = Tick(
+            t=t,
+            rps=load.rps,
+            fail_rps=load.fail_rps,
+            retried_rps=load.retried_rps,
+            users=load.users,
+            latency=load.latency,
+            endpoints=list(load.endpoints),
+            errors=list(load.errors),
             workers=worker_rows,
             app=sampled.get(supervisor) if supervisor else None,
             loadgen=loadgen,
             db=db,
             pools=pools,
+            cpu_count=os.cpu_count() or 1,
+            machine_cpu_percent=psutil.cpu_percent(None),
+            segment=self._segment,
         )
         active, started, ended = self._diagnoser.update(tick, self.config)
         for finding in started:
@@ -587,45 +579,43 @@ class Session:
         ]
         return dataclasses.replace(tick, findings=active)
 
-    def _watch_app(self, workers: list[int]) -> None:
-        assert self.app is not None
-        if self._busy.locked():
-            return  # a change in progress replaces workers on purpose
-        if not self.app.alive and self.app.config is not None and not self._app_exit_reported:
-            self._app_exit_reported = True
-            self.failed = f"the app exited with status {self.app.exit_status}"
-            self.event(
-                "app-exited",
-                f"the app exited with status {self.app.exit_status}; press a to restart it",
-                status=self.app.exit_status,
-                log_tail=self.app.log_tail(),
-            )
-            # Workers whose supervisor died would serve on, unmanaged: stop them (off the tick thread).
-            threading.Thread(target=self.app.stop, name="loadtui-app-cleanup", daemon=True).start()
-            return
-        current = set(workers)
-        for pid in sorted(self._known_workers - current):
-            self.event("worker-exited", f"worker {pid} exited", pid=pid)
-        for pid in sorted(current - self._known_workers):
-            if self._known_workers:
-                self.event("worker-started", f"worker {pid} started", pid=pid)
-        self._known_workers = current
+    def _watch(self, workers: list[int]) -> None:
+        """Tell the health watcher what this second shows; record what it reports."""
+        app_alive = None
+        if self.app is not None and self.app.config is not None:
+            app_alive = self.app.alive
+        seen = Observation(
+            changing=self._changing.is_set(),
+            app_alive=app_alive,
+            app_status=self.app.exit_status if self.app is not None else None,
+            workers=tuple(workers),
+            loadgen_alive=self.loadgen.alive if self.loadgen is not None and self.loadgen.pids else None,
+            loadgen_error=self.loadgen.error if self.loadgen is not None else None,
+            db_error=self._db_collector.last_error if self._db_collector is not None else None,
+            has_db=self._db_collector is not None,
+        )
+        for notice in self._health.observe(seen):
+            data = dict(notice.data)
+            if notice.kind == "app-exited" and self.app is not None:
+                data["log_tail"] = self.app.log_tail()
+                # Workers whose supervisor died would serve on, unmanaged: stop them (off the tick thread).
+                threading.Thread(target=self.app.stop, name="loadtui-app-cleanup", daemon=True).start()
+            self.event(notice.kind, notice.message, **data)
 
-    def _watch_loadgen(self) -> None:
-        assert self.loadgen is not None
-        if not self.loadgen.alive and not self._loadgen_dead_reported and not self._busy.locked():
-            self._loadgen_dead_reported = True
-            self.failed = f"the load generator died: {self.loadgen.error or 'no message'}"
-            self.event("loadgen-exited", self.failed)
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[None]:
+        """One change at a time; while it runs, processes that come and go are not crashes."""
+        with self._busy:
+            self._changing.set()
+            try:
+                yield
+            finally:
+                self._changing.clear()
 
-    def _watch_db(self) -> None:
-        assert self._db_collector is not None
-        if self._db_collector.last_error and not self._db_down:
-            self._db_down = True
-            self.event("db-lost", f"database unreachable: {self._db_collector.last_error}")
-        elif self._db_collector.last_error is None and self._db_down:
-            self._db_down = False
-            self.event("db-back", "database reachable again")
+    @property
+    def failed(self) -> str | None:
+        """Why the run failed (the app never got ready, it or the load generator died), for exit status 1."""
+        return self._open_failure or self._health.failed
 
     # -- closing -----------------------------------------------------------------------------------------------
 
