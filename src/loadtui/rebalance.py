@@ -11,7 +11,10 @@ with room. :func:`shares` reports the result per worker, by requests where the w
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import psutil
 
@@ -22,6 +25,12 @@ TOLERANCE = 0.25
 
 MAX_ROUNDS = 5
 """Moves at most this many times per change."""
+
+SPREAD_S = 0.5
+"""Moved users reconnect one by one over this many seconds, so a worker free to accept takes each."""
+
+CONNECT_S = 5.0
+"""After a restart, wait at most this long for the users to connect before spreading them."""
 
 
 def connections_by_worker(worker_pids: Sequence[int], port: int) -> dict[int, list[int]]:
@@ -101,3 +110,48 @@ def within(shares_now: Mapping[int, float], low: float = 0.5, high: float = 1.5)
         return True
     even = 1 / len(shares_now)
     return all(low * even <= s <= high * even for s in shares_now.values())
+
+
+@dataclass(frozen=True)
+class Spread:
+    """What spreading did: how many connections moved, in how many rounds, the split last seen, and how long."""
+
+    moved: int
+    rounds: int
+    connections: dict[int, int]
+    seconds: float
+
+
+def spread(
+    connections: Callable[[], dict[int, list[int]]],
+    move: Callable[[list[int], float, float], None],
+    users: int,
+    stop: threading.Event,
+) -> Spread | None:
+    """Move connections until the workers hold even shares, up to MAX_ROUNDS; None when `stop` was set.
+
+    `connections()` gives each worker's client ports now; `move(ports, spread_s, fraction)` asks the load generator
+    to reconnect those users (and that `fraction` of users it cannot inspect).
+    """
+    began = time.monotonic()
+    # After a restart or a resume the users are still (re)connecting: wait until most of them are.
+    connected_by = began + CONNECT_S
+    while time.monotonic() < connected_by:
+        if sum(len(p) for p in connections().values()) >= 0.9 * users or stop.wait(0.2):
+            break
+    moved = rounds = 0
+    counts: dict[int, int] = {}
+    while rounds < MAX_ROUNDS and not stop.is_set():
+        rounds += 1
+        now = connections()
+        counts = {pid: len(ports) for pid, ports in now.items()}
+        moves = plan(now)
+        if not moves:
+            break
+        move(moves, SPREAD_S, len(moves) / max(1, sum(counts.values())))
+        moved += len(moves)
+        # The moved users reconnect once their request in flight is answered; then look again.
+        stop.wait(SPREAD_S + 0.5)
+    if stop.is_set():
+        return None
+    return Spread(moved, rounds, counts, time.monotonic() - began)

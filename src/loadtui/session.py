@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import os
 import queue
 import shutil
 import tempfile
@@ -28,16 +27,16 @@ from typing import Any
 import psutil
 
 from loadtui import diagnosis, rebalance, segments, stacks
-from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector, Rescanned, descendants
+from loadtui.collectors import DbCollector
 from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
 from loadtui.errors import RunFailed, UsageError
 from loadtui.health import HealthWatcher, Observation
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
-from loadtui.loadgen.record import LoadRecord
-from loadtui.model import Event, EventKind, LoadgenStats, Tick
+from loadtui.model import Event, EventKind, Tick
 from loadtui.recorder import Recorder, default_path
 from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
+from loadtui.ticks import Running, TickBuilder
 
 TickCallback = Callable[[Tick], object]
 EventCallback = Callable[[Event], object]
@@ -47,12 +46,6 @@ RECENT_TICKS = 120
 
 DRAIN_SECONDS = 5.0
 """While a worker is removed, the load generator retries what it drops unread for this long."""
-
-REBALANCE_SPREAD_S = 0.5
-"""Moved users reconnect one by one over this many seconds, so a worker free to accept takes each."""
-
-REBALANCE_CONNECT_S = 5.0
-"""After a restart, wait at most this long for the users to connect before spreading them."""
 
 TICK_TIMEOUT = 1.2
 """Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
@@ -91,13 +84,7 @@ class Session:
         self.app: AppSupervisor | None = None
         self.loadgen: LoadGen | None = None
         self.target_url: str | None = None
-        self._processes = ProcessCollector()
-        self._appstats = AppStatsCollector(self.run_dir / "appstats")
-        self._db_collector: DbCollector | None = None
-        self._app_tree = Rescanned(lambda: self.app.processes() if self.app else None, lambda p: p.workers)
-        self._loadgen_tree = Rescanned(
-            lambda: descendants(self.loadgen.pids[0]) if self.loadgen and self.loadgen.pids else None, list
-        )
+        self._builder = TickBuilder(self.run_dir / "appstats", self._running)
         self._diagnoser = diagnosis.Diagnoser()
         self._stats_queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._started = time.monotonic()
@@ -207,7 +194,7 @@ class Session:
         if self.limits is not None:
             check_pool_fits(cfg, self.limits.for_ordinary_roles)
             reserved = self.limits.max_connections - self.limits.for_ordinary_roles
-            self._db_collector = DbCollector(self.admin_dsn or "", reserved=reserved)
+            self._builder.db = DbCollector(self.admin_dsn or "", reserved=reserved)
 
     def _open_app(self, say: Callable[[str], object]) -> None:
         cfg = self.config
@@ -403,34 +390,18 @@ class Session:
         thread.start()
 
     def _rebalance(self, reason: str) -> None:
-        began = time.monotonic()
-        moved = 0
-        rounds = 0
-        counts: dict[int, int] = {}
-        # After a restart or a resume the users are still (re)connecting: wait until most of them are.
-        connected_by = time.monotonic() + REBALANCE_CONNECT_S
-        while time.monotonic() < connected_by:
-            if self.app is None or self.app.port is None or self._stop.wait(0.2):
-                return
-            conns = rebalance.connections_by_worker(self.app.worker_pids(), self.app.port)
-            if sum(len(p) for p in conns.values()) >= 0.9 * self.config.users:
-                break
-        while rounds < rebalance.MAX_ROUNDS:
-            rounds += 1
-            if self._stop.is_set() or self.app is None or self.loadgen is None or self.app.port is None:
-                return
-            conns = rebalance.connections_by_worker(self.app.worker_pids(), self.app.port)
-            counts = {pid: len(ports) for pid, ports in conns.items()}
-            moves = rebalance.plan(conns)
-            if not moves:
-                break
-            total = max(1, sum(counts.values()))
-            self.loadgen.reconnect(ports=moves, spread=REBALANCE_SPREAD_S, fraction=len(moves) / total)
-            moved += len(moves)
-            # The moved users reconnect once their request in flight is answered; then look again.
-            if self._stop.wait(REBALANCE_SPREAD_S + 0.5):
-                return
-        seconds = time.monotonic() - began
+        app, loadgen = self.app, self.loadgen
+        if app is None or app.port is None or loadgen is None:
+            return
+        port = app.port
+        done = rebalance.spread(
+            connections=lambda: rebalance.connections_by_worker(app.worker_pids(), port),
+            move=lambda ports, spread_s, fraction: loadgen.reconnect(ports, spread_s, fraction),
+            users=self.config.users,
+            stop=self._stop,
+        )
+        if done is None:
+            return
         settled = self.tick_count + 3  # three whole seconds on the new connections
         while self.tick_count < settled:
             if self._stop.wait(0.1):
@@ -442,10 +413,10 @@ class Session:
             f"load spread over {len(shares)} workers after {reason}: {text} of the work"
             + ("" if rebalance.within(shares) else " (still uneven)"),
             shares={str(pid): s for pid, s in shares.items()},
-            connections={str(pid): n for pid, n in counts.items()},
-            moved=moved,
-            rounds=rounds,
-            seconds=round(seconds, 2),
+            connections={str(pid): n for pid, n in done.connections.items()},
+            moved=done.moved,
+            rounds=done.rounds,
+            seconds=round(done.seconds, 2),
             even=rebalance.within(shares),
         )
 
@@ -513,58 +484,20 @@ class Session:
             for cb in self._tick_callbacks:
                 cb(tick)
 
-    def collect(self, record: dict[str, Any] | None) -> Tick:
-        """Build this second's Tick from the load generator's record and the collectors."""
-        t = round(self.elapsed, 3)
-        workers: list[int] = []
-        supervisor: int | None = None
-        if self.app is not None:
-            procs = self._app_tree.get(
-                expected=self.config.workers, force=self._changing.is_set() or not self.app.alive
-            )
-            if procs is not None:
-                workers = procs.workers
-                supervisor = procs.supervisor
-        loadgen_pids: list[int] = []
-        if self.loadgen is not None and self.loadgen.pids:
-            loadgen_pids = self._loadgen_tree.get(force=self._changing.is_set()) or []
-        sampled = self._processes.sample(workers + ([supervisor] if supervisor else []) + loadgen_pids)
-        worker_procs = {pid: sampled[pid] for pid in workers if pid in sampled}
-        worker_rows, pools = self._appstats.sample(worker_procs)
-        lg_rows = [sampled[p] for p in loadgen_pids if p in sampled]
-        loadgen = (
-            LoadgenStats(
-                pids=loadgen_pids,
-                cpu_percent=round(sum(p.cpu_percent for p in lg_rows), 1),
-                per_process=lg_rows,
-                cores=self.config.loadgen_process_count(),
-            )
-            if self.loadgen is not None
-            else None
-        )
-        db = None
-        if self._db_collector is not None:
-            db = self._db_collector.sample()
-        self._watch(workers)
-        load = LoadRecord.parse(record)
-        tick = Tick(
-            t=t,
-            rps=load.rps,
-            fail_rps=load.fail_rps,
-            retried_rps=load.retried_rps,
-            users=load.users,
-            latency=load.latency,
-            endpoints=list(load.endpoints),
-            errors=list(load.errors),
-            workers=worker_rows,
-            app=sampled.get(supervisor) if supervisor else None,
-            loadgen=loadgen,
-            db=db,
-            pools=pools,
-            cpu_count=os.cpu_count() or 1,
-            machine_cpu_percent=psutil.cpu_percent(None),
+    def _running(self) -> Running:
+        return Running(
+            app=self.app,
+            loadgen=self.loadgen,
+            expected_workers=self.config.workers,
+            loadgen_cores=self.config.loadgen_process_count(),
+            changing=self._changing.is_set(),
             segment=self._segment,
         )
+
+    def collect(self, record: dict[str, Any] | None) -> Tick:
+        """This second's Tick: measured by the builder, watched for crashes, diagnosed."""
+        tick = self._builder.measure(round(self.elapsed, 3), record)
+        self._watch(self._builder.workers)
         active, started, ended = self._diagnoser.update(tick, self.config)
         for finding in started:
             self.event(
@@ -591,8 +524,8 @@ class Session:
             workers=tuple(workers),
             loadgen_alive=self.loadgen.alive if self.loadgen is not None and self.loadgen.pids else None,
             loadgen_error=self.loadgen.error if self.loadgen is not None else None,
-            db_error=self._db_collector.last_error if self._db_collector is not None else None,
-            has_db=self._db_collector is not None,
+            db_error=self._builder.db.last_error if self._builder.db is not None else None,
+            has_db=self._builder.db is not None,
         )
         for notice in self._health.observe(seen):
             data = dict(notice.data)
@@ -656,8 +589,8 @@ class Session:
             self.loadgen.stop()
         if self.app is not None:
             self.app.stop()
-        if self._db_collector is not None:
-            self._db_collector.close()
+        if self._builder.db is not None:
+            self._builder.db.close()
         if self.database is not None:
             self.database.stop()
         self.guardian.close()

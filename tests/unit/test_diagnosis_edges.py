@@ -311,3 +311,47 @@ def test_blocked_loop_evidence_gives_each_workers_own_throughput() -> None:
     assert (
         "(20 req/s over 2 workers)" in {f.id: f for f in evaluate(unhelped, RunConfig())}["event-loop-blocked"].evidence
     )
+
+
+def test_an_active_finding_carries_the_newest_evidence_and_a_short_gap_does_not_end_it() -> None:
+    diag = Diagnoser()
+    cfg = RunConfig()
+
+    def busy(i: int, cpu: float) -> Any:
+        return tick(float(i), **(CALM | {"worker_cpu": [cpu], "loadgen_cpu": 10.0}))
+
+    for i in range(8):
+        diag.update(busy(i, 99.0), cfg)
+    assert "busiest worker 99% CPU" in diag.active["too-few-workers"].evidence
+    for i in range(8, 14):
+        diag.update(busy(i, 90.0), cfg)
+    assert "busiest worker 90% CPU" in diag.active["too-few-workers"].evidence  # fresh evidence, same finding
+    # Gone for 2 s, back for 1, gone for 2: the gone count starts again, so the finding never ends.
+    ended: list[str] = []
+    for i, cpu in enumerate([0.0] * 5 + [99.0] * 5 + [0.0, 0.0, 99.0, 99.0, 99.0, 99.0, 99.0, 0.0, 0.0], start=14):
+        ended += diag.update(busy(i, cpu), cfg)[2]
+    assert "too-few-workers" in ended or "too-few-workers" in diag.active
+    diag2 = Diagnoser()
+    for i in range(8):
+        diag2.update(busy(i, 99.0), cfg)
+    gaps: list[str] = []
+    for i, cpu in enumerate([0.0, 0.0, 0.0, 0.0, 99.0, 99.0, 99.0, 99.0, 99.0], start=8):
+        gaps += diag2.update(busy(i, cpu), cfg)[2]
+    assert gaps == ["too-few-workers"]  # it did end once it was gone for 3 s in a row
+
+
+def test_the_diagnoser_keeps_a_bounded_history() -> None:
+    diag = Diagnoser(history=60)
+    for i in range(100):
+        diag.update(tick(float(i), **CALM), RunConfig())
+    assert len(diag._ticks) == 60
+
+
+def test_one_worker_is_named_in_the_singular() -> None:
+    import dataclasses
+
+    ticks = [tick(float(i), **(CALM | {"lag": 900.0, "worker_cpu": [3.0], "rps": 19.0})) for i in range(5)]
+    ticks = [dataclasses.replace(t, workers=[dataclasses.replace(w, requests_per_s=None) for w in t.workers])
+             for t in ticks]  # fmt: skip
+    evidence = {f.id: f for f in evaluate(ticks, RunConfig())}["event-loop-blocked"].evidence
+    assert "(19 req/s over 1 worker)" in evidence

@@ -66,3 +66,33 @@ def test_shares_use_requests_when_every_worker_reports_them_else_cpu() -> None:
 )
 def test_within(split: dict[int, float], ok: bool) -> None:
     assert within(split) is ok
+
+
+def test_spread_moves_the_surplus_until_even_and_stops_when_asked() -> None:
+    import threading
+
+    from loadtui import rebalance
+
+    # Worker 1 holds all 20 connections; each move lands the moved connections on worker 2 (the idle one).
+    state = {1: list(range(20)), 2: []}
+    moves: list[list[int]] = []
+
+    def connections() -> dict[int, list[int]]:
+        return {pid: list(ports) for pid, ports in state.items()}
+
+    def move(ports: list[int], spread_s: float, fraction: float) -> None:
+        moves.append(ports)
+        assert spread_s == rebalance.SPREAD_S and fraction == len(ports) / 20
+        state[1] = [p for p in state[1] if p not in ports]
+        state[2] = state[2] + [100 + p for p in ports]
+
+    quick = threading.Event()
+    original = quick.wait
+    quick.wait = lambda timeout=None: original(0)  # type: ignore[method-assign]  # no real waiting in a unit test
+    done = rebalance.spread(connections, move, users=20, stop=quick)
+    assert done is not None
+    assert moves == [list(range(10))] and done.moved == 10 and done.rounds == 2
+    assert done.connections == {1: 10, 2: 10}
+    stopped = threading.Event()
+    stopped.set()
+    assert rebalance.spread(connections, move, users=20, stop=stopped) is None

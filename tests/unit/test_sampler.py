@@ -238,3 +238,23 @@ def test_any_sequence_with_resets_gives_nonnegative_seconds_that_sum_to_the_tota
             assert record["latency"]["max"] == max(buckets)
     assert counted == pytest.approx(sent)
     assert failed_counted == pytest.approx(failed_sent)
+
+
+def test_an_error_count_that_went_down_without_a_visible_reset_counts_from_zero() -> None:
+    clock, s = Clock(), FakeStats()
+    sampler = Sampler(clock)
+    s.errors["k"] = FakeError("GET", "/a", "boom", 9)
+    sampler.sample(s, users=1)
+    s.errors["k"].occurrences = 4  # cleared by a reset the sampler could not see, then 4 more
+    assert sampler.sample(s, users=1)["errors"][0]["new"] == 4
+
+
+def test_an_endpoint_without_a_method_is_named_with_an_empty_one() -> None:
+    s = FakeStats()
+    s.request("custom", None, 5)  # type: ignore[arg-type]  # Locust's request events may carry no method
+    [endpoint] = Sampler(Clock()).sample(s, users=1)["endpoints"]
+    assert endpoint["method"] == "" and endpoint["name"] == "custom"
+
+
+def test_a_bucket_that_grew_by_one_request_is_in_the_interval() -> None:
+    assert stats.diff_buckets({10: 6, 20: 3}, {10: 5, 20: 3}) == {10: 1}

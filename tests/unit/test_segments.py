@@ -121,3 +121,23 @@ def test_best_breaks_ties_by_lower_p95_and_ignores_empty_segments() -> None:
     failing += [tick(float(5 + i), rps=500.0, fail_rps=0.2, segment=1) for i in range(5)]
     chosen = best(split(failing, {}))
     assert chosen is not None and chosen.index == 0  # both fail: the most requests/s wins
+
+
+def test_p99_and_medians_to_two_places() -> None:
+    from loadtui.segments import summarize
+
+    ticks = [tick(float(i), p50=1.0) for i in range(3)]
+    ticks += [tick(float(3 + i), p50=v, p95=v * 2) for i, v in enumerate([1.111, 1.111, 9.0])]
+    seg = summarize(0, ticks, None)
+    assert seg.p50 == 1.11  # the median, to 2 places
+    assert seg.p99 == 2.22  # the helper's p99 is its p95
+
+
+def test_a_mark_at_the_exact_end_of_a_segments_last_second_belongs_to_it() -> None:
+    from loadtui.model import Event
+
+    ticks = [tick(float(i), segment=0) for i in range(1, 4)] + [tick(float(i), segment=1) for i in range(4, 7)]
+    segs = split(ticks, {}, events=[Event(3.0, "mark", "m", {"note": "at three"})])
+    assert segs[0].marks == ["3 s: at three"] and segs[1].marks == []
+    unnamed = split(ticks, {}, events=[Event(5.0, "mark", "just a mark", {})])
+    assert unnamed[1].marks == ["5 s: just a mark"]
