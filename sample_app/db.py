@@ -63,9 +63,15 @@ class Database:
         except PoolTimeout as exc:
             raise HTTPException(503, f"no pooled connection within {self.settings.pool_timeout:g} s") from exc
         except psycopg.OperationalError as exc:
-            raise HTTPException(503, f"database unavailable: {_first_line(exc)}") from exc
+            raise HTTPException(503, f"database unavailable: {_reason(exc)}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
+def _reason(exc: BaseException) -> str:
+    """The server's reason: libpq puts it last, after the socket path ("... .s.PGSQL.5432" failed: FATAL: sorry, too
+    many clients already), where a length limit further down would cut it off."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    last = lines[-1].strip()
+    reason = last.rpartition("failed: ")[2] if "failed: " in last else last
+    return " ".join(reason.split())

@@ -52,6 +52,22 @@ class WorkerStats:
         """Free-form counters an app may bump with :meth:`incr` (e.g. ``db_connect_errors``)."""
         self._lag_max = 0.0
         self._lag_last = 0.0
+        self._busy_sum = 0.0
+        self._busy_samples = 0
+        self.threads_limit: int | None = None
+        """Threads of the threadpool that runs sync endpoints (anyio's default limiter), once seen."""
+
+    def sample_threads(self) -> None:
+        """Count the threadpool's busy threads now (from the event loop, where anyio's limiter is reachable)."""
+        try:
+            import anyio.to_thread  # loaded by Starlette already: costs nothing extra in an app
+
+            limiter = anyio.to_thread.current_default_thread_limiter()
+        except Exception:  # not an anyio app, or no limiter here: publish no figure rather than a wrong one
+            return
+        self.threads_limit = int(limiter.total_tokens)
+        self._busy_sum += float(limiter.borrowed_tokens)
+        self._busy_samples += 1
 
     def incr(self, name: str, by: int = 1) -> None:
         """Add to a named counter published with the worker's record."""
@@ -72,8 +88,11 @@ class WorkerStats:
             "loop_lag_max_ms": round(self._lag_max * 1000, 2),
             "pool": pool_stats,
             "counters": dict(self.counters),
+            "threads_busy": round(self._busy_sum / self._busy_samples, 2) if self._busy_samples else None,
+            "threads_limit": self.threads_limit,
         }
         self._lag_max = 0.0
+        self._busy_sum, self._busy_samples = 0.0, 0
         return record
 
     def publish(self) -> None:
@@ -92,6 +111,7 @@ class WorkerStats:
             lag = max(0.0, time.monotonic() - started - LAG_PROBE_INTERVAL)
             self._lag_last = lag
             self._lag_max = max(self._lag_max, lag)
+            self.sample_threads()
             if time.monotonic() >= next_publish:
                 next_publish = time.monotonic() + PUBLISH_INTERVAL
                 with contextlib.suppress(OSError):  # a vanished directory must never break the app

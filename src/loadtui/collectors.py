@@ -214,6 +214,8 @@ class AppStatsCollector:
                     requests_per_s=rps,
                     stale_s=round(stale, 2),
                     threads=proc.threads,
+                    threads_busy=_maybe_float(rec.get("threads_busy")),
+                    threads_limit=_maybe_int(rec.get("threads_limit")),
                 )
             )
             pool = rec.get("pool")
@@ -244,3 +246,11 @@ class AppStatsCollector:
         for gone in set(self._previous) - set(workers):
             del self._previous[gone]
         return rows, pools
+
+
+def _maybe_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _maybe_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None

@@ -39,6 +39,8 @@ class Thresholds:
     """Event-loop lag that means something blocks the loop."""
     threadpool_threads: int = 40
     """Anyio's default thread limit per worker (sync endpoints run there)."""
+    threadpool_busy_share: float = 0.9
+    """This share of a worker's threadpool busy on average over the window counts as full."""
     pool_waiting: float = 1.0
     """Requests waiting for a pooled connection, on average."""
     db_limit_margin: int = 1
@@ -227,21 +229,43 @@ def event_loop_blocked(w: Window) -> Finding | None:
 
 
 def threadpool_saturated(w: Window) -> Finding | None:
-    """Sync endpoints use every thread of the pool while the CPU idles: throughput ≈ threads × workers / latency."""
+    """Sync endpoints use every thread of the pool while the CPU idles: the threadpool caps the throughput.
+
+    With the helper, each worker reports how many of its threadpool's threads are busy (anyio's limiter): the
+    finding needs them all busy over the window. Without that figure it falls back to the OS thread count and the
+    requests in flight. By Little's law on the threadpool, threads busy = req/s × time a request holds a thread, so
+    the hold time is threads / req/s; the rest of the latency is waiting for a thread.
+    """
     workers = w.last.workers
-    limit = THRESHOLDS.threadpool_threads
-    full = [x for x in workers if (x.threads or 0) >= limit and (x.in_flight or 0) >= limit]
-    if not workers or len(full) < len(workers) or w.app_cpu_mean > THRESHOLDS.idle_cpu or w.p50 is None:
+    if not workers or w.app_cpu_mean > THRESHOLDS.idle_cpu or w.p50 is None or w.rps < THRESHOLDS.min_rps:
         return None
-    in_flight = sum(x.in_flight or 0 for x in workers)
-    cap = limit * len(workers) / (w.p50 / 1000) if w.p50 else 0
+    default = THRESHOLDS.threadpool_threads
+    if all(x.threads_busy is not None for x in workers):
+        limits = {x.pid: x.threads_limit or default for x in workers}
+        busy = {
+            x.pid: statistics.fmean(
+                [y.threads_busy for t in w.ticks for y in t.workers if y.pid == x.pid and y.threads_busy is not None]
+            )
+            for x in workers
+        }
+        if any(busy[pid] < THRESHOLDS.threadpool_busy_share * limits[pid] for pid in limits):
+            return None
+        threads = sum(limits.values())
+        seen = f"{sum(busy.values()):.0f} of {threads} threadpool threads busy"
+    else:
+        if not all((x.threads or 0) >= default and (x.in_flight or 0) >= default for x in workers):
+            return None
+        threads = int(default) * len(workers)
+        seen = f"≥{default:.0f} threads and {sum(x.in_flight or 0 for x in workers)} requests in flight per worker"
+    hold_ms = threads / w.rps * 1000
+    waiting_ms = max(0.0, w.p50 - hold_ms)
     return Finding(
         id="threadpool-saturated",
         severity="warning",
-        title="The threadpool is full: sync endpoints are capped at 40 threads per worker",
-        evidence=f"{len(workers)} worker(s) with ≥{limit:.0f} threads each, {in_flight} requests in flight, CPU "
-        f"{w.app_cpu_mean:.0f}% per worker; {w.rps:.0f} req/s ≈ {limit:.0f} threads × {len(workers)} / "
-        f"{_ms(w.p50)} = {cap:.0f} req/s",
+        title=f"The threadpool is full: sync endpoints are capped at {threads // len(workers)} threads per worker",
+        evidence=f"{len(workers)} worker(s), {seen}, CPU {w.app_cpu_mean:.0f}% per worker; {w.rps:.0f} req/s = "
+        f"{threads} threads / {hold_ms:.0f} ms per request in a thread, so of the p50 {_ms(w.p50)} about "
+        f"{waiting_ms:.0f} ms is waiting for a thread",
         advice="Make the endpoint `async def` with awaitable I/O, add workers (+), or raise anyio's thread limit.",
     )
 

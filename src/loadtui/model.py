@@ -122,6 +122,10 @@ class WorkerStats:
     """Seconds since the worker last published (a blocked loop cannot publish)."""
     threads: int | None = None
     """OS threads of the worker (a sync endpoint's threadpool shows here, up to 40 per worker)."""
+    threads_busy: float | None = None
+    """Threadpool threads running a sync endpoint, on average over the last second (the helper reports it)."""
+    threads_limit: int | None = None
+    """The threadpool's size (anyio's default: 40), as the helper reports it."""
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,11 @@ def test_the_scenario_names_its_finding_and_the_fixed_run_does_not(
     session, took = run_until(tmp_path, finding, DEADLINE_S, **resolve(tmp_path, scenario))
     assert finding in started(session), f"{finding} not named in {took:.0f} s of load; named: {started(session)}"
     assert took <= DEADLINE_S
+    if finding == "db-connection-limit":
+        # The server's reason reaches the finding: requests refused with "too many clients", counted.
+        evidence = next(str(e.data["evidence"]) for e in session.events if e.data.get("id") == finding)
+        refused = int(evidence.split(" requests failed with 'too many clients'")[0].rsplit(" ", 1)[-1])
+        assert refused > 0, evidence
     calm, _ = run_until(tmp_path / "calm", None, HEALTHY_S, **resolve(tmp_path / "calm", healthy))
     assert finding not in started(calm), f"the fixed run named {started(calm)}"
     assert_had_load(calm)

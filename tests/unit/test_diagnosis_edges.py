@@ -355,3 +355,35 @@ def test_one_worker_is_named_in_the_singular() -> None:
              for t in ticks]  # fmt: skip
     evidence = {f.id: f for f in evaluate(ticks, RunConfig())}["event-loop-blocked"].evidence
     assert "(19 req/s over 1 worker)" in evidence
+
+
+def _pool_seconds(busy: float, limit: int = 40, **kw: Any) -> list[Any]:
+    import dataclasses
+
+    ticks = seconds(**(kw or {"worker_cpu": [6.0], "rps": 260.0, "p50": 600.0, "threads": 45, "in_flight": 150}))
+    return [
+        dataclasses.replace(
+            t, workers=[dataclasses.replace(x, threads_busy=busy, threads_limit=limit) for x in t.workers]
+        )
+        for t in ticks
+    ]
+
+
+@pytest.mark.parametrize(("busy", "fires"), [(40.0, True), (36.0, True), (35.9, False), (2.0, False)])
+def test_threadpool_full_when_the_helper_sees_its_threads_busy(busy: float, fires: bool) -> None:
+    assert ("threadpool-saturated" in ids(_pool_seconds(busy))) is fires
+
+
+def test_idle_threads_left_over_from_sync_endpoints_are_not_a_full_threadpool() -> None:
+    # After switching from sync-sleep to async: 45 OS threads linger (anyio keeps idle ones ~10 s) and 150
+    # requests are in flight on the event loop, but no thread is busy.
+    assert "threadpool-saturated" not in ids(_pool_seconds(0.0))
+
+
+def test_threadpool_evidence_splits_the_latency_into_holding_and_waiting() -> None:
+    found = {f.id: f for f in evaluate(_pool_seconds(40.0), RunConfig())}
+    evidence = found["threadpool-saturated"].evidence
+    # 40 threads / 260 req/s = 154 ms per request in a thread; p50 600 ms, so ~446 ms waiting.
+    assert "40 of 40 threadpool threads busy" in evidence
+    assert "260 req/s = 40 threads / 154 ms per request in a thread" in evidence
+    assert "about 446 ms is waiting for a thread" in evidence
