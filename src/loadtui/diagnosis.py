@@ -8,6 +8,7 @@ after its condition held for a few seconds and ends the same way, without flicke
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ class Thresholds:
     """... and throughput grew by less than this share of the users' growth."""
     serial_per_worker: float = 1.5
     """Without the helper: ≤ this many requests served at once per worker = serialized."""
+    machine_busy: float = 95.0
+    """% of all the machine's cores, on average over the window: the machine is out of CPU."""
     min_rps: float = 1.0
     """Below this there is too little traffic to judge latency."""
 
@@ -143,6 +146,32 @@ class Window:
 
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} ms"
+
+
+def machine_saturated(w: Window) -> Finding | None:
+    """Every core of the machine is busy: the app, the load generator and PostgreSQL compete for them.
+
+    On a laptop-sized machine they share the cores, and then every other figure is capped by the machine: more
+    workers or a bigger pool cannot help. Says who uses the cores (app workers, load generator, the rest).
+    """
+    total = w.mean(lambda t: t.machine_cpu_percent)
+    if total is None or total < THRESHOLDS.machine_busy or w.rps < THRESHOLDS.min_rps:
+        return None
+    cores = w.last.cpu_count
+    used = total / 100 * cores
+    app = sum(w.worker_cpu().values()) / 100
+    loadgen = (w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0) / 100
+    other = max(0.0, used - app - loadgen)
+    return Finding(
+        id="machine-saturated",
+        severity="warning",
+        title="The machine is out of CPU: app, load generator and database share its cores",
+        evidence=f"all {cores} cores {total:.0f}% busy: app workers {app:.1f} cores, load generator {loadgen:.1f}, "
+        f"the rest (PostgreSQL, other processes) {other:.1f}, at {w.rps:.0f} req/s",
+        advice="Every other figure is capped by the machine: more workers or a bigger pool cannot help here. Run the "
+        "load generator elsewhere (--master-bind and remote workers) or the database (--dsn), or measure on a "
+        "bigger machine.",
+    )
 
 
 def loadgen_saturated(w: Window) -> Finding | None:
@@ -469,6 +498,7 @@ def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | N
 
 
 RULES: tuple[Callable[[Window], Finding | None], ...] = (
+    machine_saturated,
     loadgen_saturated,
     db_connection_limit,
     event_loop_blocked,
@@ -479,7 +509,25 @@ RULES: tuple[Callable[[Window], Finding | None], ...] = (
     worker_imbalance,
     nodelay_delay,
 )
-"""Rules over the window, strongest evidence first."""
+"""Rules over the window, root causes first: findings are shown in this order."""
+
+CONSEQUENCES = ("pool-exhausted", "threadpool-saturated", "queueing", "db-bound")
+"""Findings that are what a saturated machine looks like from inside the app: marked as such when it is."""
+
+RANK: dict[str, int] = {
+    "machine-saturated": 0,
+    "loadgen-saturated": 1,
+    "db-connection-limit": 2,
+    "event-loop-blocked": 3,
+    "threadpool-saturated": 4,
+    "pool-exhausted": 5,
+    "db-bound": 6,
+    "too-few-workers": 7,
+    "worker-imbalance": 8,
+    "nodelay-delay": 9,
+    "queueing": 10,
+}
+"""The order findings are shown in: a root cause before what follows from it."""
 
 
 def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
@@ -496,7 +544,17 @@ def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
     q = queueing(window, ticks)
     if q is not None:
         found.append(q)
-    return found
+    if any(f.id == "machine-saturated" for f in found):
+        found = [
+            dataclasses.replace(
+                f,
+                advice="A consequence of the machine being out of CPU (machine-saturated): fix that first. " + f.advice,
+            )
+            if f.id in CONSEQUENCES
+            else f
+            for f in found
+        ]
+    return sorted(found, key=lambda f: RANK.get(f.id, len(RANK)))
 
 
 class Diagnoser:
@@ -538,4 +596,5 @@ class Diagnoser:
                     del self.active[active_id]
                     self._gone.pop(active_id)
                     ended.append(active_id)
-        return list(self.active.values()), started, ended
+        active = sorted(self.active.values(), key=lambda f: RANK.get(f.id, len(RANK)))
+        return active, started, ended

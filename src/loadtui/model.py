@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 Severity = Literal["info", "warning", "critical"]
 
 FindingId = Literal[
+    "machine-saturated",
     "too-few-workers",
     "event-loop-blocked",
     "threadpool-saturated",

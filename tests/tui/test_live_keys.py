@@ -3,9 +3,10 @@ it should, and a failed restart is shown with the app's own words and can be fix
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,18 @@ async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str, t
         await pilot.pause(0.1)
 
 
+@contextlib.asynccontextmanager
+async def live_numbers(config: RunConfig) -> AsyncIterator[tuple[LoadtuiApp, Session, Pilot[Any]]]:
+    """The dashboard on a real session, once it shows requests flowing."""
+    app = create_app(config=config, live=True)
+    session = app.session
+    assert session is not None
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.controller is not None and app.controller.opened.is_set(), "the session")
+        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0, "live numbers")
+        yield app, session, pilot
+
+
 def screen_text(app: LoadtuiApp, selector: str) -> str:
     return str(app.query_one(selector, Static).render())
 
@@ -36,12 +49,7 @@ def screen_text(app: LoadtuiApp, selector: str) -> str:
 async def test_every_key_changes_the_run_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # x saves its screenshot here
     config = RunConfig(workers=1, users=2, spawn_rate=50, pool_min=2, pool_max=4, record=str(tmp_path / "s.jsonl"))
-    app = create_app(config=config, live=True)
-    session = app.session
-    assert session is not None
-    async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: app.controller is not None and app.controller.opened.is_set(), "the session")
-        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0, "live numbers")
+    async with live_numbers(config) as (app, session, pilot):
 
         async def press(key: str, condition: Callable[[Session], object], what: str) -> None:
             await pilot.press(key)
@@ -138,12 +146,7 @@ async def test_a_crashed_app_comes_back_with_a(tmp_path: Path) -> None:
     import signal
 
     config = RunConfig(workers=2, users=2, spawn_rate=50, scenario="ping", record=str(tmp_path / "s.jsonl"))
-    app = create_app(config=config, live=True)
-    session = app.session
-    assert session is not None
-    async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: app.controller is not None and app.controller.opened.is_set(), "the session")
-        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0, "live numbers")
+    async with live_numbers(config) as (app, session, pilot):
         assert session.app is not None and session.app._proc is not None
         os.kill(session.app._proc.pid, signal.SIGKILL)  # the app's supervisor dies
         await until(pilot, lambda: any(e.kind == "app-exited" for e in session.events), "the exit noticed")

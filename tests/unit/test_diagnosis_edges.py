@@ -266,6 +266,7 @@ def _golden_cases() -> dict[str, list[Any]]:
         "nodelay-delay": seconds(p50=44.0, worker_cpu=[9.0, 8.0], rps=450.0),
         "queueing": queue,
         "event-loop-blocked (no helper)": serial,
+        "machine-saturated": _machine(99.0, pool_waiting=30, active=1),
     }
 
 
@@ -387,3 +388,43 @@ def test_threadpool_evidence_splits_the_latency_into_holding_and_waiting() -> No
     assert "40 of 40 threadpool threads busy" in evidence
     assert "260 req/s = 40 threads / 154 ms per request in a thread" in evidence
     assert "about 446 ms is waiting for a thread" in evidence
+
+
+def _machine(total: float | None, **kw: Any) -> list[Any]:
+    import dataclasses
+
+    base = {"worker_cpu": [80.0, 60.0], "loadgen_cpu": 45.0, "rps": 1500.0} | kw
+    return [dataclasses.replace(t, machine_cpu_percent=total) for t in seconds(**base)]
+
+
+@pytest.mark.parametrize(("total", "fires"), [(95.0, True), (100.0, True), (94.9, False), (None, False)])
+def test_machine_saturated_edges(total: float | None, fires: bool) -> None:
+    assert ("machine-saturated" in ids(_machine(total), RunConfig(workers=2))) is fires
+
+
+def test_machine_saturated_says_who_uses_the_cores_and_comes_first() -> None:
+    found = evaluate(_machine(98.0, pool_waiting=30, active=1), RunConfig(workers=2))
+    assert [f.id for f in found][:2] == ["machine-saturated", "pool-exhausted"]
+    evidence = found[0].evidence
+    # 98% of 2 cores = 1.96 cores: workers 1.4, load generator 0.45, the rest 0.11.
+    assert "all 2 cores 98% busy: app workers 1.4 cores, load generator 0.5, the rest (PostgreSQL" in evidence
+    assert found[1].advice.startswith("A consequence of the machine being out of CPU (machine-saturated)")
+    alone = evaluate(_machine(50.0, pool_waiting=30, active=1), RunConfig(workers=2))
+    assert not alone[0].advice.startswith("A consequence")
+
+
+def test_active_findings_are_ranked_root_cause_first() -> None:
+    diag = Diagnoser()
+    cfg = RunConfig(workers=2)
+    active: list[Any] = []
+    for i, t in enumerate(_machine(99.0, pool_waiting=30, active=1)):
+        active = diag.update(dataclasses_replace_t(t, float(i)), cfg)[0]
+    for i, t in enumerate(_machine(99.0, pool_waiting=30, active=1)):
+        active = diag.update(dataclasses_replace_t(t, float(5 + i)), cfg)[0]
+    assert [f.id for f in active][:2] == ["machine-saturated", "pool-exhausted"]
+
+
+def dataclasses_replace_t(t: Any, at: float) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(t, t=at)
