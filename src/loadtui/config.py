@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -138,8 +140,20 @@ class RunConfig:
             raise UsageError(f"--db-mode must be pool or per-request (got {self.db_mode!r})")
         if self.users < 0:
             raise UsageError(f"--users must be 0 or more (got {self.users})")
-        if self.spawn_rate <= 0:
-            raise UsageError(f"--spawn-rate must be above 0 (got {self.spawn_rate})")
+        if not (math.isfinite(self.spawn_rate) and self.spawn_rate > 0):
+            raise UsageError(f"--spawn-rate must be a number above 0 (got {self.spawn_rate})")
+        if not (math.isfinite(self.pool_timeout) and self.pool_timeout > 0):
+            raise UsageError(f"--pool-timeout must be a number of seconds above 0 (got {self.pool_timeout})")
+        if self.expect_remote_workers < 0:
+            raise UsageError(f"--expect-workers must be 0 or more (got {self.expect_remote_workers})")
+        if self.expect_remote_workers and self.master_bind is None:
+            raise UsageError("--expect-workers needs --master-bind HOST:PORT, where the remote workers connect")
+        if self.master_bind is not None:
+            host, _, port = self.master_bind.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise UsageError(
+                    f"--master-bind must be HOST:PORT with a port from 1 to 65535 (got {self.master_bind!r})"
+                )
         if self.sleep_ms < 0:
             raise UsageError(f"--sleep-ms must be 0 or more (got {self.sleep_ms})")
         if self.db_max_connections < 5:
@@ -161,14 +175,23 @@ class RunConfig:
             raise UsageError(f"--host must be a URL like http://127.0.0.1:8000 (got {self.host!r})")
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as recorded in the session log."""
-        return dataclasses.asdict(self)
+        """The config as recorded in the session log and shown in reports: a `--dsn` password is never written."""
+        data = dataclasses.asdict(self)
+        if self.dsn is not None:
+            data["dsn"] = redact_dsn(self.dsn)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with its password replaced by `***` (URL form `user:pw@` and key=value form `password=pw`)."""
+    redacted = re.sub(r"(?<=://)([^:/@]+):[^@]*@", r"\1:***@", dsn)
+    return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|\S+)", r"\1***", redacted)
 
 
 def check_pool_fits(config: RunConfig, connections_allowed: int) -> None:

@@ -63,7 +63,9 @@ class Recorder:
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] | None = open(path, "x", encoding="utf-8")  # noqa: SIM115 (lives with the session)
+            # Owner-only (0600): the log holds the configuration and the app's words, not for other local users.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            self._file: IO[str] | None = open(fd, "w", encoding="utf-8")  # noqa: SIM115 (lives with the session)
         except FileExistsError:
             raise UsageError(f"--record {path} exists already; choose a new file name") from None
         except OSError as exc:

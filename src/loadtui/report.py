@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import html
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def _session_figure(log: SessionLog) -> Any:
         for w in k.workers:
             per_worker.setdefault(w.pid, [None] * len(ticks))[i] = w.cpu_percent
     for pid in sorted(per_worker):
-        fig.add_trace(go.Scatter(x=t, y=per_worker[pid], name=f"worker {pid}", legendgroup="cpu"), 3, 1)
+        fig.add_trace(go.Scatter(x=t, y=per_worker[pid], name=html.escape(f"worker {pid}"), legendgroup="cpu"), 3, 1)
     fig.add_trace(
         go.Scatter(
             x=t,
@@ -127,7 +128,7 @@ def _session_figure(log: SessionLog) -> Any:
             go.Scatter(
                 x=t,
                 y=[k.db.by_state.get(state, 0) if k.db else None for k in ticks],
-                name=f"db {state}",
+                name=html.escape(f"db {state}"),
                 stackgroup="db",
                 legendgroup="db",
             ),
@@ -214,7 +215,11 @@ def _findings_figure(log: SessionLog) -> Any | None:
             xs += [start, end, None]
         fig.add_trace(
             go.Scatter(
-                x=xs, y=[fid if x is not None else None for x in xs], mode="lines", name=fid, line=LOOK["finding_bar"]
+                x=xs,
+                y=[html.escape(fid) if x is not None else None for x in xs],
+                mode="lines",
+                name=html.escape(fid),
+                line=LOOK["finding_bar"],
             )
         )
     _draw_events(fig, log)
@@ -269,7 +274,9 @@ def segment_table(rows: Sequence[tuple[str | None, segments.Segment]]) -> str:
     for run, seg in rows:
         d = seg.to_dict()
         cls = " class='best'" if best is not None and seg is best and len(rows) > 1 else ""
-        cells = (f"<td class='text'>{html.escape(run or '')}</td>" if with_run else "") + f"<td>{seg.index}</td>"
+        cells = (
+            f"<td class='text'>{html.escape(run or '')}</td>" if with_run else ""
+        ) + f"<td>{html.escape(str(seg.index))}</td>"
         body.append(f"<tr{cls}>{cells}{''.join(_cell(d[key]) for key, _ in SEGMENT_COLUMNS)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -461,8 +468,15 @@ def write_report(files: list[Path], output: Path, csv_dir: Path | None = None) -
     for log in logs:
         if not log.ticks:
             raise UsageError(f"{log.path} holds no seconds of measurements; record a longer session")
+    if any(output.resolve() == f.resolve() for f in files):
+        raise UsageError(f"-o {output} is one of the session logs; write the report to another file")
+    if output.is_symlink():
+        raise UsageError(f"-o {output} is a symbolic link; write the report to a plain file")
     try:
-        output.write_text(render(logs), encoding="utf-8")
+        # Written beside the target and renamed: a reader never sees half a report, a failure leaves no debris.
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(render(logs), encoding="utf-8")
+        os.replace(tmp, output)
     except OSError as exc:
         raise UsageError(f"cannot write {output} ({exc.strerror}); pass a writable -o") from None
     written = [output]

@@ -120,7 +120,9 @@ class AppSupervisor:
         env["PYTHONUNBUFFERED"] = "1"
         if dsn is not None:
             env["SAMPLE_APP_DB_DSN"] = dsn
-            env.setdefault("DATABASE_URL", dsn)  # the usual name for users' apps
+            # The usual name for users' apps. Always ours: a DATABASE_URL left in the user's environment would make
+            # the app load-test another database while loadtui watches this one.
+            env["DATABASE_URL"] = dsn
         env["SAMPLE_APP_DB_MODE"] = config.db_mode
         env["SAMPLE_APP_POOL_MIN"] = str(config.pool_min)
         env["SAMPLE_APP_POOL_MAX"] = str(config.pool_max)

@@ -123,6 +123,9 @@ def test_nothing_survives_the_end_of_a_session(tmp_path: Path, sig: signal.Signa
         (["--dsn", "postgresql://nobody@127.0.0.1:1/x"], "--dsn does not connect"),
         (["--record", "/proc/nope/s.jsonl"], "cannot write the session log"),
         (["--users", "ten"], "invalid int value"),
+        (["--duration", "nan"], "--duration must be a number of seconds above 0"),
+        (["--spawn-rate", "inf"], "--spawn-rate must be a number above 0"),
+        (["--expect-workers", "2"], "--expect-workers needs --master-bind"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words: str) -> None:

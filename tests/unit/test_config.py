@@ -67,7 +67,16 @@ def test_round_trip_through_the_log_ignores_unknown_fields() -> None:
         ({"port": -1}, "--port must be between 0 and 65535"),
         ({"port": 65536}, "--port must be between 0 and 65535"),
         ({"db_max_connections": 4}, "--db-max-connections must be at least 5"),
-        ({"spawn_rate": -0.5}, "--spawn-rate must be above 0"),
+        ({"spawn_rate": -0.5}, "--spawn-rate must be a number above 0"),
+        ({"spawn_rate": float("nan")}, "--spawn-rate must be a number above 0"),
+        ({"spawn_rate": float("inf")}, "--spawn-rate must be a number above 0"),
+        ({"pool_timeout": 0.0}, "--pool-timeout must be a number of seconds above 0"),
+        ({"pool_timeout": float("nan")}, "--pool-timeout must be a number of seconds above 0"),
+        ({"expect_remote_workers": 1}, "--expect-workers needs --master-bind"),
+        ({"expect_remote_workers": -1}, "--expect-workers must be 0 or more"),
+        ({"master_bind": "127.0.0.1:99999"}, "--master-bind must be HOST:PORT with a port from 1 to 65535"),
+        ({"master_bind": "127.0.0.1:"}, "--master-bind must be HOST:PORT"),
+        ({"master_bind": ":5557"}, "--master-bind must be HOST:PORT"),
         ({"host": "ftp://example"}, "must be a URL"),
     ],
 )
@@ -231,3 +240,33 @@ def test_record_path_must_be_new_and_in_a_directory(tmp_path: Any) -> None:
     with pytest.raises(UsageError, match="is not a directory"):
         config_from_args(_args("--record", str(existing / "new.jsonl")))
     assert config_from_args(_args("--record", str(tmp_path / "new.jsonl"))).record == str(tmp_path / "new.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://app:s3cret@db.example:5432/app", "postgresql://app:***@db.example:5432/app"),
+        ("postgresql://app@db/app", "postgresql://app@db/app"),
+        ("host=db user=app password=s3cret dbname=app", "host=db user=app password=*** dbname=app"),
+        ("host=db PASSWORD = 's3 cret' dbname=app", "host=db PASSWORD = *** dbname=app"),
+    ],
+)
+def test_a_dsn_password_is_never_recorded(dsn: str, shown: str) -> None:
+    from loadtui.config import redact_dsn
+
+    assert redact_dsn(dsn) == shown
+    assert RunConfig(dsn=dsn).to_dict()["dsn"] == shown
+    assert RunConfig(dsn=dsn).dsn == dsn  # the session itself still connects with it
+
+
+@pytest.mark.parametrize("speed", ["0", "nan", "-1", "inf"])
+def test_replay_refuses_a_speed_that_is_not_a_positive_number(
+    tmp_path: Any, speed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loadtui.cli import main
+    from tests.helpers import write_session_log
+
+    log = write_session_log(tmp_path / "s.jsonl", segments=1, seconds=2)
+    assert main(["replay", str(log), "--speed", speed]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--speed must be a number above 0" in err[0]

@@ -167,3 +167,16 @@ def test_default_path_names_scenario_or_locustfile_and_workers() -> None:
         "loadtui-sessions/20261123-190507-ping-w3.jsonl"
     )
     assert default_path(RunConfig(locustfile=__file__), now).name == "20261123-190507-test_recorder-w1.jsonl"
+
+
+def test_the_log_is_readable_by_its_owner_only_and_never_follows_a_link(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    write_log(tmp_path / "s.jsonl", n=1)
+    assert stat.S_IMODE((tmp_path / "s.jsonl").stat().st_mode) == 0o600
+    target = tmp_path / "elsewhere"
+    os.symlink(target, tmp_path / "link.jsonl")
+    with pytest.raises(UsageError):
+        Recorder(tmp_path / "link.jsonl")
+    assert not target.exists()

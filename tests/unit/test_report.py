@@ -324,3 +324,37 @@ def test_csv_rows_hold_the_exact_figures(tmp_path: Path) -> None:
                           round(k.app_cpu_percent, 1), 2, 30.0, 10, 0, 0]  # fmt: skip
     log.header["started_at"] = "not a time"
     assert next(iter(tick_rows(log)))[0] == 1
+
+
+def test_the_report_never_overwrites_a_log_nor_follows_a_link(tmp_path: Path) -> None:
+    import os
+
+    from loadtui.errors import UsageError
+    from loadtui.report import write_report
+
+    log = write_session_log(tmp_path / "run.jsonl", segments=1, seconds=3)
+    before = log.read_bytes()
+    with pytest.raises(UsageError, match="is one of the session logs"):
+        write_report([log], tmp_path / "." / "run.jsonl")
+    assert log.read_bytes() == before
+    os.symlink(tmp_path / "victim", tmp_path / "r.html")
+    with pytest.raises(UsageError, match="symbolic link"):
+        write_report([log], tmp_path / "r.html")
+    assert not (tmp_path / "victim").exists()
+    assert write_report([log], tmp_path / "ok.html") == 0
+    assert not list(tmp_path.glob(".*.tmp"))  # written beside and renamed: no debris
+
+
+def test_names_from_a_log_are_escaped_in_plot_labels(tmp_path: Path) -> None:
+    import dataclasses
+
+    from loadtui.model import DbStats
+    from loadtui.report import _session_figure
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=4))
+    evil = "<a href='http://x'>x</a>"
+    log.ticks[0] = dataclasses.replace(
+        log.ticks[0], db=DbStats(connections=1, max_connections=5, by_state={evil: 1}, by_application={})
+    )
+    names = [tr.name for tr in _session_figure(log).data]
+    assert f"db {evil}" not in names and "db &lt;a href=&#x27;http://x&#x27;&gt;x&lt;/a&gt;" in names
