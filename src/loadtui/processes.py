@@ -42,8 +42,12 @@ def spawn(
     user: str | None = None,
     pdeathsig: signal.Signals = signal.SIGTERM,
     text: bool = False,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[Any]:
-    """Start `argv` (an argument list, never a shell string) in a new session behind the exec launcher."""
+    """Start `argv` (an argument list, never a shell string) in a new session behind the exec launcher.
+
+    `pass_fds` stay open in the child (a private pipe, say); every other descriptor is closed.
+    """
     return subprocess.Popen(
         launcher_argv(argv, pdeathsig, user),
         env=dict(env) if env is not None else None,
@@ -53,6 +57,7 @@ def spawn(
         stderr=stderr,
         start_new_session=True,
         close_fds=True,
+        pass_fds=tuple(pass_fds),
         text=text,
     )
 

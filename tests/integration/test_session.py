@@ -250,3 +250,28 @@ def test_the_summary_covers_every_second_after_the_memory_rolled_over(tmp_path: 
     [segment] = summary["segments"]
     assert segment["seconds"] >= 9  # from the log: the three seconds in memory would give 3
     assert segment["seconds"] == len(read_log(tmp_path / "s.jsonl").ticks)
+
+
+PRINTING_LOCUSTFILE = """
+from locust import FastHttpUser, task
+
+print(200)  # a user's locustfile may print anything, at import ...
+
+
+class NoisyUser(FastHttpUser):
+    @task
+    def ping(self):
+        print([1, 2, 3])  # ... and in every task
+        self.client.get("/ping/")
+"""
+
+
+def test_a_locustfile_that_prints_does_not_stop_the_measurements(tmp_path: Path) -> None:
+    locustfile = tmp_path / "noisy.py"
+    locustfile.write_text(PRINTING_LOCUSTFILE)
+
+    def body(s: Session) -> None:
+        wait_for(lambda: sum(1 for t in s.ticks if t.rps > 0) >= 4, timeout=30, what="four loaded seconds")
+        assert s.loadgen is not None and s.loadgen.alive
+
+    run_session(tmp_path, body, users=2, locustfile=str(locustfile))

@@ -7,6 +7,7 @@ a callback from a reader thread.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -74,6 +75,9 @@ class LoadGen:
         self.master_port: int | None = None
         """Where remote Locust workers connect, when the master is bound for them."""
         self.stderr_tail: deque[str] = deque(maxlen=20)
+        self._protocol: Any = None
+        self.malformed = 0
+        """Lines on the protocol pipe that were not a record (counted, skipped)."""
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -99,12 +103,19 @@ class LoadGen:
             argv += ["--master-bind", host or "127.0.0.1", "--master-port", port or "5557"]
         if self.expect_remote_workers:
             argv += ["--expect-workers", str(self.expect_remote_workers)]
+        # The records travel on a private pipe: whatever the user's locustfile prints goes to the log with stderr.
+        read_fd, write_fd = os.pipe()
+        argv += ["--protocol-fd", str(write_fd)]
         stderr = open(self._stderr_path, "ab") if self._stderr_path else subprocess.DEVNULL  # noqa: SIM115
         try:
-            self._proc = spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+            self._proc = spawn(
+                argv, stdin=subprocess.PIPE, stdout=stderr, stderr=stderr, text=True, pass_fds=(write_fd,)
+            )
         finally:
+            os.close(write_fd)
             if self._stderr_path:
                 stderr.close()  # type: ignore[union-attr]
+        self._protocol = os.fdopen(read_fd, "r", encoding="utf-8")
         if self._guardian is not None:
             self._guardian.watch(self._proc.pid, signal.SIGTERM)
         self._reader = threading.Thread(target=self._read, name="loadgen-reader", daemon=True)
@@ -194,13 +205,14 @@ class LoadGen:
             self._error = self._error or "the load generator is gone"
 
     def _read(self) -> None:
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
-        for line in proc.stdout:
+        assert self._protocol is not None
+        for line in self._protocol:
             try:
                 record = json.loads(line)
             except ValueError:
-                self.stderr_tail.append(line.rstrip())
+                record = None
+            if not isinstance(record, dict):
+                self.malformed += 1  # never the end of the measurements
                 continue
             kind = record.get("type")
             if kind == "ready":

@@ -30,10 +30,15 @@ MASTER_WAIT_SECONDS = 20.0
 """Deadline for local workers to connect to the master."""
 
 
+_protocol: Any = None
+"""Where records go: the private pipe given by --protocol-fd (stdout only when run by hand)."""
+
+
 def emit(record: dict[str, Any]) -> None:
-    """One JSON line on stdout, flushed."""
-    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    """One JSON line to the parent, flushed. Never on stdout when a pipe was given: the user's locustfile may print."""
+    out = _protocol or sys.stdout
+    out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    out.flush()
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -54,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--master-port", type=int, default=0)
     p.add_argument("--expect-workers", type=int, default=None)
     p.add_argument("--worker", action="store_true", help="run as a worker of a master on --master-port")
+    p.add_argument("--protocol-fd", type=int, default=None, help="write the JSON records to this inherited pipe")
     return p
 
 
@@ -140,6 +146,9 @@ def _reconnect(runner: Any, data: dict[str, Any]) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Run the runner and the command loop until quit or end of input."""
     args = parser().parse_args(argv)
+    global _protocol
+    if args.protocol_fd is not None:
+        _protocol = os.fdopen(args.protocol_fd, "w", encoding="utf-8")
     if args.worker:
         run_worker(args)
         return
