@@ -138,3 +138,15 @@ async def test_retried_requests_are_shown_apart_from_failures() -> None:
         app.post_message(TickArrived(tick(2.0, rps=500.0)))
         await pilot.pause()
         assert "retried" not in text_of(app, "#load-numbers")
+
+
+async def test_foreign_text_with_brackets_is_shown_as_plain_text() -> None:
+    from loadtui.tui.messages import JobFinished
+
+    app = create_app(config=RunConfig())
+    async with app.run_test(size=(160, 48)) as pilot:
+        text = "the app exited: 1 validation error for Settings [type=int_parsing] at [/tasks/{id}] [/bold]"
+        app.post_message(JobFinished("apply", False, text))
+        await pilot.pause(0.5)  # the toast is drawn: markup would raise MarkupError here
+        assert any(n.message == text for n in app._notifications), list(app._notifications)
+        assert text in text_of(app, "#status-bar")

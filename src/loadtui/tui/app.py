@@ -205,7 +205,8 @@ class LoadtuiApp(App[int]):
                 self.exit(2 if message.usage_error else 1)
                 return
             else:
-                self.notify(message.message, title=f"{message.name} failed", severity="error", timeout=15)
+                # Foreign text (the app's log, pydantic errors, routes like [/tasks/{id}]) is never markup.
+                self.notify(message.message, title=f"{message.name} failed", severity="error", timeout=15, markup=False)
         self._render_config()
         self._render_status()
 
@@ -286,7 +287,7 @@ class LoadtuiApp(App[int]):
         try:
             candidate = self.pending.replace(**changes)
         except Exception as exc:
-            self.notify(str(exc), severity="warning")
+            self.notify(str(exc), severity="warning", markup=False)
             return
         self.pending = candidate
         self._render_config()
@@ -357,7 +358,7 @@ class LoadtuiApp(App[int]):
     def action_save_svg(self) -> None:
         """Save an SVG screenshot in the current directory."""
         path = self.save_screenshot()
-        self.notify(f"saved {path}")
+        self.notify(f"saved {path}", markup=False)
 
     def action_help(self) -> None:
         """Show the help screen."""
