@@ -263,3 +263,62 @@ class Event:
         return cls(
             t=float(data.get("t", 0.0)), kind=str(data.get("kind", "")), message=str(data.get("message", "")), data=rest
         )
+
+
+def check_types(obj: Any, where: str = "") -> None:
+    """Raise ValueError naming the first field whose value does not have its declared type (records read from files).
+
+    Numbers must be numbers (not text, not booleans), text must be text, lists must be lists; nested records are
+    checked the same way. Literal-typed fields need text.
+    """
+    import typing
+
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        _check_value(getattr(obj, f.name), hints[f.name], f"{where}{f.name}")
+
+
+def _check_value(value: Any, hint: Any, name: str) -> None:
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                _check_value(value, option, name)
+                return
+            except ValueError as exc:
+                errors.append(exc)
+        raise errors[0] if errors else ValueError(f"{name}: must not be empty")
+    if origin is typing.Literal or hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: expected text, got {value!r:.40}")
+        return
+    if hint is float or hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and isinstance(value, float)):
+            raise ValueError(f"{name}: expected a number, got {value!r:.40}")
+        return
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: expected true or false, got {value!r:.40}")
+        return
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"{name}: expected a list, got {value!r:.40}")
+        (item,) = typing.get_args(hint)
+        for i, element in enumerate(value):
+            _check_value(element, item, f"{name}[{i}]")
+        return
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: expected an object, got {value!r:.40}")
+        return
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise ValueError(f"{name}: expected an object, got {value!r:.40}")
+        check_types(value, f"{name}.")

@@ -22,7 +22,7 @@ import psutil
 from loadtui import __version__
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
-from loadtui.model import Event, Tick
+from loadtui.model import Event, Tick, check_types
 
 SCHEMA_VERSION = 1
 DEFAULT_DIR = Path("loadtui-sessions")
@@ -140,14 +140,17 @@ def read_log(path: Path) -> SessionLog:
     except OSError as exc:
         raise UsageError(f"cannot read {path} ({exc.strerror}); give the path of a loadtui session log") from None
     with handle:
-        lines = handle.read().split("\n")
+        try:
+            lines = handle.read().split("\n")
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not a loadtui session log (it is not UTF-8 text)") from None
     log: SessionLog | None = None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             is_last = all(not rest.strip() for rest in lines[number:])
             if log is not None and is_last:
                 log.truncated = True
@@ -161,15 +164,30 @@ def read_log(path: Path) -> SessionLog:
                     f"{path} has session log schema_version {record.get('schema_version')!r}; this loadtui reads "
                     f"{SCHEMA_VERSION}: upgrade loadtui"
                 )
+            for key in ("config", "machine", "versions"):
+                if not isinstance(record.get(key, {}), dict):
+                    raise UsageError(
+                        f"{path} line 1: the session header's {key} must be an object; is the file damaged?"
+                    )
             log = SessionLog(path=path, header=record)
             continue
+        if not isinstance(record, dict):
+            raise UsageError(f"{path} line {number}: a record must be a JSON object; is the file damaged?")
         kind = record.get("type")
-        if kind == "tick":
-            log.ticks.append(Tick.from_dict(record))
-        elif kind == "event":
-            log.events.append(Event.from_dict(record))
-        elif kind == "summary":
-            log.summary = record
+        try:
+            if kind == "tick":
+                tick = Tick.from_dict(record)
+                check_types(tick)
+                log.ticks.append(tick)
+            elif kind == "event":
+                event = Event.from_dict(record)
+                if "config" in event.data and not isinstance(event.data["config"], dict):
+                    raise ValueError("config: expected an object")
+                log.events.append(event)
+            elif kind == "summary":
+                log.summary = record
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise UsageError(f"{path} line {number}: not a valid {kind} record ({exc}); is the file damaged?") from None
     if log is None:
         raise UsageError(f"{path} is empty, not a loadtui session log")
     return log

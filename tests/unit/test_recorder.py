@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as hs
 
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
@@ -180,3 +183,75 @@ def test_the_log_is_readable_by_its_owner_only_and_never_follows_a_link(tmp_path
     with pytest.raises(UsageError):
         Recorder(tmp_path / "link.jsonl")
     assert not target.exists()
+
+
+def _valid_lines(tmp_path: Path) -> list[str]:
+    import uuid
+
+    path = tmp_path / f"valid-{uuid.uuid4().hex}.jsonl"
+    write_log(path, n=3)
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda lines: [lines[0], "[1, 2, 3]", *lines[1:]], "line 2: a record must be a JSON object"),
+        (lambda lines: [lines[0], '{"type": "tick", "t": "soon", "rps": 1}', *lines[1:]], "line 2: not a valid tick"),
+        (lambda lines: [lines[0], '{"type": "tick", "t": 1, "rps": "fast"}', *lines[1:]], "rps: expected a number"),
+        (lambda lines: [lines[0], '{"type": "tick", "t": 1, "workers": [{"pid": "x"}]}', *lines[1:]], "line 2"),
+        (lambda lines: [lines[0], '{"type": "tick", "t": 1, "latency": [1]}', *lines[1:]], "line 2"),
+        (lambda lines: [lines[0], '{"type": "tick", "t": 1, "findings": [{"id": 5}]}', *lines[1:]], "line 2"),
+        (lambda lines: [lines[0], '{"type": "event", "t": 1, "kind": "config", "config": 7}', *lines[1:]], "line 2"),
+        (lambda lines: [lines[0], "[" * 100000, *lines[1:]], "line 2 is not JSON"),
+        (lambda lines: [lines[0].replace('"config":{', '"config":3,"x":{'), *lines[1:]], "header's config"),
+    ],
+)
+def test_a_damaged_log_is_one_line_naming_the_file_and_line(tmp_path: Path, change: Any, words: str) -> None:
+    path = tmp_path / "damaged.jsonl"
+    path.write_text("\n".join(change(_valid_lines(tmp_path))) + "\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=words) as caught:
+        read_log(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_log_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes("\n".join(_valid_lines(tmp_path)).encode() + b'\n{"type":"event","message":"\xff\xfe"}\n')
+    with pytest.raises(UsageError, match="not UTF-8"):
+        read_log(path)
+
+
+_json = hs.recursive(
+    hs.none() | hs.booleans() | hs.integers() | hs.floats() | hs.text(max_size=8),
+    lambda children: hs.lists(children, max_size=3) | hs.dictionaries(hs.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+_record = hs.fixed_dictionaries(
+    {"type": hs.sampled_from(["tick", "event", "summary", "other"])},
+    optional={
+        key: _json
+        for key in ("t", "rps", "fail_rps", "users", "latency", "workers", "endpoints", "findings", "db", "pools",
+                    "kind", "message", "config", "loadgen", "errors", "segment")
+    },
+)  # fmt: skip
+
+
+@pytest.mark.fuzz
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hs.lists(_record, max_size=4))
+def test_fuzz_any_record_is_read_or_refused_in_one_line_and_a_read_log_renders(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
+    from loadtui.report import render
+
+    lines = _valid_lines(tmp_path)
+    path = tmp_path / "fuzz.jsonl"
+    path.unlink(missing_ok=True)
+    path.write_text("\n".join([*lines[:4], *(json.dumps(r) for r in records), *lines[4:]]) + "\n", encoding="utf-8")
+    try:
+        log = read_log(path)
+    except UsageError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        return
+    render([log])  # what was accepted can be reported
