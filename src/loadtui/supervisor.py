@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -92,6 +93,7 @@ class AppSupervisor:
         self._ps: psutil.Process | None = None
         self.port: int | None = None
         self.config: RunConfig | None = None
+        self._stopping = threading.Lock()
 
     # -- starting and stopping ---------------------------------------------------------------------------------
 
@@ -158,14 +160,16 @@ class AppSupervisor:
         self._wait_ready(config.workers, progress)
 
     def stop(self) -> None:
-        """Stop the app and all its workers."""
-        if self._proc is None:
-            return
-        stop_group(self._proc, signal.SIGTERM, timeout=10)
-        if self._guardian is not None:
-            self._guardian.forget(self._proc.pid)
-        self._proc = None
-        self._ps = None
+        """Stop the app and all its workers (safe to call from two threads: the second waits, then finds none)."""
+        with self._stopping:
+            proc = self._proc
+            if proc is None:
+                return
+            stop_group(proc, signal.SIGTERM, timeout=10)
+            if self._guardian is not None:
+                self._guardian.forget(proc.pid)
+            self._proc = None
+            self._ps = None
 
     def restart(self, config: RunConfig, dsn: str | None, progress: Callable[[str], object] | None = None) -> None:
         """Stop and start again with `config` (same port)."""

@@ -275,3 +275,27 @@ def test_a_locustfile_that_prints_does_not_stop_the_measurements(tmp_path: Path)
         assert s.loadgen is not None and s.loadgen.alive
 
     run_session(tmp_path, body, users=2, locustfile=str(locustfile))
+
+
+def test_headless_exits_1_when_the_apps_supervisor_is_killed(tmp_path: Path) -> None:
+    record = tmp_path / "s.jsonl"
+    proc = subprocess.Popen([*LOADTUI, "headless", "--duration", "60", "--users", "2", "--workers", "2", "--scenario",
+                             "ping", "--record", str(record)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: record.exists() and '"type":"tick"' in record.read_text(), timeout=40, what="first tick")
+
+        def supervisor() -> psutil.Process | None:
+            for p in psutil.Process(proc.pid).children(recursive=True):
+                if "-m sample_app" in " ".join(p.cmdline()):
+                    return p
+            return None
+
+        wait_for(supervisor, timeout=10, what="the app's supervisor").kill()
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1, err[-2000:]
+        assert "the app exited with status" in err
+        assert read_log(record).summary is not None, err[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
