@@ -270,3 +270,20 @@ def test_replay_refuses_a_speed_that_is_not_a_positive_number(
     assert main(["replay", str(log), "--speed", speed]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--speed must be a number above 0" in err[0]
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1:1", "127.0.0.1:65535", "[::1]:5557", "host.example:5557"])
+def test_master_bind_accepts_every_valid_port(bind: str) -> None:
+    RunConfig(master_bind=bind, expect_remote_workers=1).validate()
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:x"])
+def test_master_bind_refuses_other_ports(bind: str) -> None:
+    with pytest.raises(UsageError, match="port from 1 to 65535"):
+        RunConfig(master_bind=bind).validate()
+
+
+def test_a_short_pool_timeout_is_fine() -> None:
+    RunConfig(pool_timeout=0.5).validate()
+    with pytest.raises(UsageError, match="--expect-workers needs --master-bind HOST:PORT"):
+        RunConfig(expect_remote_workers=1).validate()

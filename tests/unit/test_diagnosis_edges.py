@@ -328,17 +328,29 @@ def test_an_active_finding_carries_the_newest_evidence_and_a_short_gap_does_not_
         diag.update(busy(i, 90.0), cfg)
     assert "busiest worker 90% CPU" in diag.active["too-few-workers"].evidence  # fresh evidence, same finding
     # Gone for 2 s, back for 1, gone for 2: the gone count starts again, so the finding never ends.
+    assert list(diag.active) == ["too-few-workers"]
+
+
+def test_a_finding_that_flickers_back_before_the_clear_delay_never_ends() -> None:
+    # Without the helper's busy-thread figure the threadpool rule reads the last second, so it can flicker:
+    # gone 2 s, back 1 s, gone 2 s: the gone count starts again each time and never reaches 3.
+    diag = Diagnoser()
+    cfg = RunConfig()
+
+    def second(i: int, full: bool) -> Any:
+        kw = {"worker_cpu": [6.0], "rps": 260.0, "p50": 150.0, "threads": 45, "in_flight": 80 if full else 10}
+        return tick(float(i), **(CALM | kw))
+
+    for i in range(10):
+        diag.update(second(i, True), cfg)
+    assert "threadpool-saturated" in diag.active
     ended: list[str] = []
-    for i, cpu in enumerate([0.0] * 5 + [99.0] * 5 + [0.0, 0.0, 99.0, 99.0, 99.0, 99.0, 99.0, 0.0, 0.0], start=14):
-        ended += diag.update(busy(i, cpu), cfg)[2]
-    assert "too-few-workers" in ended or "too-few-workers" in diag.active
-    diag2 = Diagnoser()
-    for i in range(8):
-        diag2.update(busy(i, 99.0), cfg)
-    gaps: list[str] = []
-    for i, cpu in enumerate([0.0, 0.0, 0.0, 0.0, 99.0, 99.0, 99.0, 99.0, 99.0], start=8):
-        gaps += diag2.update(busy(i, cpu), cfg)[2]
-    assert gaps == ["too-few-workers"]  # it did end once it was gone for 3 s in a row
+    for i, full in enumerate([False, False, True, False, False, True], start=10):
+        ended += diag.update(second(i, full), cfg)[2]
+    assert ended == [] and "threadpool-saturated" in diag.active
+    for i in range(16, 19):
+        ended += diag.update(second(i, False), cfg)[2]
+    assert ended == ["threadpool-saturated"]  # gone 3 s in a row: it ends
 
 
 def test_the_diagnoser_keeps_a_bounded_history() -> None:
@@ -428,3 +440,17 @@ def dataclasses_replace_t(t: Any, at: float) -> Any:
     import dataclasses
 
     return dataclasses.replace(t, t=at)
+
+
+def test_a_root_cause_found_later_is_still_shown_first() -> None:
+    diag = Diagnoser()
+    cfg = RunConfig(workers=2)
+    calm_machine = _machine(50.0, pool_waiting=30, active=1)
+    busy_machine = _machine(99.0, pool_waiting=30, active=1)
+    for i, t in enumerate(calm_machine + calm_machine):
+        diag.update(dataclasses_replace_t(t, float(i)), cfg)
+    assert list(diag.active) == ["pool-exhausted"]
+    active: list[Any] = []
+    for i, t in enumerate(busy_machine + busy_machine):
+        active = diag.update(dataclasses_replace_t(t, float(10 + i)), cfg)[0]
+    assert [f.id for f in active][:2] == ["machine-saturated", "pool-exhausted"]

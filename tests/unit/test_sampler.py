@@ -258,3 +258,27 @@ def test_an_endpoint_without_a_method_is_named_with_an_empty_one() -> None:
 
 def test_a_bucket_that_grew_by_one_request_is_in_the_interval() -> None:
     assert stats.diff_buckets({10: 6, 20: 3}, {10: 5, 20: 3}) == {10: 1}
+
+
+def test_retries_are_reported_per_second_and_the_record_is_a_stats_line() -> None:
+    clock, s = Clock(), FakeStats()
+    retries = [3]
+    sampler = Sampler(clock, retries=lambda: retries[0])  # 3 before the first second: not counted in it
+    retries[0] = 7
+    clock.now += 2.0
+    record = sampler.sample(s, users=1)
+    assert record["type"] == "stats" and record["retried_rps"] == pytest.approx(2.0)  # 4 in 2 s
+    clock.now += 1.0
+    assert sampler.sample(s, users=1)["retried_rps"] == 0.0
+
+
+def test_an_error_that_did_not_happen_again_has_no_new_occurrences() -> None:
+    clock, s = Clock(), FakeStats()
+    sampler = Sampler(clock)
+    s.errors["k"] = FakeError("GET", "/a", "boom", 5)
+    sampler.sample(s, users=1)
+    assert sampler.sample(s, users=1)["errors"][0]["new"] == 0
+
+
+def test_a_bucket_that_vanished_is_a_reset() -> None:
+    assert stats.was_reset(stats.Counters(5, 0, {20: 5}), stats.Counters(1, 0, {10: 1}))

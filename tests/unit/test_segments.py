@@ -141,3 +141,25 @@ def test_a_mark_at_the_exact_end_of_a_segments_last_second_belongs_to_it() -> No
     assert segs[0].marks == ["3 s: at three"] and segs[1].marks == []
     unnamed = split(ticks, {}, events=[Event(5.0, "mark", "just a mark", {})])
     assert unnamed[1].marks == ["5 s: just a mark"]
+
+
+def test_seconds_without_workers_or_figures_do_not_count_and_times_are_the_ticks() -> None:
+    import dataclasses
+
+    from loadtui.segments import summarize
+
+    ticks = [tick(float(10 + i)) for i in range(6)]
+    # A restart: two seconds without workers, load generator, database or pools.
+    ticks[4] = dataclasses.replace(ticks[4], workers=[], loadgen=None, db=None, pools=[])
+    ticks[5] = dataclasses.replace(ticks[5], workers=[], loadgen=None, db=None, pools=[])
+    seg = summarize(0, ticks, None)
+    assert (seg.start_t, seg.end_t) == (10.0, 15.0)
+    assert seg.app_cpu_percent == 30.0 and seg.cpu_per_worker == 30.0 and seg.loadgen_cpu_percent == 30.0
+    assert seg.db_connections == 10.0 and seg.pool_waiting == 0.0
+
+
+def test_best_prefers_any_throughput_over_none() -> None:
+    idle = [tick(float(i), rps=0.0, p95=None, segment=0) for i in range(5)]
+    busy = [tick(float(5 + i), rps=0.5, p95=900.0, segment=1) for i in range(5)]
+    chosen = best(split(idle + busy, {}))
+    assert chosen is not None and chosen.index == 1
