@@ -92,15 +92,6 @@ def load_user_classes(path: str, names: list[str], scenario: str | None) -> list
     return chosen
 
 
-def free_port(host: str) -> int:
-    """A TCP port free on `host` right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 RECONNECT_MESSAGE = "loadtui_reconnect"
 DRAINING_MESSAGE = "loadtui_draining"
 RETRIES_KEY = "loadtui_retries"
@@ -166,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     children: list[subprocess.Popen[bytes]] = []
     runner: Any
     if args.processes > 1 or args.expect_workers:
+        from loadtui.supervisor import free_port
+
         port = args.master_port or free_port(args.master_bind)
         runner = env.create_master_runner(master_bind_host=args.master_bind, master_bind_port=port)
         worker_argv = [
