@@ -454,3 +454,10 @@ def test_a_root_cause_found_later_is_still_shown_first() -> None:
     for i, t in enumerate(busy_machine + busy_machine):
         active = diag.update(dataclasses_replace_t(t, float(10 + i)), cfg)[0]
     assert [f.id for f in active][:2] == ["machine-saturated", "pool-exhausted"]
+
+
+def test_a_busy_machine_alone_is_information_not_a_warning() -> None:
+    found = {f.id: f for f in evaluate(_machine(99.0), RunConfig(workers=2))}
+    assert found["machine-saturated"].severity == "info"
+    with_problem = {f.id: f for f in evaluate(_machine(99.0, pool_waiting=30, active=1), RunConfig(workers=2))}
+    assert with_problem["machine-saturated"].severity == "warning"
