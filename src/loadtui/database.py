@@ -198,6 +198,8 @@ class EmbeddedDatabase:
         if fresh:
             self._initdb(bin_dir, self._data_dir)
         self._socket_dir = Path(tempfile.mkdtemp(prefix="loadtui-pg-"))
+        if self._guardian is not None:
+            self._guardian.remove_on_exit(self._socket_dir)
         self._chown(self._socket_dir)
         log_path = self._data_dir.parent / "postgres.log"
         log = open(log_path, "ab")  # noqa: SIM115 (handed to the child, closed right after)
@@ -283,6 +285,8 @@ class EmbeddedDatabase:
             lock.close()
             shared = Path(tempfile.mkdtemp(prefix="cluster-", dir=self.state_dir))
             self._temporary_data = True
+            if self._guardian is not None:
+                self._guardian.remove_on_exit(shared)
         else:
             self._lock_file = lock
         shared.chmod(0o755)

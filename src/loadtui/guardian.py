@@ -3,12 +3,15 @@
 loadtui starts it first, in its own session, with a pipe on its standard input, and tells it about every process
 group it starts (`watch PGID SIGNAL`) or stops itself (`forget PGID`). When the pipe closes — loadtui exited, crashed
 or was SIGKILLed — the guardian sends each remaining group its polite signal, waits a little, then SIGKILLs what is
-left. PostgreSQL gets SIGINT (fast shutdown), everything else SIGTERM.
+left. PostgreSQL gets SIGINT (fast shutdown), everything else SIGTERM. Then it removes the temporary directories it
+was told about (`remove PATH`: the run directory, PostgreSQL's socket directory), which loadtui removes itself on a
+clean exit but cannot after a SIGKILL.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
@@ -52,6 +55,7 @@ def main() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(EOFError()))
     groups: dict[int, int] = {}
+    directories: list[str] = []
     try:
         for line in sys.stdin:
             parts = line.split()
@@ -59,10 +63,14 @@ def main() -> None:
                 groups[int(parts[1])] = int(parts[2])
             elif len(parts) == 2 and parts[0] == "forget":
                 groups.pop(int(parts[1]), None)
+            elif line.startswith("remove "):
+                directories.append(line[len("remove ") :].rstrip("\n"))
     except EOFError:
         pass
     if groups:
         stop_groups(groups)
+    for directory in directories:  # after the groups: nothing writes there any more
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

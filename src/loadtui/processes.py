@@ -129,6 +129,10 @@ class Guardian:
         """Have the guardian stop group `pgid` with `signum` (then SIGKILL) if loadtui dies."""
         self._send(f"watch {pgid} {int(signum)}")
 
+    def remove_on_exit(self, directory: os.PathLike[str] | str) -> None:
+        """Have the guardian delete this temporary directory when loadtui is gone, however it ended."""
+        self._send(f"remove {os.fspath(directory)}")
+
     def forget(self, pgid: int) -> None:
         """The group was stopped in order; the guardian need not touch it."""
         self._send(f"forget {pgid}")

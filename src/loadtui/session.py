@@ -149,6 +149,7 @@ class Session:
         self.recorder.header(cfg, self._started_at, {"record_path": str(self.record_path)})
         say(f"recording to {self.record_path}")
         self.guardian.start()
+        self.guardian.remove_on_exit(self.run_dir)
         try:
             self._open_database(say)
             self._open_app(say)

@@ -99,9 +99,15 @@ def test_no_process_outlives_the_dashboard(tmp_path: Path, terminal: None, how: 
     proc = dashboard_process()
     tree = [p.pid for p in proc.children(recursive=True)]
     assert len(tree) >= 5, tree  # guardian, PostgreSQL, app + 2 workers, load generator
-    leave(proc)  # type: ignore[operator]
-    wait_for(lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE, timeout=30, what="loadtui gone")
-    wait_for(lambda: not descendants_alive(tree), timeout=15, what=f"every child gone after {how}")
+    try:
+        leave(proc)  # type: ignore[operator]
+        wait_for(
+            lambda: not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE, timeout=30, what="loadtui gone"
+        )
+        wait_for(lambda: not descendants_alive(tree), timeout=15, what=f"every child gone after {how}")
+    finally:
+        for leftover in descendants_alive([proc.pid, *tree]):  # a failed run must not leak into the next tests
+            leftover.kill()
     log = read_log(record)
     assert log.ticks, "nothing recorded is lost"
     assert (log.summary is not None) is summarized

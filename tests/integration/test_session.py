@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,8 @@ def test_restart_with_new_pool_settings_shows_in_pg_stat_activity(tmp_path: Path
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_nothing_survives_the_end_of_a_session(tmp_path: Path, sig: signal.Signals) -> None:
     record = tmp_path / "s.jsonl"
+    temporary = Path(tempfile.gettempdir())
+    before = {*temporary.glob("loadtui-run-*"), *temporary.glob("loadtui-pg-*")}
     proc = subprocess.Popen([*LOADTUI, "headless", "--duration", "60", "--users", "5", "--workers", "2",
                              "--record", str(record)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # fmt: skip
@@ -103,6 +106,9 @@ def test_nothing_survives_the_end_of_a_session(tmp_path: Path, sig: signal.Signa
         wait_for(lambda: not [p for p in children if psutil.pid_exists(p) and
                               psutil.Process(p).status() != psutil.STATUS_ZOMBIE],
                  timeout=8, what=f"every child gone after {sig.name}")  # fmt: skip
+        # Its temporary directories go too, even after SIGKILL (the guardian removes them).
+        wait_for(lambda: not ({*temporary.glob("loadtui-run-*"), *temporary.glob("loadtui-pg-*")} - before),
+                 timeout=10, what=f"the run's temporary directories removed after {sig.name}")  # fmt: skip
         log = read_log(record)
         assert len(log.ticks) >= 1  # nothing recorded is lost
         if sig != signal.SIGKILL:
