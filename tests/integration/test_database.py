@@ -31,6 +31,16 @@ def tmp_path() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def remove_what_a_simulated_dead_owner_leaves() -> Iterator[None]:
+    """These tests kill owners that have no guardian on purpose; their socket directories are then theirs to remove."""
+    temporary = Path(tempfile.gettempdir())
+    before = set(temporary.glob("loadtui-pg-*"))
+    yield
+    for leftover in set(temporary.glob("loadtui-pg-*")) - before:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def test_starts_listens_on_a_socket_only_and_reports_limits(tmp_path: Path) -> None:
     db = EmbeddedDatabase(state_dir=tmp_path / "state", max_connections=30)
     began = time.monotonic()
