@@ -15,8 +15,8 @@ from loadtui.model import DbStats, Finding, Latency, LoadgenStats, PoolStats, Pr
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds; return that."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

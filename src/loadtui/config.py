@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loadtui.errors import UsageError
+from loadtui.model import build
 
 DbMode = Literal["pool", "per-request"]
 
@@ -184,8 +185,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return build(cls, data)
 
 
 def redact_dsn(dsn: str) -> str:

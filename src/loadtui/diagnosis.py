@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from loadtui.config import RunConfig
 from loadtui.model import Finding, Tick
+from loadtui.units import ms
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ class Thresholds:
     """% of all the machine's cores, on average over the window: the machine is out of CPU."""
     min_rps: float = 1.0
     """Below this there is too little traffic to judge latency."""
+
+    @property
+    def first_verdict_s(self) -> int:
+        """Seconds before the rules can have named anything (a full window, then a finding's start delay).
+
+        Before that, no finding means "not judged yet", not "nothing wrong".
+        """
+        return self.window_s + self.start_after_s
 
 
 THRESHOLDS = Thresholds()
@@ -144,10 +153,6 @@ class Window:
         return len({t.users for t in self.ticks}) == 1
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f} ms"
-
-
 def machine_saturated(w: Window) -> Finding | None:
     """Every core of the machine is busy: the app, the load generator and PostgreSQL compete for them.
 
@@ -160,7 +165,7 @@ def machine_saturated(w: Window) -> Finding | None:
     cores = w.last.cpu_count
     used = total / 100 * cores
     app = sum(w.worker_cpu().values()) / 100
-    loadgen = (w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0) / 100
+    loadgen = (w.mean(lambda t: t.loadgen_cpu_percent) or 0.0) / 100
     other = max(0.0, used - app - loadgen)
     return Finding(
         id="machine-saturated",
@@ -179,7 +184,7 @@ def loadgen_saturated(w: Window) -> Finding | None:
     if w.last.loadgen is None:
         return None
     cores = max(1, w.last.loadgen.cores)
-    cpu = w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0
+    cpu = w.mean(lambda t: t.loadgen_cpu_percent) or 0.0
     if cpu < THRESHOLDS.loadgen_saturated * cores:
         return None
     return Finding(
@@ -204,7 +209,7 @@ def too_few_workers(w: Window) -> Finding | None:
         # more workers would not help that.
         return None
     cores = w.last.cpu_count
-    used = sum(cpu.values()) + (w.mean(lambda t: t.loadgen.cpu_percent if t.loadgen else None) or 0.0)
+    used = sum(cpu.values()) + (w.mean(lambda t: t.loadgen_cpu_percent) or 0.0)
     idle_cores = cores - used / 100
     if idle_cores < 0.5 and len(cpu) >= 1 and w.config.workers >= cores:
         return None
@@ -213,7 +218,7 @@ def too_few_workers(w: Window) -> Finding | None:
         severity="warning",
         title=f"Too few workers: {len(cpu)} worker{'s' if len(cpu) > 1 else ''} at the limit of one core each",
         evidence=f"busiest worker {busiest:.0f}% CPU (a process uses at most 100%), {len(cpu)} worker(s) on {cores} cores, "
-        f"about {max(0.0, idle_cores):.1f} core(s) idle, p95 {_ms(w.p95)} at {w.rps:.0f} req/s",
+        f"about {max(0.0, idle_cores):.1f} core(s) idle, p95 {ms(w.p95)} at {w.rps:.0f} req/s",
         advice="Add workers with + (uvicorn --workers N): each is a process with its own core.",
     )
 
@@ -250,7 +255,7 @@ def event_loop_blocked(w: Window) -> Finding | None:
         id="event-loop-blocked",
         severity="critical",
         title="The event loop is blocked: requests wait in line while the CPU idles",
-        evidence=f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {_ms(w.p50)} at "
+        evidence=f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {ms(w.p50)} at "
         f"{w.rps:.0f} req/s ({w.per_worker_text()})",
         advice="A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
         "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in.",
@@ -293,7 +298,7 @@ def threadpool_saturated(w: Window) -> Finding | None:
         severity="warning",
         title=f"The threadpool is full: sync endpoints are capped at {threads // len(workers)} threads per worker",
         evidence=f"{len(workers)} worker(s), {seen}, CPU {w.app_cpu_mean:.0f}% per worker; {w.rps:.0f} req/s = "
-        f"{threads} threads / {hold_ms:.0f} ms per request in a thread, so of the p50 {_ms(w.p50)} about "
+        f"{threads} threads / {hold_ms:.0f} ms per request in a thread, so of the p50 {ms(w.p50)} about "
         f"{waiting_ms:.0f} ms is waiting for a thread",
         advice="Make the endpoint `async def` with awaitable I/O, add workers (+), or raise anyio's thread limit.",
     )
@@ -303,7 +308,7 @@ def pool_exhausted(w: Window) -> Finding | None:
     """Requests wait for a pooled connection while PostgreSQL could take more connections."""
     if not w.last.pools:
         return None
-    waiting = w.mean(lambda t: float(sum(p.waiting for p in t.pools)) if t.pools else None) or 0.0
+    waiting = w.mean(lambda t: t.pool_waiting) or 0.0
     if waiting < THRESHOLDS.pool_waiting:
         return None
     pools = w.last.pools
@@ -313,7 +318,7 @@ def pool_exhausted(w: Window) -> Finding | None:
     db = w.last.db
     headroom = ""
     if db is not None:
-        allowed = db.max_connections - db.reserved
+        allowed = db.allowed
         if db.connections >= allowed - THRESHOLDS.db_limit_margin:
             return None  # the database limit, not the pool, is what binds: db-connection-limit says so
         headroom = f"; PostgreSQL uses {db.connections} of {allowed} connections"
@@ -336,7 +341,7 @@ def db_connection_limit(w: Window) -> Finding | None:
     at_limit = False
     allowed = None
     if db is not None:
-        allowed = db.max_connections - db.reserved
+        allowed = db.allowed
         at_limit = db.connections >= allowed - THRESHOLDS.db_limit_margin
     if not (refused or pool_errors or at_limit):
         return None
@@ -359,7 +364,7 @@ def db_bound(w: Window) -> Finding | None:
     if db is None or w.rps < THRESHOLDS.min_rps or w.p50 is None:
         return None
     active = w.mean(lambda t: float(t.db.by_state.get("active", 0)) if t.db else None) or 0.0
-    waiting = w.mean(lambda t: float(sum(p.waiting for p in t.pools)) if t.pools else None) or 0.0
+    waiting = w.mean(lambda t: t.pool_waiting) or 0.0
     if active < 2 or w.app_cpu_mean > THRESHOLDS.idle_cpu or waiting >= THRESHOLDS.pool_waiting:
         return None
     if active < 0.5 * max(1, db.connections):
@@ -369,7 +374,7 @@ def db_bound(w: Window) -> Finding | None:
         severity="warning",
         title="The database is the bottleneck: its backends are busy while the app waits",
         evidence=f"{active:.0f} of {db.connections} connections active in PostgreSQL, worker CPU {w.app_cpu_mean:.0f}%, "
-        f"p50 {_ms(w.p50)}",
+        f"p50 {ms(w.p50)}",
         advice="Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE); more workers will not help.",
     )
 

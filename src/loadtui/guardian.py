@@ -48,12 +48,20 @@ def stop_groups(groups: dict[int, int], grace: float = GRACE_SECONDS) -> None:
             pass
 
 
+class _CleanUpNow(Exception):
+    """Raised by SIGTERM to leave the command loop at once."""
+
+
+def _clean_up_now(_signum: int, _frame: object) -> None:
+    raise _CleanUpNow
+
+
 def main() -> None:
     """Read commands until end of input, then stop every group still watched."""
     # Terminal signals are for loadtui, which stops things in order; a SIGTERM to us means "clean up now".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(EOFError()))
+    signal.signal(signal.SIGTERM, _clean_up_now)
     groups: dict[int, int] = {}
     directories: list[str] = []
     try:
@@ -65,7 +73,7 @@ def main() -> None:
                 groups.pop(int(parts[1]), None)
             elif line.startswith("remove "):
                 directories.append(line[len("remove ") :].rstrip("\n"))
-    except EOFError:
+    except _CleanUpNow:
         pass
     if groups:
         stop_groups(groups)

@@ -13,23 +13,21 @@ from typing import Any, TextIO
 from loadtui.config import RunConfig
 from loadtui.errors import RunFailed
 from loadtui.model import Event, Tick
+from loadtui.segments import Summary
 from loadtui.session import Session
+from loadtui.units import num
 
 HEADER = f"{'t':>5} {'users':>5} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  {'worker CPU %':<22} {'lg CPU':>6} {'db conn':>8}"
-
-
-def _ms(v: float | None) -> str:
-    return "—" if v is None else f"{v:.0f}"
 
 
 def format_tick(tick: Tick) -> str:
     """One compact line for a second."""
     cpus = " ".join(f"{w.cpu_percent:.0f}" for w in tick.workers) or "—"
     db = f"{tick.db.connections}/{tick.db.max_connections}" if tick.db else "—"
-    lg = f"{tick.loadgen.cpu_percent:.0f}" if tick.loadgen else "—"
+    lg = num(tick.loadgen_cpu_percent)
     line = (
-        f"{tick.t:5.0f} {tick.users:5d} {tick.rps:8.1f} {tick.fail_rps:7.1f} {_ms(tick.latency.p50):>6} "
-        f"{_ms(tick.latency.p95):>6} {_ms(tick.latency.p99):>6}  {cpus:<22} {lg:>6} {db:>8}"
+        f"{tick.t:5.0f} {tick.users:5d} {tick.rps:8.1f} {tick.fail_rps:7.1f} {num(tick.latency.p50):>6} "
+        f"{num(tick.latency.p95):>6} {num(tick.latency.p99):>6}  {cpus:<22} {lg:>6} {db:>8}"
     )
     if tick.retried_rps:
         line += f"  retried {tick.retried_rps:.1f}/s"
@@ -43,30 +41,25 @@ def format_event(event: Event) -> str:
     return f"{event.t:5.0f} · {event.kind}: {event.message}"
 
 
-def format_summary(summary: dict[str, Any], findings: list[tuple[str, str, str]] | None = None) -> str:
+def format_summary(summary: Summary, findings: list[tuple[str, str, str]] | None = None) -> str:
     """The segment table (and findings) printed at the end."""
     rows = [
         f"{'#':>2} {'configuration':<48} {'secs':>4} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} "
         f"{'CPU/worker':>10} {'lg CPU':>6} {'db conn':>7}"
     ]
-    best = summary.get("best_segment")
-    for seg in summary.get("segments", []):
-        mark = "*" if seg["index"] == best and len(summary.get("segments", [])) > 1 else " "
-
-        def f(v: float | None, spec: str = ".0f") -> str:
-            return "—" if v is None else format(v, spec)
-
+    for seg in summary.segments:
+        mark = "*" if seg.index == summary.best_segment and len(summary.segments) > 1 else " "
         rows.append(
-            f"{seg['index']:>2}{mark}{seg['label'][:48]:<48} {seg['steady_seconds']:>4} {f(seg['rps'], '.1f'):>8} "
-            f"{f(seg['fail_rps'], '.1f'):>7} {f(seg['p50']):>6} {f(seg['p95']):>6} {f(seg['p99']):>6} "
-            f"{f(seg['cpu_per_worker']):>10} {f(seg['loadgen_cpu_percent']):>6} {f(seg['db_connections']):>7}"
+            f"{seg.index:>2}{mark}{seg.label[:48]:<48} {seg.steady_seconds:>4} {num(seg.rps, '.1f'):>8} "
+            f"{num(seg.fail_rps, '.1f'):>7} {num(seg.p50):>6} {num(seg.p95):>6} {num(seg.p99):>6} "
+            f"{num(seg.cpu_per_worker):>10} {num(seg.loadgen_cpu_percent):>6} {num(seg.db_connections):>7}"
         )
     out = "\n".join(rows)
     if findings:
         out += "\n\nFindings:\n" + "\n".join(
             f"  [{sev}] {title}\n      {evidence}" for sev, title, evidence in findings
         )
-    elif summary.get("segments"):
+    elif summary.segments:
         out += "\n\nFindings: none — no bottleneck detected by the rules."
     return out
 

@@ -59,7 +59,8 @@ EventKind = Literal[
 _T = TypeVar("_T")
 
 
-def _build(cls: type[_T], data: dict[str, Any]) -> _T:
+def build(cls: type[_T], data: dict[str, Any]) -> _T:
+    """An instance of the dataclass `cls` from a record's fields; unknown keys (from newer versions) are ignored."""
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -155,6 +156,11 @@ class DbStats:
     waiting_on_locks: int = 0
     """Backends waiting on a lock."""
 
+    @property
+    def allowed(self) -> int:
+        """Connections the app's role may open: `max_connections` less the reserved slots."""
+        return self.max_connections - self.reserved
+
 
 @dataclass(frozen=True)
 class PoolStats:
@@ -215,6 +221,16 @@ class Tick:
         """CPU of all workers together, percent of one core."""
         return sum(w.cpu_percent for w in self.workers)
 
+    @property
+    def pool_waiting(self) -> int | None:
+        """Requests waiting for a pooled connection in all workers; None without pool figures."""
+        return sum(p.waiting for p in self.pools) if self.pools else None
+
+    @property
+    def loadgen_cpu_percent(self) -> float | None:
+        """The load generator's CPU (all its processes), percent of one core; None before it is measured."""
+        return self.loadgen.cpu_percent if self.loadgen else None
+
     def to_dict(self) -> dict[str, Any]:
         """The tick as a session-log line (with `"type": "tick"`)."""
         return {"type": "tick", **dataclasses.asdict(self)}
@@ -225,24 +241,24 @@ class Tick:
         d = dict(data)
         d.pop("type", None)
         nested: dict[str, Any] = {
-            "latency": _build(Latency, d.get("latency") or {}),
-            "endpoints": [_build(EndpointStats, e) for e in d.get("endpoints") or []],
-            "errors": [_build(ErrorCount, e) for e in d.get("errors") or []],
-            "workers": [_build(WorkerStats, w) for w in d.get("workers") or []],
-            "app": _build(ProcessStats, d["app"]) if d.get("app") else None,
+            "latency": build(Latency, d.get("latency") or {}),
+            "endpoints": [build(EndpointStats, e) for e in d.get("endpoints") or []],
+            "errors": [build(ErrorCount, e) for e in d.get("errors") or []],
+            "workers": [build(WorkerStats, w) for w in d.get("workers") or []],
+            "app": build(ProcessStats, d["app"]) if d.get("app") else None,
             "loadgen": _loadgen(d["loadgen"]) if d.get("loadgen") else None,
-            "db": _build(DbStats, d["db"]) if d.get("db") else None,
-            "pools": [_build(PoolStats, p) for p in d.get("pools") or []],
-            "findings": [_build(Finding, f) for f in d.get("findings") or []],
+            "db": build(DbStats, d["db"]) if d.get("db") else None,
+            "pools": [build(PoolStats, p) for p in d.get("pools") or []],
+            "findings": [build(Finding, f) for f in d.get("findings") or []],
         }
         d.update(nested)
-        return _build(cls, d)
+        return build(cls, d)
 
 
 def _loadgen(data: dict[str, Any]) -> LoadgenStats:
     d = dict(data)
-    d["per_process"] = [_build(ProcessStats, p) for p in d.get("per_process") or []]
-    return _build(LoadgenStats, d)
+    d["per_process"] = [build(ProcessStats, p) for p in d.get("per_process") or []]
+    return build(LoadgenStats, d)
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def _session_figure(log: SessionLog) -> Any:
     fig.add_trace(
         go.Scatter(
             x=t,
-            y=[k.loadgen.cpu_percent if k.loadgen else None for k in ticks],
+            y=[k.loadgen_cpu_percent for k in ticks],
             name="load generator",
             legendgroup="cpu",
             line=LOOK["loadgen"],
@@ -138,7 +138,7 @@ def _session_figure(log: SessionLog) -> Any:
     fig.add_trace(
         go.Scatter(
             x=t,
-            y=[sum(p.waiting for p in k.pools) for k in ticks],
+            y=[k.pool_waiting or 0 for k in ticks],
             name="pool waiting",
             legendgroup="db",
             line=LOOK["pool_waiting"],
@@ -422,9 +422,9 @@ def tick_rows(log: SessionLog) -> Iterable[list[Any]]:
             k.latency.max,
             round(k.app_cpu_percent, 1),
             len(k.workers),
-            k.loadgen.cpu_percent if k.loadgen else None,
+            k.loadgen_cpu_percent,
             k.db.connections if k.db else None,
-            sum(p.waiting for p in k.pools),
+            k.pool_waiting or 0,
             k.segment,
         ]
 

@@ -95,9 +95,9 @@ def summarize(
         p99=_median([t.latency.p99 for t in steady]),
         app_cpu_percent=_mean([t.app_cpu_percent if t.workers else None for t in steady]),
         cpu_per_worker=_mean([t.app_cpu_percent / len(t.workers) if t.workers else None for t in steady]),
-        loadgen_cpu_percent=_mean([t.loadgen.cpu_percent if t.loadgen else None for t in steady]),
+        loadgen_cpu_percent=_mean([t.loadgen_cpu_percent for t in steady]),
         db_connections=_mean([float(t.db.connections) if t.db else None for t in steady]),
-        pool_waiting=_mean([float(sum(p.waiting for p in t.pools)) if t.pools else None for t in steady]),
+        pool_waiting=_mean([t.pool_waiting for t in steady]),
         findings=findings,
         marks=[f"{m.t:.0f} s: {m.data.get('note') or m.message}" for m in marks],
         config=config.to_dict() if config else {},
@@ -127,3 +127,24 @@ def best(segments: Sequence[Segment]) -> Segment | None:
     if not candidates:
         return None
     return max(candidates, key=lambda s: ((s.fail_rps or 0.0) == 0.0, s.rps or 0.0, -(s.p95 or 0.0)))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a session adds up to: totals and one row per configuration segment (the log's last line)."""
+
+    t: float
+    seconds: int
+    requests: int
+    failures: int
+    segments: list[Segment]
+    best_segment: int | None
+    """The index of the segment `best` picked, if any."""
+    findings: list[str]
+    """Finding ids in the order they first started."""
+    failed: str | None
+    """Why the run failed, or None."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the summary line of the session log."""
+        return asdict(self)

@@ -35,6 +35,7 @@ from loadtui.health import HealthWatcher, Observation
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
 from loadtui.model import Event, EventKind, Tick
 from loadtui.recorder import Recorder, default_path
+from loadtui.segments import Segment, Summary
 from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
 from loadtui.ticks import Running, TickBuilder
 
@@ -67,7 +68,10 @@ class Session:
         self.config = config
         """The configuration applied now."""
         self.pending: RunConfig = config
-        """The configuration the user asked for; differs from :attr:`config` while a restart is pending."""
+        """The configuration the user asked for; differs from :attr:`config` while a restart is pending.
+
+        Its one owner: the dashboard reads it and changes it through :meth:`propose` only."""
+        self._pending_lock = threading.Lock()
         self._tick_callbacks: list[TickCallback] = [on_tick] if on_tick else []
         self._event_callbacks: list[EventCallback] = [on_event] if on_event else []
         self._state_dir = state_dir
@@ -265,7 +269,7 @@ class Session:
         users = max(0, users)
         rate = spawn_rate if spawn_rate is not None else self.config.spawn_rate
         self.config = self.config.replace(users=users, spawn_rate=rate)
-        self.pending = dataclasses.replace(self.pending, users=users, spawn_rate=rate)
+        self.propose(users=users, spawn_rate=rate)
         if self.loadgen is not None and not self.paused:
             self.loadgen.set_users(users, rate)
         self._new_segment(self.config, f"users → {users}")
@@ -294,8 +298,7 @@ class Session:
         if self.limits is not None:
             check_pool_fits(new, self.limits.for_ordinary_roles)
         if not self.app.supports_live_workers:
-            self.pending = dataclasses.replace(self.pending, workers=workers)
-            self.apply(self.pending)
+            self.apply(self.propose(workers=workers))
             return
         before = self.app.worker_pids()
         with self._change():
@@ -308,7 +311,7 @@ class Session:
                 raise RunFailed(str(exc)) from None
             self._health.app_started(self.app.worker_pids())
         self.config = new
-        self.pending = dataclasses.replace(self.pending, workers=workers)
+        self.propose(workers=workers)
         self._diagnoser.reset()
         self.event(
             "workers",
@@ -321,9 +324,13 @@ class Session:
         self.start_rebalance(f"workers → {workers}")
 
     def propose(self, **changes: Any) -> RunConfig:
-        """Record a change that needs a restart (pool, database mode, access log...) without applying it."""
-        self.pending = self.pending.replace(**changes)
-        return self.pending
+        """Record a change without applying it (a key press, before its job runs or `a` applies it).
+
+        Cheap and safe from any thread: the dashboard calls it from its own, so fast key presses add up.
+        """
+        with self._pending_lock:
+            self.pending = self.pending.replace(**changes)
+            return self.pending
 
     def apply(self, config: RunConfig | None = None, progress: Callable[[str], object] | None = None) -> None:
         """Apply `config` (default: the pending one): restart the app and/or the load generator as needed.
@@ -553,7 +560,7 @@ class Session:
 
     # -- closing -----------------------------------------------------------------------------------------------
 
-    def segments(self) -> list[segments.Segment]:
+    def segments(self) -> list[Segment]:
         """The session's configuration segments so far."""
         ticks: Sequence[Tick] = self.ticks
         if self.recorder is not None and self.tick_count > len(self.ticks):
@@ -565,7 +572,7 @@ class Session:
                 pass  # the file went away: summarize the recent seconds
         return segments.split(ticks, self._segment_configs, events=self.events)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         """Totals and one row per configuration segment."""
         segs = self.segments()
         best = segments.best(segs)
@@ -574,16 +581,16 @@ class Session:
             fid = ev.data.get("id")
             if ev.kind == "finding-started" and fid not in findings:
                 findings.append(str(fid))
-        return {
-            "t": round(self.elapsed, 3),
-            "seconds": self.tick_count,
-            "requests": round(self._requests),
-            "failures": round(self._failures),
-            "segments": [s.to_dict() for s in segs],
-            "best_segment": best.index if best else None,
-            "findings": findings,
-            "failed": self.failed,
-        }
+        return Summary(
+            t=round(self.elapsed, 3),
+            seconds=self.tick_count,
+            requests=round(self._requests),
+            failures=round(self._failures),
+            segments=segs,
+            best_segment=best.index if best else None,
+            findings=findings,
+            failed=self.failed,
+        )
 
     def _shutdown_children(self) -> None:
         if self.loadgen is not None:
@@ -596,7 +603,7 @@ class Session:
             self.database.stop()
         self.guardian.close()
 
-    def close(self) -> dict[str, Any] | None:
+    def close(self) -> Summary | None:
         """Stop everything the session started; write the summary; return it."""
         if self.closed:
             return None
@@ -610,7 +617,7 @@ class Session:
         self._shutdown_children()
         if self.recorder is not None:
             if summary is not None:
-                self.recorder.summary(summary)
+                self.recorder.summary(summary.to_dict())
             self.recorder.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         return summary

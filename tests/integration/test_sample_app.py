@@ -85,7 +85,7 @@ def test_two_workers_publish_their_own_pool_stats_and_group_in_pg_stat_activity(
             "SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name LIKE 'sample_app-%%' "
             "GROUP BY 1"
         ).fetchall()
-    by_app = dict(rows)
+    by_app: dict[str, int] = dict(rows)
     for r in records:
         assert by_app.get(f"sample_app-{r['pid']}", 0) >= 3
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
+import sample_app
 
 from loadtui.config import RunConfig
 from loadtui.recorder import read_log
@@ -168,7 +169,7 @@ def test_a_plain_locust_worker_joins(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    locustfile = Path(__import__("sample_app").__file__).with_name("locustfile.py")
+    locustfile = Path(sample_app.__file__).with_name("locustfile.py")
     worker: subprocess.Popen[bytes] | None = None
 
     def body(s: Session) -> None:
@@ -253,9 +254,9 @@ def test_the_summary_covers_every_second_after_the_memory_rolled_over(tmp_path: 
     finally:
         summary = session.close()
     assert summary is not None and len(session.ticks) == 3
-    [segment] = summary["segments"]
-    assert segment["seconds"] >= 9  # from the log: the three seconds in memory would give 3
-    assert segment["seconds"] == len(read_log(tmp_path / "s.jsonl").ticks)
+    [segment] = summary.segments
+    assert segment.seconds >= 9  # from the log: the three seconds in memory would give 3
+    assert segment.seconds == len(read_log(tmp_path / "s.jsonl").ticks)
 
 
 PRINTING_LOCUSTFILE = """

@@ -48,18 +48,6 @@ async def test_no_bottleneck_message_only_after_enough_seconds() -> None:
         assert "no bottleneck detected" in text_of(app, "#findings")
 
 
-async def test_pool_keys_make_pending_changes_shown_apart_from_applied() -> None:
-    app = create_app(config=RunConfig(pool_min=2, pool_max=10))
-    async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("right_square_bracket", "right_square_bracket", "left_curly_bracket", "d", "l")
-        await pilot.pause()
-        assert app.pending.pool_max == 12 and app.pending.pool_min == 1
-        assert app.pending.db_mode == "per-request" and app.pending.access_log
-        assert app.applied.pool_max == 10
-        bar = text_of(app, "#config-bar")
-        assert "pool 2–10" in bar and "pending" in bar and "pool max → 12" in bar
-
-
 async def test_help_is_built_from_the_live_bindings_and_opens_at_80x24() -> None:
     from loadtui.tui.keys import REPLAY_ONLY, help_text
 

@@ -59,8 +59,12 @@ async def test_every_key_changes_the_run_config(tmp_path: Path, monkeypatch: pyt
         await press("W", lambda s: s.config.users == 13, "users 13")
         await press("s", lambda s: s.config.users == 12, "users 12")
         await press("S", lambda s: s.config.users == 2, "users 2")
-        await press("plus", lambda s: s.config.workers == 2 and len(s.app.worker_pids()) == 2, "2 workers")
-        await press("minus", lambda s: s.config.workers == 1 and len(s.app.worker_pids()) == 1, "1 worker")
+        await press(
+            "plus", lambda s: s.config.workers == 2 and s.app is not None and len(s.app.worker_pids()) == 2, "2 workers"
+        )
+        await press(
+            "minus", lambda s: s.config.workers == 1 and s.app is not None and len(s.app.worker_pids()) == 1, "1 worker"
+        )
         # Pool and app settings are pending until applied: the applied config does not move.
         await press("right_square_bracket", lambda s: s.pending.pool_max == 5, "pool max 5 pending")
         await press("right_square_bracket", lambda s: s.pending.pool_max == 6, "pool max 6 pending")
@@ -71,7 +75,12 @@ async def test_every_key_changes_the_run_config(tmp_path: Path, monkeypatch: pyt
         await press("d", lambda s: s.pending.db_mode == "pool", "pool pending")
         await press("l", lambda s: s.pending.access_log, "access log pending")
         assert session.config.pool_max == 4 and not session.config.access_log
-        assert "pending" in screen_text(app, "#config-bar")
+        bar = screen_text(app, "#config-bar")  # applied and pending apart; the session owns what is pending
+        assert "pool 2–4" in bar and "pending" in bar and "pool max → 5" in bar and "access log → True" in bar
+        await pilot.press("left_curly_bracket", "left_curly_bracket", "left_curly_bracket")  # below 0: refused
+        await until(pilot, lambda: session.pending.pool_min == 0, "pool min 0 pending, never below")
+        await pilot.press("right_curly_bracket", "right_curly_bracket")
+        await until(pilot, lambda: session.pending.pool_min == 2, "fast presses add up")
         await press("a", lambda s: s.config.pool_max == 5 and s.config.access_log, "applied after restart")
         await until(pilot, lambda: "pending" not in screen_text(app, "#config-bar"), "no pending changes shown")
         await press("space", lambda s: s.paused, "paused")

@@ -134,7 +134,7 @@ def test_each_refusal_message_names_the_connection_limit(message: str) -> None:
 
 def test_a_rule_needs_a_full_window() -> None:
     window = THRESHOLDS.window_s
-    pinned = {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
+    pinned: dict[str, Any] = {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
     assert ids(seconds(window - 1, **pinned)) == set()
     assert ids(seconds(window, **pinned)) == {"too-few-workers"}
 
@@ -223,7 +223,7 @@ def test_queueing_compares_with_the_fewest_users_and_ignores_a_window_still_ramp
     assert capacity(Window(ramping, RunConfig()), few + ramping) is None
 
 
-SERIAL = {"lag": None, "in_flight": None, "threads": 3, "worker_cpu": [3.0, 3.0], "active": 0}
+SERIAL: dict[str, Any] = {"lag": None, "in_flight": None, "threads": 3, "worker_cpu": [3.0, 3.0], "active": 0}
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ GOLDEN = Path(__file__).parent / "golden" / "findings.json"
 
 def _golden_cases() -> dict[str, list[Any]]:
     """One sequence per finding (plus the fallback), whose texts are kept in the golden file."""
-    pinned = {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
+    pinned: dict[str, Any] = {"worker_cpu": [99.0], "loadgen_cpu": 10.0}
     queue = [tick(float(i), **(CALM | {"users": 20, "rps": 100.0, "p50": 100.0})) for i in range(4)]
     queue += [tick(float(4 + i), **(CALM | {"users": 60, "rps": 102.0, "p50": 300.0})) for i in range(6)]
     serial = [tick(float(i), **(SERIAL | {"users": 2, "rps": 40.0, "p50": 50.0})) for i in range(4)]
@@ -405,7 +405,7 @@ def test_threadpool_evidence_splits_the_latency_into_holding_and_waiting() -> No
 def _machine(total: float | None, **kw: Any) -> list[Any]:
     import dataclasses
 
-    base = {"worker_cpu": [80.0, 60.0], "loadgen_cpu": 45.0, "rps": 1500.0} | kw
+    base: dict[str, Any] = {"worker_cpu": [80.0, 60.0], "loadgen_cpu": 45.0, "rps": 1500.0} | kw
     return [dataclasses.replace(t, machine_cpu_percent=total) for t in seconds(**base)]
 
 

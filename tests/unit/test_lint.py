@@ -1,4 +1,4 @@
-"""The house checks run with the tests: ruff format, ruff check, mypy --strict on src."""
+"""The house checks run with the tests: ruff format, ruff check, mypy --strict on the code, its tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def test_ruff_check() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_on_src() -> None:
+def test_mypy_strict() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+
+
+def test_import_contracts() -> None:
+    """The architecture contracts of [tool.importlinter]: the headless core, and the layers."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports"))], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0 and "0 broken" in result.stdout, result.stdout[-4000:] + result.stderr

@@ -7,7 +7,6 @@ through a :class:`~loadtui.tui.controller.SessionController`; a replay feeds rec
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Static
 
 from loadtui.config import RunConfig
+from loadtui.diagnosis import THRESHOLDS
+from loadtui.errors import UsageError
 from loadtui.model import Event, Tick
 from loadtui.recorder import SessionLog
 from loadtui.session import Session
@@ -70,7 +71,6 @@ class LoadtuiApp(App[int]):
         self.applied: RunConfig = (
             (session.config if session else None) or config or (replay.config if replay else RunConfig())
         )
-        self.pending: RunConfig = self.applied
         self.status = "starting…" if session else ""
         self.job_started: float | None = time.monotonic() if session else None
         """When the running control job (start-up, restart...) began; None when none runs."""
@@ -79,6 +79,11 @@ class LoadtuiApp(App[int]):
         self.exit_status = 0
         self.open_error: str | None = None
         """Why the session could not start, if it could not."""
+
+    @property
+    def pending(self) -> RunConfig:
+        """The configuration asked for: the session owns it (keys propose to it); a replay shows what was applied."""
+        return self.session.pending if self.session is not None else self.applied
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -142,7 +147,7 @@ class LoadtuiApp(App[int]):
             self.query_one(AppPanel).show(tick)
             self.query_one(LoadgenPanel).show(tick)
             self.query_one(DatabasePanel).show(tick)
-            self.query_one(DiagnosisPanel).show(tick, judged=self.ticks_seen >= 8)
+            self.query_one(DiagnosisPanel).show(tick, judged=self.ticks_seen >= THRESHOLDS.first_verdict_s)
             if self.session is None:
                 self._render_status()
 
@@ -187,7 +192,6 @@ class LoadtuiApp(App[int]):
         self.job_started = None
         if self.session is not None:
             self.applied = self.session.config
-            self.pending = self.session.pending
         if message.ok and message.name in ("apply", "workers", "scenario"):
             self._show_problem(None)
         if message.ok and message.name == "propose":
@@ -256,7 +260,7 @@ class LoadtuiApp(App[int]):
 
     def _submit(self, name: str, job: Any, ack: str) -> None:
         if self.controller is None:
-            self.notify("replay: the session is not live", severity="warning")
+            self.notify("the session is not live", severity="warning")
             return
         if not self.controller.opened.is_set():
             self.notify("still starting…", severity="warning")
@@ -270,8 +274,8 @@ class LoadtuiApp(App[int]):
     def action_users(self, delta: int) -> None:
         """Change the user count (live)."""
         users = max(0, self.pending.users + delta)
-        self.pending = dataclasses.replace(self.pending, users=users)
-        self._render_config()
+        if not self._propose(users=users):
+            return
         self._submit("users", lambda s: s.set_users(users), f"users → {users}")
 
     def action_workers(self, delta: int) -> None:
@@ -280,19 +284,21 @@ class LoadtuiApp(App[int]):
         if workers == self.pending.workers:
             self.notify("at least one worker", severity="warning")
             return
-        self.pending = dataclasses.replace(self.pending, workers=workers)
+        if not self._propose(workers=workers):
+            return
         self._submit("workers", lambda s: s.set_workers(workers), f"workers → {workers}…")
 
-    def _propose(self, **changes: Any) -> None:
+    def _propose(self, **changes: Any) -> bool:
+        """Ask the session for a change (applied later: by a job, or by `a`); False when it is refused."""
+        if self.session is None:
+            return False
         try:
-            candidate = self.pending.replace(**changes)
-        except Exception as exc:
+            self.session.propose(**changes)
+        except (UsageError, ValueError) as exc:
             self.notify(str(exc), severity="warning", markup=False)
-            return
-        self.pending = candidate
+            return False
         self._render_config()
-        if self.controller is not None:
-            self.controller.submit("propose", lambda s: s.propose(**changes) and None)
+        return True
 
     def action_pool_max(self, delta: int) -> None:
         """Pool max ± 1 (pending until applied)."""
@@ -335,9 +341,9 @@ class LoadtuiApp(App[int]):
 
         def chosen(name: str | None) -> None:
             if name:
-                self.pending = dataclasses.replace(self.pending, scenario=name)
+                if not self._propose(scenario=name):
+                    return
                 target = self.pending
-                self._render_config()
                 self._submit("scenario", lambda s: s.apply(target), f"scenario → {name}…")
 
         self.push_screen(ScenarioScreen(), chosen)
@@ -384,7 +390,7 @@ class LoadtuiApp(App[int]):
         assert self.replay is not None
         for ev in self.replay.events_for(index):
             self.post_message(EventArrived(ev))
-        self.applied = self.pending = self.replay.config_at(index)
+        self.applied = self.replay.config_at(index)
         self._render_config()
         self.post_message(TickArrived(self.replay.log.ticks[index]))
 

@@ -31,7 +31,6 @@ class SessionController:
         self._thread = threading.Thread(target=self._run, name="loadtui-control", daemon=True)
         self.opened = threading.Event()
         self.closed = threading.Event()
-        self.summary: dict[str, Any] | None = None
 
     def start(self) -> None:
         """Start the thread; it opens the session first."""
@@ -77,7 +76,7 @@ class SessionController:
                 self._on_done(name, False, f"{type(exc).__name__}: {exc}", False)
             else:
                 self._on_done(name, True, str(result) if result is not None else "", False)
-        self.summary = self.session.close()
+        self.session.close()
         self.closed.set()
 
     def _drain_until_close(self) -> None:

@@ -11,21 +11,12 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from loadtui.model import Event, Tick
+from loadtui.units import mib, ms
 
 HISTORY = 120
 """Seconds of history the charts keep (bounded: memory stays flat in long sessions)."""
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
-
-
-def ms(value: float | None) -> str:
-    """Milliseconds for display."""
-    return "—" if value is None else f"{value:,.0f} ms"
-
-
-def mib(value: int) -> str:
-    """Bytes as MiB."""
-    return f"{value / 2**20:,.0f} MiB"
 
 
 class TextTable(Static):
@@ -226,7 +217,7 @@ class DatabasePanel(Panel):
         if db is None:
             text.append("no database figures", style="dim")
         else:
-            allowed = db.max_connections - db.reserved
+            allowed = db.allowed
             style = "bold red" if db.connections >= allowed - 1 else "bold"
             text.append(f"{db.connections} of {db.max_connections} connections", style=style)
             text.append(f" ({db.reserved} reserved)\n")
