@@ -32,23 +32,31 @@ def tick(t: float = 0.0, *, rps: float = 100.0, p50: float | None = 10.0, p95: f
          threads: int | None = 3, loadgen_cpu: float = 30.0, loadgen_cores: int = 1, cpu_count: int = 2,
          db_conns: int = 10, db_max: int = 100, active: int = 1, reserved: int = 3, pool_waiting: int = 0,
          pool_size: int = 10, pool_max: int = 10, pool_errors: int = 0, errors: list[dict[str, Any]] | None = None,
-         fail_rps: float = 0.0, findings: list[Finding] | None = None, segment: int = 0) -> Tick:  # fmt: skip
-    """A synthetic second with sensible healthy defaults; override what a test is about."""
+         fail_rps: float = 0.0, findings: list[Finding] | None = None, segment: int = 0,
+         probe_ms: float | None = None, helper: bool = True, db: bool = True) -> Tick:  # fmt: skip
+    """A synthetic second with sensible healthy defaults; override what a test is about.
+
+    `helper=False`: an app without loadtui's helper (no lag, in-flight or pool figures); `probe_ms`: the probe's wait.
+    """
     cpus = list(worker_cpu)
+    if not helper:
+        lag = in_flight = None
     workers = [WorkerStats(pid=1000 + i, cpu_percent=c, rss_bytes=50 * 2**20, in_flight=in_flight, loop_lag_ms=lag,
                            threads=threads, requests_per_s=rps / max(1, len(cpus)), stale_s=0.2)
                for i, c in enumerate(cpus)]  # fmt: skip
     pools = [PoolStats(pid=1000 + i, size=pool_size, available=0 if pool_waiting else pool_size // 2,
                        waiting=pool_waiting, wait_ms=pool_waiting * 100.0, max=pool_max, errors=pool_errors)
-             for i in range(len(cpus))]  # fmt: skip
-    from loadtui.model import ErrorCount
+             for i in range(len(cpus)) if helper]  # fmt: skip
+    from loadtui.model import ErrorCount, ProbeStats
+
+    probe = None if probe_ms is None else ProbeStats(sent=4, answered=4, p50_ms=probe_ms, max_ms=probe_ms)
 
     return Tick(
         t=t, rps=rps, fail_rps=fail_rps, users=users, latency=Latency(p50=p50, p95=p95, p99=p95, max=p95),
         workers=workers, app=ProcessStats(pid=999, cpu_percent=1.0, rss_bytes=40 * 2**20),
         loadgen=LoadgenStats(pids=[2000], cpu_percent=loadgen_cpu, cores=loadgen_cores),
         db=DbStats(connections=db_conns, max_connections=db_max, by_state={"active": active, "idle": db_conns - active},
-                   by_application={}, reserved=reserved),
+                   by_application={}, reserved=reserved) if db else None, probe=probe,
         pools=pools, cpu_count=cpu_count, errors=[ErrorCount(**e) for e in errors or []],
         findings=findings or [], segment=segment,
     )  # fmt: skip

@@ -95,6 +95,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="after a worker change or restart, spread the users' connections over the workers (default on)",
     )
     load.add_argument(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=d.probe,
+        help="send 4 requests/s to an unrouted path to tell a blocked event loop from waiting inside the app (default on)",
+    )
+    load.add_argument(
         "--expect-workers", type=int, default=0, metavar="N", help="wait for N remote Locust workers before starting"
     )
     db = p.add_argument_group("database")
@@ -156,6 +162,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         master_bind=args.master_bind,
         record=args.record,
         rebalance=args.rebalance,
+        probe=args.probe,
         expect_remote_workers=args.expect_workers or 0,
         scenario_given=args.scenario is not None,
     )

@@ -97,6 +97,9 @@ class RunConfig:
     rebalance: bool = True
     """After a worker change or a restart, move the users' keep-alive connections so every worker gets its share
     (`--no-rebalance` keeps them where they are, to study connection stickiness itself)."""
+    probe: bool = True
+    """Send a few probe requests a second to a path the app does not route (probe.py): tells a blocked event loop from
+    requests waiting inside the app, without the helper (`--no-probe` turns it off)."""
     expect_remote_workers: int = 0
     """Remote `locust --worker` processes to wait for before starting (`--expect-workers`, with `--master-bind`)."""
     scenario_given: bool = False

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loadtui.config import RunConfig
-from loadtui.model import Finding, Tick
+from loadtui.model import Finding, FindingId, Signal, Tick
 from loadtui.units import ms
 
 
@@ -63,6 +63,12 @@ class Thresholds:
     """% of all the machine's cores, on average over the window: the machine is out of CPU."""
     min_rps: float = 1.0
     """Below this there is too little traffic to judge latency."""
+    probe_blocked_ms: float = 50.0
+    """A probe (a 404 that runs no app code, normally 1–3 ms) waiting this long means the event loop ran nothing."""
+    probe_blocked_share: float = 0.5
+    """...and at least this share of the users' p50: the probe waits in the same line as the users' requests."""
+    probe_free_share: float = 0.1
+    """A probe answered within this share of the users' p50: the loop is free and the users wait inside the app."""
 
     @property
     def first_verdict_s(self) -> int:
@@ -148,6 +154,11 @@ class Window:
         return statistics.fmean(cpu.values()) if cpu else 0.0
 
     @property
+    def probe_wait(self) -> float | None:
+        """Mean wait of loadtui's probe requests over the window (None without probes)."""
+        return self.mean(lambda t: t.probe.wait_ms if t.probe is not None else None)
+
+    @property
     def steady_users(self) -> bool:
         """True when the user count did not change in the window."""
         return len({t.users for t in self.ticks}) == 1
@@ -176,6 +187,7 @@ def machine_saturated(w: Window) -> Finding | None:
         advice="Every other figure is capped by the machine: more workers or a bigger pool cannot help here. Run the "
         "load generator elsewhere (--master-bind and remote workers) or the database (--dsn), or measure on a "
         "bigger machine.",
+        signals=["process"],
     )
 
 
@@ -195,6 +207,7 @@ def loadgen_saturated(w: Window) -> Finding | None:
         f"at {w.rps:.0f} req/s",
         advice="Run more load-generator processes (--loadgen-processes auto) or fewer users; on a 2-core machine the app "
         "and Locust compete for the same cores.",
+        signals=["load", "process"],
     )
 
 
@@ -220,6 +233,7 @@ def too_few_workers(w: Window) -> Finding | None:
         evidence=f"busiest worker {busiest:.0f}% CPU (a process uses at most 100%), {len(cpu)} worker(s) on {cores} cores, "
         f"about {max(0.0, idle_cores):.1f} core(s) idle, p95 {ms(w.p95)} at {w.rps:.0f} req/s",
         advice="Add workers with + (uvicorn --workers N): each is a process with its own core.",
+        signals=["process"],
     )
 
 
@@ -240,38 +254,97 @@ def worker_imbalance(w: Window) -> Finding | None:
         "connections. loadtui moves its own users' connections after a change (unless --no-rebalance); your real "
         "clients keep theirs until they reconnect: limit keep-alive time or requests per connection in front of the "
         "app, or balance in a proxy.",
+        signals=["process"],
     )
 
 
+BLOCKED_ADVICE = (
+    "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
+    "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in."
+)
+
+
 def event_loop_blocked(w: Window) -> Finding | None:
-    """High event-loop lag with low CPU: something blocks inside `async def` (a sync call, time.sleep)."""
-    lags = [x.loop_lag_ms for t in w.ticks for x in t.workers if x.loop_lag_ms is not None]
-    if not lags or w.p50 is None:
+    """Requests wait for the event loop while the CPU idles: something blocks inside `async def` (a sync call).
+
+    With the helper: its loop-lag figure. Without it: loadtui's probe requests (probe.py), which run no app code but
+    need the loop to accept, read and answer them; when they wait as long as the users' requests (and far longer than
+    the millisecond a 404 takes), the loop runs nothing while a call blocks it. Low CPU tells blocking from busy.
+    """
+    if w.p50 is None or w.rps < THRESHOLDS.min_rps or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
-    lag = statistics.fmean(lags)
-    if lag < THRESHOLDS.loop_lag_ms or w.app_cpu_mean > THRESHOLDS.idle_cpu:
+    lags = [x.loop_lag_ms for t in w.ticks for x in t.workers if x.loop_lag_ms is not None]
+    if lags:
+        lag = statistics.fmean(lags)
+        if lag < THRESHOLDS.loop_lag_ms:
+            return None
+        return Finding(
+            id="event-loop-blocked",
+            severity="critical",
+            title="The event loop is blocked: requests wait in line while the CPU idles",
+            evidence=f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {ms(w.p50)} at "
+            f"{w.rps:.0f} req/s ({w.per_worker_text()})",
+            advice=BLOCKED_ADVICE,
+            signals=["helper", "process"],
+        )
+    probe = w.probe_wait
+    if probe is None or probe < THRESHOLDS.probe_blocked_ms or probe < THRESHOLDS.probe_blocked_share * w.p50:
         return None
     return Finding(
         id="event-loop-blocked",
         severity="critical",
         title="The event loop is blocked: requests wait in line while the CPU idles",
-        evidence=f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {ms(w.p50)} at "
-        f"{w.rps:.0f} req/s ({w.per_worker_text()})",
-        advice="A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
-        "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in.",
+        evidence=f"probe requests to a path the app does not route (a 404 that runs none of its code, normally 1–3 ms) "
+        f"waited {ms(probe)}, users' p50 {ms(w.p50)}, worker CPU {w.app_cpu_mean:.0f}% at {w.rps:.0f} req/s "
+        f"({w.per_worker_text()}): the loop runs nothing while a call blocks it",
+        advice=BLOCKED_ADVICE,
+        signals=["probe", "process"],
     )
 
 
-def threadpool_saturated(w: Window) -> Finding | None:
-    """Sync endpoints use every thread of the pool while the CPU idles: the threadpool caps the throughput.
+def app_concurrency_limit(w: Window, history: Sequence[Tick]) -> Finding | None:
+    """Requests queue inside the app for something that admits a fixed number at once, while the loop is free.
 
-    With the helper, each worker reports how many of its threadpool's threads are busy (anyio's limiter): the
-    finding needs them all busy over the window. Without that figure it falls back to the OS thread count and the
-    requests in flight. By Little's law on the threadpool, threads busy = req/s × time a request holds a thread, so
-    the hold time is threads / req/s; the rest of the latency is waiting for a thread.
+    A semaphore, a lock, a rate-limited or connection-capped dependency: throughput stays flat as users grow (the
+    queueing evidence), the CPU idles, and the probe is answered at once (so the event loop is not blocked). What is
+    left once the threadpool, the app's database pool and the database itself are ruled out is the app's own limit.
+    """
+    probe = w.probe_wait
+    if probe is None or w.p50 is None or probe > THRESHOLDS.probe_free_share * w.p50:
+        return None
+    if w.app_cpu_mean > THRESHOLDS.idle_cpu or threadpool_full(w) is not None:
+        return None
+    if (w.mean(lambda t: t.pool_waiting) or 0.0) >= THRESHOLDS.pool_waiting:
+        return None  # the app's pool is the limit: pool-exhausted names it
+    db = w.last.db
+    if db is not None and db.by_state.get("active", 0) >= 2:
+        return None  # busy backends: the database is the queue
+    c = capacity(w, history)
+    if c is None:
+        return None
+    return Finding(
+        id="app-concurrency-limit",
+        severity="warning",
+        title="Requests wait inside the app for something that admits only a few at once",
+        evidence=f"users {c.users_before:.0f} → {c.users_now:.0f}, req/s {c.rps_before:.0f} → {c.rps_now:.0f}, p50 "
+        f"{ms(c.p50_before)} → {ms(c.p50_now)}, while probe requests were answered in {ms(probe)}: the event loop is "
+        f"free, worker CPU {w.app_cpu_mean:.0f}%, no threadpool, pool or database queue; ≈{c.in_flight:.0f} requests wait in the app",
+        advice="Look for a semaphore, lock, rate limit or connection cap in the code or a client it calls (press p for "
+        "where requests wait); raise that limit, or cache what it guards. More workers help only if the limit is per process.",
+        signals=["probe", "load", "process"],
+    )
+
+
+def threadpool_full(w: Window) -> tuple[int, str, list[Signal]] | None:
+    """Every worker's threadpool in use over the window: (threads in all pools, what showed it, signals); else None.
+
+    With the helper, each worker reports how many of its threadpool's threads are busy (anyio's limiter). Without
+    it, the OS thread count: anyio starts threads only when sync calls need them, up to its limit, so a worker with
+    that many threads has used them all; the requests in flight (helper) or a free event loop (the probe: the loop
+    answers while every thread is taken) show they are in use now.
     """
     workers = w.last.workers
-    if not workers or w.app_cpu_mean > THRESHOLDS.idle_cpu or w.p50 is None or w.rps < THRESHOLDS.min_rps:
+    if not workers:
         return None
     default = THRESHOLDS.threadpool_threads
     if all(x.threads_busy is not None for x in workers):
@@ -285,12 +358,35 @@ def threadpool_saturated(w: Window) -> Finding | None:
         if any(busy[pid] < THRESHOLDS.threadpool_busy_share * limits[pid] for pid in limits):
             return None
         threads = sum(limits.values())
-        seen = f"{sum(busy.values()):.0f} of {threads} threadpool threads busy"
-    else:
-        if not all((x.threads or 0) >= default and (x.in_flight or 0) >= default for x in workers):
+        return threads, f"{sum(busy.values()):.0f} of {threads} threadpool threads busy", ["helper"]
+    if not all((x.threads or 0) >= default for x in workers):
+        return None
+    threads = int(default) * len(workers)
+    if all(x.in_flight is not None for x in workers):
+        if not all((x.in_flight or 0) >= default for x in workers):
             return None
-        threads = int(default) * len(workers)
-        seen = f"≥{default:.0f} threads and {sum(x.in_flight or 0 for x in workers)} requests in flight per worker"
+        in_flight = sum(x.in_flight or 0 for x in workers)
+        return threads, f"≥{default:.0f} threads and {in_flight} requests in flight per worker", ["helper", "process"]
+    probe = w.probe_wait
+    if probe is None or w.p50 is None or probe > THRESHOLDS.probe_free_share * w.p50:
+        return None
+    seen = f"≥{default:.0f} OS threads per worker (anyio's limit, so all were needed) while probe requests were answered in {ms(probe)}"
+    return threads, seen, ["process", "probe"]
+
+
+def threadpool_saturated(w: Window) -> Finding | None:
+    """Sync endpoints use every thread of the pool while the CPU idles: the threadpool caps the throughput.
+
+    By Little's law on the threadpool, threads busy = req/s × time a request holds a thread, so the hold time is
+    threads / req/s; the rest of the latency is waiting for a thread.
+    """
+    if w.app_cpu_mean > THRESHOLDS.idle_cpu or w.p50 is None or w.rps < THRESHOLDS.min_rps:
+        return None
+    full = threadpool_full(w)
+    if full is None:
+        return None
+    threads, seen, signals = full
+    workers = w.last.workers
     hold_ms = threads / w.rps * 1000
     waiting_ms = max(0.0, w.p50 - hold_ms)
     return Finding(
@@ -301,6 +397,7 @@ def threadpool_saturated(w: Window) -> Finding | None:
         f"{threads} threads / {hold_ms:.0f} ms per request in a thread, so of the p50 {ms(w.p50)} about "
         f"{waiting_ms:.0f} ms is waiting for a thread",
         advice="Make the endpoint `async def` with awaitable I/O, add workers (+), or raise anyio's thread limit.",
+        signals=signals,
     )
 
 
@@ -330,6 +427,7 @@ def pool_exhausted(w: Window) -> Finding | None:
         evidence=f"{waiting:.0f} requests waiting for {size}/{pool_max} pooled connections across {len(pools)} worker(s), "
         f"≈{per_request:.0f} ms waited per request{headroom}",
         advice="Raise the pool max with ] (then a to apply), or make queries shorter; the database has room.",
+        signals=["helper"],
     )
 
 
@@ -355,6 +453,7 @@ def db_connection_limit(w: Window) -> Finding | None:
         f"{len(w.ticks)} s; mode {mode}, {w.config.workers} worker(s)",
         advice="Use a pool (d switches database mode) sized so workers × pool max fits max_connections, "
         "or raise max_connections (--db-max-connections).",
+        signals=["database", "load"],
     )
 
 
@@ -376,6 +475,7 @@ def db_bound(w: Window) -> Finding | None:
         evidence=f"{active:.0f} of {db.connections} connections active in PostgreSQL, worker CPU {w.app_cpu_mean:.0f}%, "
         f"p50 {ms(w.p50)}",
         advice="Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE); more workers will not help.",
+        signals=["database", "process"],
     )
 
 
@@ -397,6 +497,7 @@ def nodelay_delay(w: Window) -> Finding | None:
         f"{w.app_cpu_mean:.0f}% CPU — the Nagle + delayed-ACK floor, not your code",
         advice="uvicorn --workers N creates its socket without IPPROTO_TCP, so TCP_NODELAY is never set (uvicorn #3149). "
         "Serve with `python -m loadtui.serve app:app --workers N`, or a socket made with IPPROTO_TCP.",
+        signals=["load", "process"],
     )
 
 
@@ -463,6 +564,7 @@ def queueing(w: Window, history: Sequence[Tick]) -> Finding | None:
         f"≈ {c.in_flight:.0f} requests in flight",
         advice="The app is at its capacity: throughput ≈ concurrency / latency, so more users only wait longer. The other "
         "findings name what caps it (workers, pool, database, event loop).",
+        signals=["load"],
     )
 
 
@@ -499,6 +601,7 @@ def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | N
         f"{w.app_cpu_mean:.0f}%",
         advice="A blocking call runs inside `async def`. Press p for a stack dump of the workers (py-spy), make the call "
         "async or the endpoint plain `def`; add `loadtui.appstats.instrument(app)` to measure the loop lag directly.",
+        signals=["load", "process"],
     )
 
 
@@ -519,19 +622,21 @@ RULES: tuple[Callable[[Window], Finding | None], ...] = (
 CONSEQUENCES = ("pool-exhausted", "threadpool-saturated", "queueing", "db-bound")
 """Findings that are what a saturated machine looks like from inside the app: marked as such when it is."""
 
-RANK: dict[str, int] = {
-    "machine-saturated": 0,
-    "loadgen-saturated": 1,
-    "db-connection-limit": 2,
-    "event-loop-blocked": 3,
-    "threadpool-saturated": 4,
-    "pool-exhausted": 5,
-    "db-bound": 6,
-    "too-few-workers": 7,
-    "worker-imbalance": 8,
-    "nodelay-delay": 9,
-    "queueing": 10,
-}
+ORDER: tuple[FindingId, ...] = (
+    "machine-saturated",
+    "loadgen-saturated",
+    "db-connection-limit",
+    "event-loop-blocked",
+    "threadpool-saturated",
+    "pool-exhausted",
+    "app-concurrency-limit",
+    "db-bound",
+    "too-few-workers",
+    "worker-imbalance",
+    "nodelay-delay",
+    "queueing",
+)
+RANK: dict[str, int] = {fid: i for i, fid in enumerate(ORDER)}
 """The order findings are shown in: a root cause before what follows from it."""
 
 
@@ -546,6 +651,9 @@ def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
         fallback = serialized_without_helper(window, ticks)
         if fallback is not None:
             found.append(fallback)
+    limit = app_concurrency_limit(window, ticks)
+    if limit is not None:
+        found.append(limit)
     q = queueing(window, ticks)
     if q is not None:
         found.append(q)

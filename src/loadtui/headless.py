@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from loadtui.config import RunConfig
 from loadtui.errors import RunFailed
-from loadtui.model import Event, Tick
+from loadtui.model import Event, Tick, named_by
 from loadtui.segments import Summary
 from loadtui.session import Session
 from loadtui.units import num
@@ -62,6 +62,13 @@ def format_summary(summary: Summary, findings: list[tuple[str, str, str]] | None
     elif summary.segments:
         out += "\n\nFindings: none — no bottleneck detected by the rules."
     return out
+
+
+def _evidence(event: Event) -> str:
+    """A finding's evidence, with what named it."""
+    text = str(event.data.get("evidence"))
+    signals = event.data.get("signals")
+    return f"{text} ({named_by(signals)})" if isinstance(signals, list) and signals else text
 
 
 def run(
@@ -133,7 +140,7 @@ def run(
             signal.signal(s, handler)
         if summary is not None:
             found = [
-                (str(e.data.get("severity")), e.message, str(e.data.get("evidence")))
+                (str(e.data.get("severity")), e.message, _evidence(e))
                 for e in session.events
                 if e.kind == "finding-started"
             ]

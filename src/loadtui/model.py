@@ -26,6 +26,7 @@ FindingId = Literal[
     "nodelay-delay",
     "queueing",
     "worker-imbalance",
+    "app-concurrency-limit",
 ]
 """Finding ids (DESIGN 3.3): other tools and tests rely on them, so they keep their meaning."""
 
@@ -178,6 +179,46 @@ class PoolStats:
 
 
 @dataclass(frozen=True)
+class ProbeStats:
+    """loadtui's probe requests in one second: a path the app does not route, answered without its code (probe.py)."""
+
+    sent: int = 0
+    answered: int = 0
+    failed: int = 0
+    p50_ms: float | None = None
+    """Median time to the answer's status line of the probes answered this second."""
+    max_ms: float | None = None
+    waiting_ms: float | None = None
+    """Age of the oldest probe still unanswered at the end of the second; None when none waits."""
+
+    @property
+    def wait_ms(self) -> float | None:
+        """How long a request that runs none of the app's code waited this second (answered, or still waiting)."""
+        figures = [v for v in (self.p50_ms, self.waiting_ms) if v is not None]
+        return max(figures) if figures else None
+
+
+Signal = Literal["helper", "probe", "process", "database", "load", "stack"]
+"""What named a finding: loadtui's helper in the app, the probe requests, the OS's process counters, PostgreSQL's
+views, the load generator's own figures, or a stack sample (py-spy)."""
+
+SIGNAL_NAMES: dict[str, str] = {
+    "helper": "loadtui's helper in the app",
+    "probe": "probe requests",
+    "process": "process counters",
+    "database": "PostgreSQL's views",
+    "load": "the load figures",
+    "stack": "a stack sample",
+}
+"""How each signal reads on screen."""
+
+
+def named_by(signals: list[Signal]) -> str:
+    """ "named by probe requests, process counters" (empty without signals)."""
+    return "named by " + ", ".join(SIGNAL_NAMES.get(s, s) for s in signals) if signals else ""
+
+
+@dataclass(frozen=True)
 class Finding:
     """A named bottleneck with the numbers that prove it."""
 
@@ -188,6 +229,8 @@ class Finding:
     advice: str = ""
     confirmation: str = ""
     """What a stack dump of the suspect workers showed (py-spy), once the user asked for one."""
+    signals: list[Signal] = field(default_factory=list)
+    """Which measurements named it (the README's table says which findings need the helper, nothing, or ptrace)."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +252,8 @@ class Tick:
     loadgen: LoadgenStats | None = None
     db: DbStats | None = None
     pools: list[PoolStats] = field(default_factory=list)
+    probe: ProbeStats | None = None
+    """loadtui's probe requests this second; None with --no-probe or before the app answers."""
     findings: list[Finding] = field(default_factory=list)
     cpu_count: int = 1
     machine_cpu_percent: float | None = None
@@ -249,6 +294,7 @@ class Tick:
             "loadgen": _loadgen(d["loadgen"]) if d.get("loadgen") else None,
             "db": build(DbStats, d["db"]) if d.get("db") else None,
             "pools": [build(PoolStats, p) for p in d.get("pools") or []],
+            "probe": build(ProbeStats, d["probe"]) if d.get("probe") else None,
             "findings": [build(Finding, f) for f in d.get("findings") or []],
         }
         d.update(nested)

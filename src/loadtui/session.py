@@ -34,6 +34,7 @@ from loadtui.errors import RunFailed, UsageError
 from loadtui.health import HealthWatcher, Observation
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
 from loadtui.model import Event, EventKind, Tick
+from loadtui.probe import Prober
 from loadtui.recorder import Recorder, default_path
 from loadtui.segments import Segment, Summary
 from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
@@ -88,6 +89,8 @@ class Session:
         self.app: AppSupervisor | None = None
         self.loadgen: LoadGen | None = None
         self.target_url: str | None = None
+        self.prober: Prober | None = None
+        """The probe requests (probe.py), started once the app answers unless --no-probe."""
         self._builder = TickBuilder(self.run_dir / "appstats", self._running)
         self._diagnoser = diagnosis.Diagnoser()
         self._stats_queue: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -157,6 +160,9 @@ class Session:
         try:
             self._open_database(say)
             self._open_app(say)
+            if self.config.probe and self.target_url is not None:
+                self.prober = Prober(self.target_url)
+                self.prober.start()
             self._open_loadgen(say)
         except BaseException:
             self._shutdown_children()
@@ -500,6 +506,7 @@ class Session:
             loadgen_cores=self.config.loadgen_process_count(),
             changing=self._changing.is_set(),
             segment=self._segment,
+            probe=self.prober,
         )
 
     def collect(self, record: dict[str, Any] | None) -> Tick:
@@ -509,7 +516,12 @@ class Session:
         active, started, ended = self._diagnoser.update(tick, self.config)
         for finding in started:
             self.event(
-                "finding-started", finding.title, id=finding.id, severity=finding.severity, evidence=finding.evidence
+                "finding-started",
+                finding.title,
+                id=finding.id,
+                severity=finding.severity,
+                evidence=finding.evidence,
+                signals=finding.signals,
             )
         for fid in ended:
             self.event("finding-ended", f"{fid} ended", id=fid)
@@ -593,6 +605,8 @@ class Session:
         )
 
     def _shutdown_children(self) -> None:
+        if self.prober is not None:
+            self.prober.stop()
         if self.loadgen is not None:
             self.loadgen.stop()
         if self.app is not None:

@@ -19,6 +19,7 @@ from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector,
 from loadtui.loadgen import LoadGen
 from loadtui.loadgen.record import LoadRecord
 from loadtui.model import LoadgenStats, Tick
+from loadtui.probe import Prober
 from loadtui.supervisor import AppProcesses, AppSupervisor
 
 
@@ -33,6 +34,8 @@ class Running:
     changing: bool
     """A change replaces processes on purpose: look the process trees up again."""
     segment: int
+    probe: Prober | None = None
+    """The probe requests, once the app answers (None with --no-probe)."""
 
 
 class TickBuilder:
@@ -96,6 +99,7 @@ class TickBuilder:
             loadgen=loadgen,
             db=self.db.sample() if self.db is not None else None,
             pools=pools,
+            probe=now.probe.take() if now.probe is not None else None,
             cpu_count=os.cpu_count() or 1,
             machine_cpu_percent=psutil.cpu_percent(None),
             segment=now.segment,

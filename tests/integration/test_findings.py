@@ -71,12 +71,19 @@ def first_loaded_t(session: Session) -> float | None:
 
 
 def run_until(
-    tmp_path: Path, finding: str | None, seconds: float, *, act: Any = None, **config: Any
+    tmp_path: Path,
+    finding: str | None,
+    seconds: float,
+    *,
+    act: Any = None,
+    blocker: str = "sleep_blocking",
+    **config: Any,
 ) -> tuple[Session, float]:
     """A session that stops when `finding` starts, or `seconds` after its first loaded second.
 
     Returns it and the seconds from the first loaded second to the finding (or to the end). `act(session)` runs
-    once the load is flowing (a live change, say).
+    once the load is flowing (a live change, say). A blocked loop is confirmed with py-spy: `blocker` is the function
+    the stacks must name.
     """
     session = Session(RunConfig(record=str(tmp_path / f"{finding or 'healthy'}.jsonl"), **config))
     took = float("inf")
@@ -92,7 +99,7 @@ def run_until(
         took = (found[0] if found else session.elapsed) - loaded_at
         if found and finding == "event-loop-blocked":
             text = session.confirm()  # the p key / --confirm: py-spy names the endpoint that blocks the loop
-            assert "event loop BUSY in sleep_blocking" in text, text
+            assert f"event loop BUSY in {blocker}" in text, text
     finally:
         session.close()
     return session, took

@@ -267,6 +267,9 @@ def _golden_cases() -> dict[str, list[Any]]:
         "queueing": queue,
         "event-loop-blocked (no helper)": serial,
         "machine-saturated": _machine(99.0, pool_waiting=30, active=1),
+        "event-loop-blocked (probe)": _ramp(700.0),
+        "app-concurrency-limit": _ramp(2.0),
+        "threadpool-saturated (no helper)": _ramp(2.0, threads=41),
     }
 
 
@@ -275,7 +278,14 @@ def _texts() -> dict[str, list[dict[str, str]]]:
     for name, ticks in _golden_cases().items():
         config = RunConfig(workers=2, app=STOCK_APP, db_mode="per-request")
         out[name] = [
-            {"id": f.id, "severity": f.severity, "title": f.title, "evidence": f.evidence, "advice": f.advice}
+            {
+                "id": f.id,
+                "severity": f.severity,
+                "title": f.title,
+                "evidence": f.evidence,
+                "advice": f.advice,
+                "signals": ", ".join(f.signals),
+            }
             for f in evaluate(ticks, config)
         ]
     return out
@@ -461,3 +471,54 @@ def test_a_busy_machine_alone_is_information_not_a_warning() -> None:
     assert found["machine-saturated"].severity == "info"
     with_problem = {f.id: f for f in evaluate(_machine(99.0, pool_waiting=30, active=1), RunConfig(workers=2))}
     assert with_problem["machine-saturated"].severity == "warning"
+
+
+# -- apps without the helper: the probe tells a blocked loop from waiting inside the app --------------------------
+
+FOREIGN: dict[str, Any] = {"helper": False, "db": False, "threads": 1, "worker_cpu": [5.0]}
+
+
+def _ramp(probe_ms: float | None, **kw: Any) -> list[Any]:
+    """10 users, then 20: throughput flat, latency doubled (a queue), as the zoo apps show it."""
+    base = FOREIGN | {"probe_ms": probe_ms} | kw
+    before = [tick(float(i), **(base | {"users": 10, "rps": 60.0, "p50": 160.0})) for i in range(3)]
+    return before + [tick(float(3 + i), **(base | {"users": 20, "rps": 62.0, "p50": 320.0})) for i in range(6)]
+
+
+@pytest.mark.parametrize(
+    ("case", "ticks", "named", "not_named"),
+    [
+        ("probe waits with the users: blocked loop", _ramp(700.0), "event-loop-blocked", "app-concurrency-limit"),
+        ("probe answered at once: a limit inside the app", _ramp(2.0), "app-concurrency-limit", "event-loop-blocked"),
+        ("probe at half the users' p50: still in line", _ramp(160.0), "event-loop-blocked", "app-concurrency-limit"),
+        ("probe at 49 ms: below the blocked floor", _ramp(49.0), None, "event-loop-blocked"),
+        ("probe at 10% of p50: the loop is free", _ramp(32.0), "app-concurrency-limit", "event-loop-blocked"),
+        ("probe at 11% of p50: neither", _ramp(35.2), None, "app-concurrency-limit"),
+        ("no probe (--no-probe): no guess", _ramp(None), "queueing", "app-concurrency-limit"),
+        ("busy CPU, slow probe: CPU-bound, not blocked", _ramp(700.0, worker_cpu=[99.0]), None, "event-loop-blocked"),
+        (
+            "all 40 threads up, loop free: threadpool",
+            _ramp(2.0, threads=41),
+            "threadpool-saturated",
+            "app-concurrency-limit",
+        ),
+        ("busy database backends: not the app's limit", _ramp(2.0, db=True, active=8), None, "app-concurrency-limit"),
+        (
+            "a slow dependency, users steady: nothing queues",
+            [tick(float(i), **(FOREIGN | {"probe_ms": 2.0, "users": 20, "rps": 62.0, "p50": 320.0})) for i in range(9)],
+            None,
+            "app-concurrency-limit",
+        ),
+    ],
+)
+def test_probe_rules_and_their_look_alikes(case: str, ticks: list[Any], named: str | None, not_named: str) -> None:
+    found = ids(ticks, RunConfig(workers=1, app=STOCK_APP))
+    if named is not None:
+        assert named in found, (case, found)
+    assert not_named not in found, (case, found)
+
+
+def test_the_probe_finding_says_which_signal_named_it() -> None:
+    [blocked] = [f for f in evaluate(_ramp(700.0), RunConfig(workers=1, app=STOCK_APP)) if f.id == "event-loop-blocked"]
+    assert blocked.signals == ["probe", "process"] and "probe requests" in blocked.evidence
+    assert all(f.signals for f in evaluate(_ramp(2.0), RunConfig(workers=1, app=STOCK_APP)))

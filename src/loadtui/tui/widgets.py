@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from loadtui.model import Event, Tick
+from loadtui.model import Event, Tick, named_by
 from loadtui.units import mib, ms
 
 HISTORY = 120
@@ -260,6 +260,8 @@ class DiagnosisPanel(Panel):
             text.append(f"[{f.severity}] ", style=SEVERITY_STYLE.get(f.severity, ""))
             text.append(f.title + "\n", style="bold")
             text.append(f"  {f.evidence}\n")
+            if f.signals:
+                text.append(f"  {named_by(f.signals)}\n", style="dim")
             if f.advice:
                 text.append(f"  → {f.advice}\n", style="italic")
             if f.confirmation:

@@ -1,0 +1,116 @@
+"""Probe requests: how long the app takes to answer a request that runs none of its code.
+
+A few times a second, on a fresh connection, loadtui asks the app for a path it does not route. The framework
+answers 404 without running an endpoint, so on a healthy server the answer takes a millisecond or two. The time is
+measured to the status line (the first bytes of the answer), so Nagle's delay on the body does not count.
+
+What the probe says, and why it holds for any ASGI app:
+- **Event loop blocked** (a synchronous call inside `async def`): the probe's accept, read and answer are callbacks
+  of the same loop, so it waits in line with every user request: its time climbs towards theirs.
+- **Waiting inside the app** (a semaphore, a rate-limited dependency, a full threadpool, a small database pool):
+  the loop is free, so the probe is answered at once while the users' requests wait: their latency is far above it.
+
+The probe is outside Locust, so its requests never enter the users' statistics. At most `MAX_OUTSTANDING` probes are
+in flight; when the app is stuck, the age of the oldest unanswered one is the lower bound of how long a probe waits.
+"""
+
+from __future__ import annotations
+
+import http.client
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from loadtui.model import ProbeStats
+
+INTERVAL_S = 0.25
+"""A probe every quarter second: 4 requests/s, negligible beside any load worth diagnosing."""
+MAX_OUTSTANDING = 3
+"""Probes in flight at once; when the app is stuck, no more are sent until one is answered."""
+TIMEOUT_S = 30.0
+"""A probe unanswered this long is counted as failed (its age was reported every second until then)."""
+PATH = "/loadtui-probe-"
+"""The probe's path, followed by a random part: an app routes it only with a catch-all route."""
+
+
+class Prober:
+    """Sends probe requests to `base_url` on a thread; :meth:`take` returns each second's figures."""
+
+    def __init__(self, base_url: str, clock: Callable[[], float] = time.monotonic) -> None:
+        parts = urlsplit(base_url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._https else 80)
+        self._prefix = parts.path.rstrip("/") + PATH + uuid.uuid4().hex[:8]
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answered: list[float] = []
+        """Milliseconds of the probes answered since the last take."""
+        self._failed = 0
+        self._sent = 0
+        self._pending: dict[int, float] = {}
+        """Start time of each probe in flight, by number."""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start probing (daemon threads: they never keep loadtui alive)."""
+        self._thread = threading.Thread(target=self._schedule, name="loadtui-probe", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sending; probes in flight end by their timeout."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+
+    def _schedule(self) -> None:
+        number = 0
+        while not self._stop.wait(INTERVAL_S):
+            with self._lock:
+                if len(self._pending) >= MAX_OUTSTANDING:
+                    continue
+                number += 1
+                self._pending[number] = self._clock()
+                self._sent += 1
+            threading.Thread(target=self._probe, args=(number,), name="loadtui-probe-request", daemon=True).start()
+
+    def _probe(self, number: int) -> None:
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = cls(self._host, self._port, timeout=TIMEOUT_S)
+        ok = False
+        try:
+            conn.request("GET", f"{self._prefix}/{number}", headers={"Connection": "close"})
+            conn.getresponse()  # the status line and headers: the app has answered
+            ok = True
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            end = self._clock()
+            conn.close()
+            with self._lock:
+                start = self._pending.pop(number, end)
+                if ok:
+                    self._answered.append((end - start) * 1000)
+                else:
+                    self._failed += 1
+
+    def take(self) -> ProbeStats:
+        """The probes of the last second: answered ones, failures, and the age of the oldest still waiting."""
+        with self._lock:
+            answered, self._answered = self._answered, []
+            failed, self._failed = self._failed, 0
+            sent, self._sent = self._sent, 0
+            now = self._clock()
+            oldest = max((now - s for s in self._pending.values()), default=None)
+        return ProbeStats(
+            sent=sent,
+            answered=len(answered),
+            failed=failed,
+            p50_ms=round(statistics.median(answered), 2) if answered else None,
+            max_ms=round(max(answered), 2) if answered else None,
+            waiting_ms=round(oldest * 1000, 2) if oldest is not None else None,
+        )

@@ -1,0 +1,79 @@
+"""Foreign apps (tests/zoo: plain FastAPI, no loadtui helper, stock uvicorn): each bottleneck named from outside.
+
+Each app runs as its users run it — `uvicorn module:app --workers N` — with the zoo's plain locustfile and Locust's
+usual ramp (10 users a second). What names the cause is what loadtui sees without touching the app: its probe
+requests, the OS's process counters and the load figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtui.session import Session
+from tests.integration.test_findings import DEADLINE_S, HEALTHY_S, assert_had_load, run_until, started
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = str(ROOT / "tests" / "zoo" / "locustfile.py")
+
+
+def uvicorn(module: str) -> str:
+    """The zoo app as people start it: stock uvicorn, its own worker processes (one process for --workers 1)."""
+    return (
+        f"{sys.executable} -m uvicorn tests.zoo.{module}:app --app-dir {ROOT} --host {{host}} --port {{port}} "
+        "--workers {workers}"
+    )
+
+
+def warnings(session: Session) -> list[str]:
+    return [
+        str(e.data.get("id"))
+        for e in session.events
+        if e.kind == "finding-started" and e.data.get("severity") in ("warning", "critical")
+    ]
+
+
+# (app, workers, users, the finding that must be named)
+CASES = [
+    ("blocking_io", 1, 20, "event-loop-blocked"),  # a sync SDK call inside async def
+    ("blocking_io", 2, 20, "event-loop-blocked"),
+    ("semaphore", 1, 20, "app-concurrency-limit"),  # a dependency that admits 2 calls at once: not a blocked loop
+    ("sync_threadpool", 1, 80, "threadpool-saturated"),  # plain def endpoints waiting on a slow dependency
+]
+
+
+@pytest.mark.parametrize(("module", "workers", "users", "finding"), CASES, ids=[f"{c[0]}-w{c[1]}" for c in CASES])
+def test_a_foreign_app_gets_its_cause_named(
+    tmp_path: Path, module: str, workers: int, users: int, finding: str
+) -> None:
+    session, took = run_until(
+        tmp_path,
+        finding,
+        DEADLINE_S,
+        app=uvicorn(module),
+        locustfile=LOCUSTFILE,
+        workers=workers,
+        users=users,
+        blocker="sdk_call",  # py-spy names the SDK call that blocks the loop (the p key / --confirm)
+    )
+    assert finding in started(session), f"{finding} not named in {took:.0f} s of load; named: {started(session)}"
+    assert took <= DEADLINE_S
+    if finding == "app-concurrency-limit":
+        assert "event-loop-blocked" not in started(session)  # the probe was answered at once: the loop is free
+    evidence = next(e.data for e in session.events if e.kind == "finding-started" and e.data.get("id") == finding)
+    assert evidence.get("signals"), evidence  # each finding says what named it
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_healthy_counterpart_raises_no_warning(tmp_path: Path, workers: int) -> None:
+    session, _ = run_until(
+        tmp_path, None, HEALTHY_S, app=uvicorn("healthy_io"), locustfile=LOCUSTFILE, workers=workers, users=20
+    )
+    assert warnings(session) == [], f"a healthy app got {warnings(session)}"
+    assert_had_load(session)
+    probes = [t.probe for t in session.ticks if t.probe is not None and t.probe.p50_ms is not None]
+    assert len(probes) >= HEALTHY_S - 3 and max(p.p50_ms or 0 for p in probes) < 50, probes[-3:]
