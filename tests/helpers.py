@@ -33,7 +33,8 @@ def tick(t: float = 0.0, *, rps: float = 100.0, p50: float | None = 10.0, p95: f
          db_conns: int = 10, db_max: int = 100, active: int = 1, reserved: int = 3, pool_waiting: int = 0,
          pool_size: int = 10, pool_max: int = 10, pool_errors: int = 0, errors: list[dict[str, Any]] | None = None,
          fail_rps: float = 0.0, findings: list[Finding] | None = None, segment: int = 0,
-         probe_ms: float | None = None, helper: bool = True, db: bool = True) -> Tick:  # fmt: skip
+         probe_ms: float | None = None, kept_ms: float | None = None, helper: bool = True,
+         db: bool = True) -> Tick:  # fmt: skip
     """A synthetic second with sensible healthy defaults; override what a test is about.
 
     `helper=False`: an app without loadtui's helper (no lag, in-flight or pool figures); `probe_ms`: the probe's wait.
@@ -49,7 +50,8 @@ def tick(t: float = 0.0, *, rps: float = 100.0, p50: float | None = 10.0, p95: f
              for i in range(len(cpus)) if helper]  # fmt: skip
     from loadtui.model import ErrorCount, ProbeStats
 
-    probe = None if probe_ms is None else ProbeStats(sent=4, answered=4, p50_ms=probe_ms, max_ms=probe_ms)
+    probe = None if probe_ms is None else ProbeStats(sent=4, answered=4, p50_ms=probe_ms, max_ms=probe_ms,
+                                                     kept_p50_ms=kept_ms)  # fmt: skip
 
     return Tick(
         t=t, rps=rps, fail_rps=fail_rps, users=users, latency=Latency(p50=p50, p95=p95, p99=p95, max=p95),

@@ -479,14 +479,41 @@ def db_bound(w: Window) -> Finding | None:
     )
 
 
+NODELAY_ADVICE = (
+    "uvicorn --workers N creates its socket without IPPROTO_TCP, so TCP_NODELAY is never set (uvicorn #3149). "
+    "Serve with `python -m loadtui.serve app:app --workers N`, or a socket made with IPPROTO_TCP."
+)
+
+
 def nodelay_delay(w: Window) -> Finding | None:
-    """A latency floor near 40 ms with idle CPU and several workers: stock uvicorn --workers without TCP_NODELAY."""
+    """About 40 ms added to each answer on kept-alive connections: the server's sockets lack TCP_NODELAY.
+
+    Measured directly by the probe (probe.py): on a fresh connection, timed to the status line, it takes a
+    millisecond or two; over a kept-alive connection, timed to the end of the body, Nagle's algorithm holds the body
+    until the client's delayed ACK (~40 ms). Whatever the endpoints cost, that gap is the server's. Without probes:
+    every second's p50 sits on the floor with several workers at idle CPU (stock uvicorn --workers N).
+    """
+    low, high = THRESHOLDS.nodelay_low_ms, THRESHOLDS.nodelay_high_ms
+    kept = w.mean(lambda t: t.probe.kept_p50_ms if t.probe is not None else None)
+    fresh = w.mean(lambda t: t.probe.p50_ms if t.probe is not None else None)
+    if kept is not None and fresh is not None:
+        if not (low <= kept <= high and fresh <= kept / 4):
+            return None
+        return Finding(
+            id="nodelay-delay",
+            severity="warning",
+            title="A 40 ms delay per request: the server's sockets lack TCP_NODELAY",
+            evidence=f"probe requests took {ms(fresh)} on a fresh connection but {ms(kept)} over a kept-alive one "
+            f"(to the end of the body), users' p50 {ms(w.p50)} with {w.config.workers} worker(s) — the Nagle + "
+            "delayed-ACK floor, not your code",
+            advice=NODELAY_ADVICE,
+            signals=["probe"],
+        )
     if w.config.workers < 2 or w.rps < THRESHOLDS.min_rps:
         return None
     p50s = [t.latency.p50 for t in w.ticks if t.latency.p50 is not None]
     if len(p50s) < len(w.ticks) or not p50s:
         return None
-    low, high = THRESHOLDS.nodelay_low_ms, THRESHOLDS.nodelay_high_ms
     if not all(low <= p <= high for p in p50s) or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
     return Finding(
@@ -495,8 +522,7 @@ def nodelay_delay(w: Window) -> Finding | None:
         title="A 40 ms delay per request: multi-worker uvicorn without TCP_NODELAY",
         evidence=f"p50 between {min(p50s):.0f} and {max(p50s):.0f} ms every second with {w.config.workers} workers at "
         f"{w.app_cpu_mean:.0f}% CPU — the Nagle + delayed-ACK floor, not your code",
-        advice="uvicorn --workers N creates its socket without IPPROTO_TCP, so TCP_NODELAY is never set (uvicorn #3149). "
-        "Serve with `python -m loadtui.serve app:app --workers N`, or a socket made with IPPROTO_TCP.",
+        advice=NODELAY_ADVICE,
         signals=["load", "process"],
     )
 

@@ -190,6 +190,8 @@ class ProbeStats:
     max_ms: float | None = None
     waiting_ms: float | None = None
     """Age of the oldest probe still unanswered at the end of the second; None when none waits."""
+    kept_p50_ms: float | None = None
+    """Median time of the probes sent over one kept-alive connection, to the end of the body (Nagle shows here)."""
 
     @property
     def wait_ms(self) -> float | None:

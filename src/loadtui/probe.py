@@ -9,6 +9,10 @@ What the probe says, and why it holds for any ASGI app:
   of the same loop, so it waits in line with every user request: its time climbs towards theirs.
 - **Waiting inside the app** (a semaphore, a rate-limited dependency, a full threadpool, a small database pool):
   the loop is free, so the probe is answered at once while the users' requests wait: their latency is far above it.
+- **No TCP_NODELAY** (stock `uvicorn --workers N`): a burst of probes a quarter second goes over one kept-alive
+  connection, each timed to the end of its body. The server writes headers and body apart; without TCP_NODELAY,
+  Nagle's algorithm holds the body until the client's delayed ACK, about 40 ms, while the fresh-connection probe
+  (timed to the status line) stays at a millisecond or two.
 
 The probe is outside Locust, so its requests never enter the users' statistics. At most `MAX_OUTSTANDING` probes are
 in flight; when the app is stuck, the age of the oldest unanswered one is the lower bound of how long a probe waits.
@@ -27,11 +31,14 @@ from urllib.parse import urlsplit
 from loadtui.model import ProbeStats
 
 INTERVAL_S = 0.25
-"""A probe every quarter second: 4 requests/s, negligible beside any load worth diagnosing."""
+"""A probe every quarter second (and a burst on the kept-alive connection): about 16 requests/s, negligible beside
+any load worth diagnosing."""
 MAX_OUTSTANDING = 3
 """Probes in flight at once; when the app is stuck, no more are sent until one is answered."""
 TIMEOUT_S = 30.0
 """A probe unanswered this long is counted as failed (its age was reported every second until then)."""
+KEPT_BURST = 3
+"""Probes per burst on the kept-alive connection; all but the first are timed."""
 PATH = "/loadtui-probe-"
 """The probe's path, followed by a random part: an app routes it only with a catch-all route."""
 
@@ -49,6 +56,8 @@ class Prober:
         self._lock = threading.Lock()
         self._answered: list[float] = []
         """Milliseconds of the probes answered since the last take."""
+        self._kept: list[float] = []
+        """Milliseconds of the kept-alive probes (to the end of the body) since the last take."""
         self._failed = 0
         self._sent = 0
         self._pending: dict[int, float] = {}
@@ -60,6 +69,7 @@ class Prober:
         """Start probing (daemon threads: they never keep loadtui alive)."""
         self._thread = threading.Thread(target=self._schedule, name="loadtui-probe", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._keep_alive, name="loadtui-probe-kept", daemon=True).start()
 
     def stop(self) -> None:
         """Stop sending; probes in flight end by their timeout."""
@@ -78,9 +88,38 @@ class Prober:
                 self._sent += 1
             threading.Thread(target=self._probe, args=(number,), name="loadtui-probe-request", daemon=True).start()
 
-    def _probe(self, number: int) -> None:
+    def _connection(self) -> http.client.HTTPConnection:
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=TIMEOUT_S)
+        return cls(self._host, self._port, timeout=TIMEOUT_S)
+
+    def _keep_alive(self) -> None:
+        """Bursts of probes over one connection, timed to the end of the body (reconnects after an error).
+
+        After an idle gap the client's TCP stack acknowledges at once (quick-ACK mode), hiding the delay; back to
+        back, as real clients send, it delays its ACKs. So each burst's first answer only warms the connection up.
+        """
+        conn: http.client.HTTPConnection | None = None
+        while not self._stop.wait(INTERVAL_S):
+            conn = conn or self._connection()
+            try:
+                for i in range(KEPT_BURST):
+                    start = self._clock()
+                    conn.request("GET", f"{self._prefix}/kept")
+                    response = conn.getresponse()
+                    response.read()
+                    if i > 0:
+                        with self._lock:
+                            self._kept.append((self._clock() - start) * 1000)
+                    if response.will_close:
+                        raise http.client.HTTPException("the server closes kept-alive connections")
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def _probe(self, number: int) -> None:
+        conn = self._connection()
         ok = False
         try:
             conn.request("GET", f"{self._prefix}/{number}", headers={"Connection": "close"})
@@ -102,6 +141,7 @@ class Prober:
         """The probes of the last second: answered ones, failures, and the age of the oldest still waiting."""
         with self._lock:
             answered, self._answered = self._answered, []
+            kept, self._kept = self._kept, []
             failed, self._failed = self._failed, 0
             sent, self._sent = self._sent, 0
             now = self._clock()
@@ -113,4 +153,5 @@ class Prober:
             p50_ms=round(statistics.median(answered), 2) if answered else None,
             max_ms=round(max(answered), 2) if answered else None,
             waiting_ms=round(oldest * 1000, 2) if oldest is not None else None,
+            kept_p50_ms=round(statistics.median(kept), 2) if kept else None,
         )

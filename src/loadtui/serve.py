@@ -13,6 +13,7 @@ supervisor, even for one worker, so the worker count can change live from 1.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 
@@ -40,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--log-level", default="info")
     p.add_argument("--backlog", type=int, default=2048)
+    p.add_argument(
+        "--app-dir", default=".", help="look for the app's module in this directory (as uvicorn's --app-dir)"
+    )
     return p
 
 
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         sys.stderr.write("--workers must be at least 1\n")
         return 2
+    sys.path.insert(0, os.path.abspath(args.app_dir))  # the workers inherit it (multiprocessing's spawn)
     try:
         sock = listening_socket(args.host, args.port)
     except OSError as exc:

@@ -270,6 +270,7 @@ def _golden_cases() -> dict[str, list[Any]]:
         "event-loop-blocked (probe)": _ramp(700.0),
         "app-concurrency-limit": _ramp(2.0),
         "threadpool-saturated (no helper)": _ramp(2.0, threads=41),
+        "nodelay-delay (probe)": seconds(**(FOREIGN | {"probe_ms": 1.5, "kept_ms": 41.0, "rps": 300.0, "p50": 60.0})),
     }
 
 
@@ -522,3 +523,23 @@ def test_the_probe_finding_says_which_signal_named_it() -> None:
     [blocked] = [f for f in evaluate(_ramp(700.0), RunConfig(workers=1, app=STOCK_APP)) if f.id == "event-loop-blocked"]
     assert blocked.signals == ["probe", "process"] and "probe requests" in blocked.evidence
     assert all(f.signals for f in evaluate(_ramp(2.0), RunConfig(workers=1, app=STOCK_APP)))
+
+
+@pytest.mark.parametrize(
+    ("fresh", "kept", "users_p50", "fires"),
+    [
+        (1.5, 41.0, 60.0, True),  # a 15 ms endpoint under stock uvicorn --workers 2: p50 off the old 36–50 ms band
+        (1.5, 41.0, 44.0, True),
+        (1.5, 36.0, 300.0, True),  # whatever the endpoints cost, the gap is the server's
+        (1.5, 35.9, 44.0, False),  # no floor on the kept-alive connection: the old p50 band alone does not decide
+        (1.5, 50.1, 44.0, False),
+        (10.3, 41.0, 44.0, False),  # the fresh probe waits too: a slow loop, not Nagle
+        (700.0, 700.0, 320.0, False),  # a blocked loop delays both
+    ],
+)
+def test_nodelay_from_the_kept_alive_probe(fresh: float, kept: float, users_p50: float, fires: bool) -> None:
+    ticks = [
+        tick(float(i), **(FOREIGN | {"probe_ms": fresh, "kept_ms": kept, "users": 4, "rps": 90.0, "p50": users_p50}))
+        for i in range(6)
+    ]
+    assert ("nodelay-delay" in ids(ticks, RunConfig(workers=2, app=STOCK_APP))) is fires
