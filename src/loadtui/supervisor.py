@@ -72,13 +72,22 @@ def check_port_free(port: int, host: str = HOST) -> None:
             ) from None
 
 
-def is_worker(proc: psutil.Process) -> bool:
-    """True for a uvicorn/multiprocessing worker child (not the resource tracker)."""
+def is_worker(proc: psutil.Process, parent: psutil.Process | None = None) -> bool:
+    """True for a worker child of the app's supervisor (not multiprocessing's resource tracker).
+
+    uvicorn's supervisor spawns its workers (`multiprocessing.spawn` in their command line); gunicorn and other
+    pre-fork servers fork them (gunicorn then retitles them "gunicorn: worker [...]"), so a forked worker runs its
+    parent's executable.
+    """
     try:
-        cmdline = " ".join(proc.cmdline())
+        text = " ".join(proc.cmdline())
+        if "resource_tracker" in text:
+            return False
+        if "multiprocessing.spawn" in text or "spawn_main" in text:
+            return True
+        return parent is not None and proc.exe() == parent.exe()
     except psutil.Error:
         return False
-    return "multiprocessing.spawn" in cmdline or "spawn_main" in cmdline
 
 
 class AppSupervisor:
@@ -212,7 +221,7 @@ class AppSupervisor:
             children = self._ps.children()
         except psutil.Error:
             return None
-        workers = [c.pid for c in children if is_worker(c)]
+        workers = [c.pid for c in children if is_worker(c, self._ps)]
         # A single-process user app (stock `uvicorn app:app`) is its own worker.
         single = self.config is not None and self.config.workers == 1 and self.config.app is not None
         if not workers and single:

@@ -51,7 +51,13 @@ CASES = [
     ("blocking_io", 2, 20, "event-loop-blocked"),
     ("semaphore", 1, 20, "app-concurrency-limit"),  # a dependency that admits 2 calls at once: not a blocked loop
     ("sync_threadpool", 1, 80, "threadpool-saturated"),  # plain def endpoints waiting on a slow dependency
-    ("healthy_io", 2, 20, "nodelay-delay"),  # a fine app under stock uvicorn --workers 2: 15 ms endpoint, p50 ~60 ms
+    ("healthy_io", 2, 20, "nodelay-delay"),
+    (
+        "cpu_bound",
+        1,
+        4,
+        "too-few-workers",
+    ),  # one stock uvicorn process at 100% of a core (it once read 0%)  # a fine app under stock uvicorn --workers 2: 15 ms endpoint, p50 ~60 ms
 ]
 
 
@@ -86,3 +92,40 @@ def test_the_healthy_counterpart_raises_no_warning(tmp_path: Path, workers: int)
     assert_had_load(session)
     probes = [t.probe for t in session.ticks if t.probe is not None and t.probe.p50_ms is not None]
     assert len(probes) >= HEALTHY_S - 3 and max(p.p50_ms or 0 for p in probes) < 50, probes[-3:]
+
+
+LAYOUTS = {
+    "uvicorn one process": (uvicorn, 1),
+    "uvicorn --workers 2": (uvicorn, 2),
+    "loadtui.serve --workers 2": (served, 2),
+    "gunicorn, 2 uvicorn workers": (
+        lambda module: (
+            f"{sys.executable} -m gunicorn tests.zoo.{module}:app --chdir {ROOT} "
+            "-k uvicorn.workers.UvicornWorker -w {workers} -b {host}:{port}"
+        ),
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_process_figures_in_every_layout(tmp_path: Path, layout: str) -> None:
+    """Each worker of a CPU-bound app is found and reads its real CPU, however the app serves its workers."""
+    command, workers = LAYOUTS[layout]
+    # 16 users: enough to fill a core even through stock multi-worker uvicorn's 40 ms per request.
+    session, _ = run_until(
+        tmp_path, None, 8, app=command("cpu_bound"), locustfile=LOCUSTFILE, workers=workers, users=16
+    )
+    steady = [t for t in session.ticks if t.rps > 0][-5:]
+    assert len(steady) == 5 and all(len(t.workers) == workers for t in steady), [t.workers for t in steady]
+    # A CPU-bound app under load uses about a core in all (never the 0% of a lost pid); which worker does the work
+    # depends on which one accepted the users' kept-alive connections, so the workers are judged together.
+    cpu = {
+        pid: [w.cpu_percent for t in steady for w in t.workers if w.pid == pid]
+        for pid in {w.pid for w in steady[-1].workers}
+    }
+    means = sorted(sum(v) / len(v) for v in cpu.values())
+    assert sum(means) >= 60 and means[-1] >= 40, (layout, cpu)
+    assert all(w.rss_bytes > 0 for t in steady for w in t.workers)
+    if workers > 1:  # the supervisor is shown apart from its workers
+        assert steady[-1].app is not None and steady[-1].app.pid not in {w.pid for w in steady[-1].workers}
