@@ -258,6 +258,7 @@ def worker_imbalance(w: Window) -> Finding | None:
     )
 
 
+BLOCKED_TITLE = "The event loop is blocked: requests wait in line while the CPU idles"
 BLOCKED_ADVICE = (
     "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
     "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in."
@@ -281,7 +282,7 @@ def event_loop_blocked(w: Window) -> Finding | None:
         return Finding(
             id="event-loop-blocked",
             severity="critical",
-            title="The event loop is blocked: requests wait in line while the CPU idles",
+            title=BLOCKED_TITLE,
             evidence=f"event-loop lag {lag:.0f} ms on average, worker CPU {w.app_cpu_mean:.0f}%, p50 {ms(w.p50)} at "
             f"{w.rps:.0f} req/s ({w.per_worker_text()})",
             advice=BLOCKED_ADVICE,
@@ -293,7 +294,7 @@ def event_loop_blocked(w: Window) -> Finding | None:
     return Finding(
         id="event-loop-blocked",
         severity="critical",
-        title="The event loop is blocked: requests wait in line while the CPU idles",
+        title=BLOCKED_TITLE,
         evidence=f"probe requests to a path the app does not route (a 404 that runs none of its code, normally 1–3 ms) "
         f"waited {ms(probe)}, users' p50 {ms(w.p50)}, worker CPU {w.app_cpu_mean:.0f}% at {w.rps:.0f} req/s "
         f"({w.per_worker_text()}): the loop runs nothing while a call blocks it",

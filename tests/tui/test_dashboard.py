@@ -138,3 +138,15 @@ async def test_foreign_text_with_brackets_is_shown_as_plain_text() -> None:
         await pilot.pause(0.5)  # the toast is drawn: markup would raise MarkupError here
         assert any(n.message == text for n in app._notifications), list(app._notifications)
         assert text in text_of(app, "#status-bar")
+
+
+async def test_the_probe_is_shown_beside_the_workers() -> None:
+    app = create_app(config=RunConfig())
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.post_message(TickArrived(tick(1.0, probe_ms=1.5, kept_ms=41.0)))
+        await pilot.pause()
+        shown = text_of(app, "#app-total")
+        assert "probe (a path the app does not route): 2 ms fresh, 41 ms kept alive" in shown, shown
+        app.post_message(TickArrived(tick(2.0)))  # --no-probe: nothing about it
+        await pilot.pause()
+        assert "probe" not in text_of(app, "#app-total")

@@ -168,6 +168,12 @@ class AppPanel(Panel):
             total.append(f" · supervisor {tick.app.pid}: {tick.app.cpu_percent:.0f}% CPU, {mib(tick.app.rss_bytes)}")
         if tick.machine_cpu_percent is not None:
             total.append(f" · machine {tick.machine_cpu_percent:.0f}%")
+        if tick.probe is not None:
+            probe = tick.probe
+            total.append(f"\nprobe (a path the app does not route): {ms(probe.wait_ms)} fresh, ")
+            total.append(f"{ms(probe.kept_p50_ms)} kept alive")
+            if probe.failed:
+                total.append(f", {probe.failed} failed", style="yellow")
         self.query_one("#app-total", Static).update(total)
 
 
