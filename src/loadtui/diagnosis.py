@@ -65,8 +65,9 @@ class Thresholds:
     """Below this there is too little traffic to judge latency."""
     probe_blocked_ms: float = 50.0
     """A probe (a 404 that runs no app code, normally 1–3 ms) waiting this long means the event loop ran nothing."""
-    probe_blocked_share: float = 0.5
-    """...and at least this share of the users' p50: the probe waits in the same line as the users' requests."""
+    probe_blocked_share: float = 0.25
+    """...and at least this share of the users' p50: the probe waits in the same line as the users' requests (with
+    several workers it is accepted by the least-loaded loop, so it waits less than the average user)."""
     probe_free_share: float = 0.1
     """A probe answered within this share of the users' p50: the loop is free and the users wait inside the app."""
 

@@ -451,7 +451,7 @@ class Session:
         per_worker: dict[str, list[str]] = {}
         for w in workers[: self.MAX_DUMPS]:
             try:
-                lines = stacks.summarize(stacks.dump(w.pid))
+                lines = stacks.sample(w.pid)
             except stacks.StackDumpError as exc:
                 self.event("confirmation-failed", str(exc), findings=findings)
                 raise RunFailed(str(exc)) from None

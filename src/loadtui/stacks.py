@@ -11,11 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DUMP_TIMEOUT_S = 10.0
+SAMPLES = 3
+"""Dumps per worker when confirming (about 25 ms each)."""
 
 _THREAD = re.compile(r'^Thread (?P<tid>0x[0-9a-fA-F]+|\d+) \((?P<state>[^)]*)\)(?:: "(?P<name>.*)")?')
 _FRAME = re.compile(r"^\s+(?P<function>.+?) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
@@ -148,6 +151,25 @@ def py_spy() -> str:
     if found is None:
         raise StackDumpError("py-spy is not installed; pip install py-spy (it comes with loadtui)")
     return found
+
+
+def sample(pid: int, samples: int = SAMPLES, gap: float = 0.05) -> list[str]:
+    """The summary seen most often in `samples` dumps of `pid`, its first line saying how often.
+
+    One dump is one instant: a loop that serves many requests is caught in whatever it runs then, while a loop stuck
+    in one call is caught there every time. The count tells the two apart.
+    """
+    summaries: list[list[str]] = []
+    for i in range(samples):
+        if i:
+            time.sleep(gap)
+        summaries.append(summarize(dump(pid)))
+    firsts = Counter(s[0] for s in summaries if s)
+    if not firsts:
+        return []
+    top, seen = firsts.most_common(1)[0]
+    best = next(s for s in summaries if s and s[0] == top)
+    return [f"{best[0]} ({seen} of {samples} samples)", *best[1:]]
 
 
 def dump(pid: int, timeout: float = DUMP_TIMEOUT_S) -> list[Thread]:

@@ -493,6 +493,8 @@ def _ramp(probe_ms: float | None, **kw: Any) -> list[Any]:
         ("probe answered at once: a limit inside the app", _ramp(2.0), "app-concurrency-limit", "event-loop-blocked"),
         ("probe at half the users' p50: still in line", _ramp(160.0), "event-loop-blocked", "app-concurrency-limit"),
         ("probe at 49 ms: below the blocked floor", _ramp(49.0), None, "event-loop-blocked"),
+        ("probe at a quarter of p50 (80 ms): in line", _ramp(80.0), "event-loop-blocked", "app-concurrency-limit"),
+        ("probe at 79 ms: under a quarter, neither", _ramp(79.0), None, "event-loop-blocked"),
         ("probe at 10% of p50: the loop is free", _ramp(32.0), "app-concurrency-limit", "event-loop-blocked"),
         ("probe at 11% of p50: neither", _ramp(35.2), None, "app-concurrency-limit"),
         ("no probe (--no-probe): no guess", _ramp(None), "queueing", "app-concurrency-limit"),
