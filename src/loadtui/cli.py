@@ -2,6 +2,7 @@
 
     loadtui [OPTIONS]                        the dashboard
     loadtui headless --duration 30 [OPTIONS] the same session, a line per second and a summary
+    loadtui headless --vary workers=1,2,4    a sweep: a step per value, and the verdict (add --slo for CI)
     loadtui replay FILE                      the dashboard on a recorded session
     loadtui report FILE [FILE ...] -o report.html
 
@@ -20,6 +21,8 @@ from typing import NoReturn
 from loadtui import __version__
 from loadtui.config import SCENARIO_NAMES, RunConfig
 from loadtui.errors import RunFailed, UsageError
+from loadtui.plan import DEFAULT_STEP_S, Plan
+from loadtui.verdict import Slo, parse_slo, parse_vary
 
 COMMANDS = ("headless", "replay", "report")
 
@@ -112,6 +115,30 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="max_connections of the embedded server (%(default)s)",
     )
     p.add_argument("--record", default=None, metavar="PATH", help="session log path (default ./loadtui-sessions/…)")
+    sweep = p.add_argument_group("sweeps and objectives")
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,…",
+        help="run one step per value (repeatable: the product of the lists) and say which configuration won; KEY is "
+        "workers, users, pool-min, pool-max, db-mode, access-log or scenario; users=auto searches for the knee",
+    )
+    sweep.add_argument(
+        "--step",
+        type=float,
+        default=DEFAULT_STEP_S,
+        metavar="SECONDS",
+        help="seconds measured per step, after it has settled (default %(default)g)",
+    )
+    sweep.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="an objective: 'p50|p95|p99 < N ms', 'fail < N %%' or 'rps > N' (repeatable); headless exits 3 "
+        "when it is missed",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 def build_headless_parser() -> argparse.ArgumentParser:
     """`loadtui headless`."""
     p = _Parser(prog="loadtui headless", description="Run a session without the dashboard.")
-    p.add_argument("--duration", type=float, required=True, help="seconds of load")
+    p.add_argument("--duration", type=float, default=None, help="seconds of load (with --vary: optional, a cap)")
     p.add_argument(
         "--confirm",
         action="store_true",
@@ -172,6 +199,18 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config
 
 
+def sweep_from_args(args: argparse.Namespace, config: RunConfig) -> tuple[Plan | None, list[Slo]]:
+    """The plan `--vary` describes (checked against `config`) and the `--slo` objectives."""
+    slos = [parse_slo(text) for text in args.slo]
+    if not (math.isfinite(args.step) and args.step >= 3):
+        raise UsageError(f"--step must be at least 3 seconds (got {args.step:g}), e.g. --step 20")
+    if not args.vary:
+        return None, slos
+    plan = Plan.from_varies([parse_vary(text) for text in args.vary])
+    plan.check(config)
+    return plan, slos
+
+
 def _check_record_path(path: Path) -> None:
     if path.exists():
         raise UsageError(f"--record {path} exists already; choose a new file name")
@@ -200,11 +239,15 @@ def _dispatch(args: list[str]) -> int:
     command = args[0] if args and args[0] in COMMANDS else None
     if command == "headless":
         ns = build_headless_parser().parse_args(args[1:])
-        if not (math.isfinite(ns.duration) and ns.duration > 0):
+        if ns.duration is None and not ns.vary:
+            raise UsageError("headless needs --duration SECONDS (or a sweep: --vary KEY=V1,V2,…)")
+        if ns.duration is not None and not (math.isfinite(ns.duration) and ns.duration > 0):
             raise UsageError(f"--duration must be a number of seconds above 0 (got {ns.duration})")
+        config = config_from_args(ns)
+        plan, slos = sweep_from_args(ns, config)
         from loadtui import headless
 
-        return headless.run(config_from_args(ns), ns.duration, confirm=ns.confirm)
+        return headless.run(config, ns.duration, confirm=ns.confirm, plan=plan, slos=slos, step_s=ns.step)
     if command == "replay":
         p = _Parser(prog="loadtui replay", description="Open the dashboard on a recorded session.")
         p.add_argument("file", type=Path)
@@ -229,6 +272,7 @@ def _dispatch(args: list[str]) -> int:
         return write_report(ns.files, ns.output, ns.csv)
     ns = build_parser().parse_args(args)
     config = config_from_args(ns)
+    plan, slos = sweep_from_args(ns, config)
     from loadtui.tui.run import run_dashboard
 
-    return run_dashboard(config)
+    return run_dashboard(config, plan=plan, slos=slos, step_s=ns.step)

@@ -13,9 +13,14 @@ from typing import Any, TextIO
 from loadtui.config import RunConfig
 from loadtui.errors import RunFailed
 from loadtui.model import Event, Tick, named_by
+from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.segments import Summary
 from loadtui.session import Session
 from loadtui.units import num
+from loadtui.verdict import Slo, StepResult
+
+EXIT_SLO_MISSED = 3
+"""Exit status when an SLO was missed (0 met, 1 the run failed, 2 bad input), so CI can gate on it."""
 
 HEADER = f"{'t':>5} {'users':>5} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  {'worker CPU %':<22} {'lg CPU':>6} {'db conn':>8}"
 
@@ -64,6 +69,45 @@ def format_summary(summary: Summary, findings: list[tuple[str, str, str]] | None
     return out
 
 
+def format_plan(summary: Summary, slos: list[Slo]) -> str:
+    """A sweep's table, a row per step (the measured seconds only), the winner marked, then the verdict."""
+    slo_col = f" {'SLOs':>6}" if slos else ""
+    rows = [
+        f"{'#':>2}  {'step':<34} {'secs':>4} {'req/s':>8} {'fail %':>6} {'p50':>6} {'p95':>6} {'p99':>6} "
+        f"{'CPU/worker':>10} {'lg CPU':>6}{slo_col}  note"
+    ]
+    won = summary.verdict.segment if summary.verdict else None
+    for i, step in enumerate(summary.plan, 1):
+        seg = step.segment
+        mark = "*" if won is not None and seg.index == won and not step.note else " "
+        fail = 100.0 * (seg.fail_rps or 0.0) / seg.rps if seg.rps else None
+        met = ""
+        if slos:
+            met = f" {('met' if all(s.met(seg) for s in slos) else 'missed') if seg.rps is not None else '—':>6}"
+        rows.append(
+            f"{i:>2}{mark} {step.label[:34]:<34} {seg.steady_seconds:>4} {num(seg.rps, '.1f'):>8} "
+            f"{num(fail, '.1f'):>6} {num(seg.p50):>6} {num(seg.p95):>6} {num(seg.p99):>6} "
+            f"{num(seg.cpu_per_worker):>10} {num(seg.loadgen_cpu_percent):>6}{met}  {step.note}".rstrip()
+        )
+    verdict = summary.verdict
+    if verdict is not None:
+        rows.append("")
+        rows.append(f"Verdict: {verdict.why}" if verdict.segment is not None else f"Verdict: none — {verdict.why}")
+    return "\n".join(rows)
+
+
+def format_slo_checks(summary: Summary) -> str:
+    """`--slo` on a run without a sweep: each objective, met or missed, per segment."""
+    lines = [f"  {check}" for check in summary.slo_checks]
+    head = "SLOs: all met" if summary.slos_met else "SLOs: MISSED (exit status 3)"
+    return head + "\n" + "\n".join(lines)
+
+
+def step_overheads(results: list[StepResult], overheads: list[float]) -> str:
+    """Seconds each step spent applying and settling before it was measured."""
+    return ", ".join(f"{r.label} {o:.1f} s" for r, o in zip(results, overheads, strict=False))
+
+
 def _evidence(event: Event) -> str:
     """A finding's evidence, with what named it."""
     text = str(event.data.get("evidence"))
@@ -73,16 +117,21 @@ def _evidence(event: Event) -> str:
 
 def run(
     config: RunConfig,
-    duration: float,
+    duration: float | None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     on_open: Callable[[Session], None] | None = None,
     confirm: bool = False,
+    plan: Plan | None = None,
+    slos: list[Slo] | None = None,
+    step_s: float = DEFAULT_STEP_S,
 ) -> int:
-    """Run a session for `duration` seconds of load; return the exit status (0 ok, 1 run failed).
+    """Run a session for `duration` seconds of load (or until the `plan` is done); return the exit status.
 
-    With `confirm`, each warning or critical finding is confirmed once with a py-spy dump of the busiest workers.
+    0 ok, 1 the run failed, 3 an SLO was missed (by every step of a sweep, or by the run). With `confirm`, each
+    warning or critical finding is confirmed once with a py-spy dump of the busiest workers.
     """
+    slos = slos or []
     done = threading.Event()
     lock = threading.Lock()
     to_confirm: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -101,7 +150,8 @@ def run(
         if confirm and event.kind == "finding-started" and event.data.get("severity") in ("warning", "critical"):
             to_confirm.put(str(event.data.get("id")))
 
-    session = Session(config, on_tick=on_tick, on_event=on_event)
+    session = Session(config, on_tick=on_tick, on_event=on_event, slos=slos)
+    runner = PlanRunner(plan, slos, step_s) if plan is not None else None
 
     def stop(signum: int, _frame: Any) -> None:
         err.write(f"loadtui: {signal.Signals(signum).name}, stopping\n")
@@ -113,12 +163,20 @@ def run(
         session.open(progress=lambda msg: err.write(f"loadtui: {msg}\n"))
         if on_open is not None:
             on_open(session)
+        if runner is not None:
+            runner.attach(session)
+            assert plan is not None
+            err.write(f"loadtui: sweep of {len(plan.steps)} step(s), about {plan.estimate_s(step_s):.0f} s\n")
         out.write(HEADER + "\n")
-        deadline = time.monotonic() + duration
+        deadline = time.monotonic() + (duration if duration is not None else float("inf"))
         confirmed: set[str] = set()
         while not done.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 break
+            if runner is not None:
+                runner.poll(session, progress=lambda msg: err.write(f"loadtui: {msg}\n"))
+                if runner.finished:
+                    break
             # Dumps run here, on the thread that owns the session, never on the tick thread.
             while not to_confirm.empty():
                 fid = to_confirm.get()
@@ -135,6 +193,8 @@ def run(
         err.write(f"loadtui: {exc}\n")
         status = 1
     finally:
+        if runner is not None and not runner.finished:
+            runner.stop("the run ended before the last step" if status == 0 else "the run failed")
         summary = session.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -150,6 +210,15 @@ def run(
                 if e.kind == "confirmation"
             ]
             out.write("\n" + format_summary(summary, found) + "\n")
+            if runner is not None:
+                out.write("\n" + format_plan(summary, slos) + "\n")
+                err.write(
+                    f"loadtui: time outside measurement per step: {step_overheads(runner.results, runner.overheads)}\n"
+                )
+            elif slos:
+                out.write("\n" + format_slo_checks(summary) + "\n")
+            if status == 0 and not summary.slos_met:
+                status = EXIT_SLO_MISSED
         if session.recorder is not None:
             err.write(f"loadtui: session log {session.record_path}\n")
     return status

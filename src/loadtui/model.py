@@ -50,6 +50,8 @@ EventKind = Literal[
     "paused",
     "resumed",
     "mark",
+    "plan",
+    "verdict",
     "finding-started",
     "finding-ended",
     "confirmation",

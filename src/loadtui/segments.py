@@ -9,10 +9,13 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtui.config import RunConfig
 from loadtui.model import Event, Tick
+
+if TYPE_CHECKING:
+    from loadtui.verdict import SloCheck, StepResult, Verdict
 
 SETTLE_SECONDS = 3
 """Seconds after a change that are not steady state."""
@@ -74,8 +77,17 @@ def summarize(
     settle: int = SETTLE_SECONDS,
     marks: Sequence[Event] = (),
 ) -> Segment:
-    """The steady-state figures of one segment's ticks (`marks`: the session's mark events)."""
-    steady = list(ticks[settle:]) if len(ticks) > settle else []
+    """The steady-state figures of one segment's ticks (`marks`: the session's mark events).
+
+    Steady seconds start after `settle` seconds and after the second in which every user had been spawned (a ramp of
+    200 users at 10/s is not steady state); a segment whose users never all ran is judged after `settle` only.
+    """
+    start = settle
+    if config is not None and config.users > 0:
+        ramp = next((i for i, t in enumerate(ticks) if t.users >= config.users), None)
+        if ramp:  # users were still spawning in the first seconds
+            start = max(settle, ramp + 1)
+    steady = list(ticks[start:]) if len(ticks) > start else []
     findings: list[str] = []
     for tick in ticks:
         for finding in tick.findings:
@@ -144,6 +156,19 @@ class Summary:
     """Finding ids in the order they first started."""
     failed: str | None
     """Why the run failed, or None."""
+    verdict: Verdict | None = None
+    """A sweep's verdict (plan.py): which configuration won and why."""
+    plan: list[StepResult] = field(default_factory=list)
+    """A sweep's steps with the figures of their measured seconds."""
+    slo_checks: list[SloCheck] = field(default_factory=list)
+    """`--slo` checked against every segment of a run without a sweep."""
+
+    @property
+    def slos_met(self) -> bool:
+        """False when an SLO was missed: by every step of a sweep (no verdict), or by a segment of a plain run."""
+        if self.verdict is not None and self.verdict.slos:
+            return self.verdict.segment is not None
+        return all(c.met for c in self.slo_checks)
 
     def to_dict(self) -> dict[str, Any]:
         """For the summary line of the session log."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from loadtui import diagnosis, rebalance, segments, stacks
+from loadtui import diagnosis, rebalance, segments, stacks, verdict
 from loadtui.collectors import DbCollector
 from loadtui.config import RunConfig, check_pool_fits, scenario
 from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
@@ -64,6 +64,7 @@ class Session:
         on_event: EventCallback | None = None,
         state_dir: Path | None = None,
         recent_ticks: int = RECENT_TICKS,
+        slos: Sequence[verdict.Slo] = (),
     ) -> None:
         config.validate()
         self.config = config
@@ -116,6 +117,12 @@ class Session:
         self._confirmations: dict[str, str] = {}
         self._open_failure: str | None = None
         self.closed = False
+        self.slos = tuple(slos)
+        """`--slo`: checked against every segment at the end, unless a sweep gives a verdict."""
+        self.verdict: verdict.Verdict | None = None
+        """A sweep's verdict, set by its PlanRunner when the plan ends."""
+        self.plan_results: list[verdict.StepResult] = []
+        self._rebalancing = threading.Event()
 
     # -- subscribers -------------------------------------------------------------------------------------------
 
@@ -270,6 +277,38 @@ class Session:
         self._segment_configs[self._segment] = cfg
         self.event("config", reason, segment=self._segment, config=cfg.to_dict())
 
+    @property
+    def segment(self) -> int:
+        """The index of the configuration segment running now."""
+        return self._segment
+
+    @property
+    def rebalancing(self) -> bool:
+        """True while the users' connections are being spread over the workers (figures are not steady yet)."""
+        return self._rebalancing.is_set()
+
+    def change(self, progress: Callable[[str], object] | None = None, **changes: Any) -> None:
+        """Apply several settings as one step, one segment: live where possible (users, workers), else by restart."""
+        new = self.config.replace(**changes)
+        if new == self.config:
+            return
+        live = {"users", "spawn_rate"}
+        if self.app is not None and self.app.supports_live_workers:
+            live.add("workers")
+        differ = {f.name for f in dataclasses.fields(new) if getattr(new, f.name) != getattr(self.config, f.name)}
+        if not differ <= live:
+            self.apply(self.propose(**changes), progress=progress)
+            return
+        if new.workers != self.config.workers:
+            self._change_workers_live(new)
+        if self.loadgen is not None and not self.paused and new.users != self.config.users:
+            self.loadgen.set_users(new.users, new.spawn_rate)
+        self.config = new
+        self.propose(**changes)
+        self._new_segment(new, describe_change(changes))
+        if "workers" in differ:
+            self.start_rebalance(f"workers → {new.workers}")
+
     def set_users(self, users: int, spawn_rate: float | None = None) -> None:
         """Change the number of simulated users (live)."""
         users = max(0, users)
@@ -306,6 +345,18 @@ class Session:
         if not self.app.supports_live_workers:
             self.apply(self.propose(workers=workers))
             return
+        self._change_workers_live(new)
+        self.config = new
+        self.propose(workers=workers)
+        self._new_segment(self.config, f"workers → {workers}")
+        self.start_rebalance(f"workers → {workers}")
+
+    def _change_workers_live(self, new: RunConfig) -> None:
+        """Add or remove workers by signal; records `workers` (the caller starts the segment)."""
+        assert self.app is not None
+        workers = new.workers
+        if self.limits is not None:
+            check_pool_fits(new, self.limits.for_ordinary_roles)
         before = self.app.worker_pids()
         with self._change():
             if workers < len(before) and self.loadgen is not None:
@@ -316,8 +367,6 @@ class Session:
                 self.event("error", f"worker change failed: {exc}")
                 raise RunFailed(str(exc)) from None
             self._health.app_started(self.app.worker_pids())
-        self.config = new
-        self.propose(workers=workers)
         self._diagnoser.reset()
         self.event(
             "workers",
@@ -326,8 +375,6 @@ class Session:
             seconds=round(seconds, 3),
             pids=sorted(self._health.known_workers),
         )
-        self._new_segment(self.config, f"workers → {workers}")
-        self.start_rebalance(f"workers → {workers}")
 
     def propose(self, **changes: Any) -> RunConfig:
         """Record a change without applying it (a key press, before its job runs or `a` applies it).
@@ -400,10 +447,17 @@ class Session:
             return
         if self.paused or self.config.users <= 0 or len(self.app.worker_pids()) < 2:
             return
+        self._rebalancing.set()
         thread = threading.Thread(target=self._rebalance, args=(reason,), name="loadtui-rebalance", daemon=True)
         thread.start()
 
     def _rebalance(self, reason: str) -> None:
+        try:
+            self._spread(reason)
+        finally:
+            self._rebalancing.clear()
+
+    def _spread(self, reason: str) -> None:
         app, loadgen = self.app, self.loadgen
         if app is None or app.port is None or loadgen is None:
             return
@@ -602,6 +656,9 @@ class Session:
             best_segment=best.index if best else None,
             findings=findings,
             failed=self.failed,
+            verdict=self.verdict,
+            plan=list(self.plan_results),
+            slo_checks=verdict.check(segs, self.slos) if self.slos and self.verdict is None else [],
         )
 
     def _shutdown_children(self) -> None:
@@ -635,3 +692,8 @@ class Session:
             self.recorder.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         return summary
+
+
+def describe_change(changes: dict[str, Any]) -> str:
+    """A `config` event's reason for a step of several changes: `workers → 2, users → 40`."""
+    return ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in changes.items())

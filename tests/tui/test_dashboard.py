@@ -150,3 +150,38 @@ async def test_the_probe_is_shown_beside_the_workers() -> None:
         app.post_message(TickArrived(tick(2.0)))  # --no-probe: nothing about it
         await pilot.pause()
         assert "probe" not in text_of(app, "#app-total")
+
+
+async def test_the_plan_panel_fills_its_table_and_obeys_skip_and_end() -> None:
+    from typing import cast
+
+    from loadtui.plan import Plan, PlanRunner
+    from loadtui.session import Session
+    from loadtui.verdict import parse_slo, parse_vary
+    from tests.unit.test_plan import Stand
+
+    plan = Plan.from_varies([parse_vary("workers=1,2,4")])
+    runner = PlanRunner(plan, [parse_slo("p95 < 100 ms")], step_s=4)
+    stand = Stand(RunConfig())
+    runner.attach(cast(Session, stand))
+    runner.poll(cast(Session, stand))
+    app = LoadtuiApp(config=RunConfig(), plan=runner)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.6)
+        table = app.query_one("#plan-table", TextTable)
+        assert [r[:2] for r in table.rows] == [["1 worker", "settling"], ["2 workers", ""], ["4 workers", ""]]
+        assert "step 1/3 · settling" in text_of(app, "#plan-status")
+        stand.feed(runner, 3)
+        stand.feed(runner, 4, rps=321.0, p95=48.0)  # measured: step 2 starts
+        await pilot.pause(0.6)
+        assert table.rows[0] == ["1 worker", "done", "321.0", "10", "48", "0.0", "met"]
+        assert table.rows[1][1] == "settling"
+        await pilot.press("n")  # skip step 2 while it settles
+        runner.poll(cast(Session, stand))
+        await pilot.pause(0.6)
+        assert table.rows[1][1] == "skipped" and table.rows[2][1] == "settling"
+        await pilot.press("e")
+        await pilot.pause(0.6)
+        assert "stopped: ended with e" in text_of(app, "#plan-status")
+        assert "verdict: 1 worker: 321 req/s" in text_of(app, "#plan-verdict")
+        assert table.rows[2][1] == "stopped"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from loadtui.config import RunConfig
 from loadtui.diagnosis import THRESHOLDS
 from loadtui.errors import UsageError
 from loadtui.model import Event, Tick
+from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.recorder import SessionLog
 from loadtui.session import Session
 from loadtui.tui import keys
@@ -36,7 +38,9 @@ from loadtui.tui.widgets import (
     EventsPanel,
     LoadgenPanel,
     LoadPanel,
+    PlanPanel,
 )
+from loadtui.verdict import Slo
 
 REPLAY_FRAME_S = 0.05
 """How often a replay advances its clock."""
@@ -63,9 +67,12 @@ class LoadtuiApp(App[int]):
         replay: SessionLog | None = None,
         config: RunConfig | None = None,
         speed: float = 1.0,
+        plan: PlanRunner | None = None,
     ) -> None:
         super().__init__()
         self.session = session
+        self.plan = plan
+        """A sweep (`--vary`) this dashboard runs, step by step, on the control thread."""
         self.controller: SessionController | None = None
         self.replay = ReplayPlayer(replay, speed=speed) if replay is not None else None
         self.applied: RunConfig = (
@@ -98,6 +105,7 @@ class LoadtuiApp(App[int]):
             yield DatabasePanel()
             yield EndpointsPanel()
             with Vertical(id="side"):
+                yield PlanPanel()
                 yield LoadgenPanel()
                 yield EventsPanel()
         yield Footer()
@@ -106,6 +114,9 @@ class LoadtuiApp(App[int]):
         self._render_config()
         self.on_resize()
         self.set_interval(0.5, self._tick_spinner)
+        self.query_one(PlanPanel).display = self.plan is not None
+        if self.plan is not None:
+            self.set_interval(0.5, self._advance_plan)
         if self.session is not None:
             self.session.subscribe(
                 on_tick=lambda t: self.post_message(TickArrived(t)),
@@ -117,6 +128,8 @@ class LoadtuiApp(App[int]):
                 progress=lambda text: self.post_message(Progress(text)),
             )
             self.controller.start()
+            if self.plan is not None:
+                self.controller.submit("plan", self.plan.attach)
         elif self.replay is not None:
             self.title = f"loadtui replay · {self.replay.log.path.name}"
             self.set_interval(REPLAY_FRAME_S, self._replay_frame)
@@ -125,6 +138,43 @@ class LoadtuiApp(App[int]):
         """However the app ends, the session ends with it (stopping everything it started)."""
         if self.controller is not None and not self.controller.closed.is_set():
             await asyncio.to_thread(self.controller.close)
+
+    def _advance_plan(self) -> None:
+        """Let the plan apply its next step when the control thread is free; show where it stands."""
+        plan, controller = self.plan, self.controller
+        if plan is None:
+            return
+        self.query_one(PlanPanel).show(plan.view())
+        if (
+            controller is None
+            or plan.finished
+            or not controller.opened.is_set()
+            or controller.busy
+            or self.job_started is not None
+        ):
+            return
+        controller.submit("plan-step", lambda s: plan.poll(s, progress=lambda t: self.post_message(Progress(t))))
+
+    def _take_over(self) -> None:
+        """A change by hand ends a running plan: the user is in charge from now on."""
+        if self.plan is not None and not self.plan.finished:
+            self.plan.stop("you took over")
+            self.notify("plan stopped: you took over (its verdict covers the steps measured so far)")
+
+    def action_skip_step(self) -> None:
+        """Plan: end the current step now and go on with the next."""
+        if self.plan is None or self.plan.finished:
+            self.notify("no plan is running (start one with --vary)", severity="warning")
+            return
+        self.plan.skip()
+
+    def action_end_plan(self) -> None:
+        """Plan: stop it here and give the verdict of the steps measured so far."""
+        if self.plan is None or self.plan.finished:
+            self.notify("no plan is running (start one with --vary)", severity="warning")
+            return
+        self.plan.stop("ended with e")
+        self.query_one(PlanPanel).show(self.plan.view())
 
     def _job_done(self, name: str, ok: bool, message: str, usage_error: bool) -> None:
         self.post_message(JobFinished(name, ok, message, usage_error))
@@ -189,6 +239,15 @@ class LoadtuiApp(App[int]):
     @on(JobFinished)
     def job_finished(self, message: JobFinished) -> None:
         """A control job is done: show its outcome and the configuration now applied."""
+        if message.name in ("plan", "plan-step"):
+            if not message.ok:
+                self.notify(message.message, title="plan", severity="error", timeout=15, markup=False)
+            elif message.name == "plan-step" and self.session is not None:
+                self.applied = self.session.config
+                self._render_config()
+            if self.plan is not None:
+                self.query_one(PlanPanel).show(self.plan.view())
+            return
         self.job_started = None
         if self.session is not None:
             self.applied = self.session.config
@@ -292,6 +351,7 @@ class LoadtuiApp(App[int]):
         """Ask the session for a change (applied later: by a job, or by `a`); False when it is refused."""
         if self.session is None:
             return False
+        self._take_over()
         try:
             self.session.propose(**changes)
         except (UsageError, ValueError) as exc:
@@ -318,6 +378,7 @@ class LoadtuiApp(App[int]):
 
     def action_apply(self) -> None:
         """Restart with the pending configuration."""
+        self._take_over()
         target = self.pending
         self._submit("apply", lambda s: s.apply(target, progress=lambda t: self.post_message(Progress(t))), "applying…")
 
@@ -414,7 +475,14 @@ class LoadtuiApp(App[int]):
 
 
 def create_app(
-    *, config: RunConfig | None = None, replay: SessionLog | None = None, speed: float = 1.0, live: bool = False
+    *,
+    config: RunConfig | None = None,
+    replay: SessionLog | None = None,
+    speed: float = 1.0,
+    live: bool = False,
+    plan: Plan | None = None,
+    slos: Sequence[Slo] | None = None,
+    step_s: float = DEFAULT_STEP_S,
 ) -> LoadtuiApp:
     """The one factory for the dashboard, used by the CLI and the tests.
 
@@ -423,5 +491,6 @@ def create_app(
     """
     if replay is not None:
         return LoadtuiApp(replay=replay, speed=speed)
-    session = Session(config or RunConfig()) if live else None
-    return LoadtuiApp(session=session, config=config)
+    session = Session(config or RunConfig(), slos=slos or ()) if live else None
+    runner = PlanRunner(plan, slos or (), step_s) if plan is not None else None
+    return LoadtuiApp(session=session, config=config, plan=runner)

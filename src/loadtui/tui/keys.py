@@ -22,7 +22,20 @@ Latencies come from Locust's histogram: whole milliseconds below 100 ms, two sig
 """
 
 LIVE_ONLY = frozenset(
-    {"users", "workers", "pool_max", "pool_min", "db_mode", "access_log", "apply", "scenario", "mark", "confirm"}
+    {
+        "users",
+        "workers",
+        "pool_max",
+        "pool_min",
+        "db_mode",
+        "access_log",
+        "apply",
+        "scenario",
+        "mark",
+        "confirm",
+        "skip_step",
+        "end_plan",
+    }
 )
 """Actions that change or probe a running session: disabled and hidden in a replay."""
 
@@ -98,6 +111,15 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
         "py-spy",
         id="confirm",
         tooltip="confirm the diagnosis: py-spy stack dump of the busiest workers",
+    ),
+    Binding("n", "skip_step", "next step", show=False, id="plan.skip", tooltip="plan: end this step now, go on"),
+    Binding(
+        "e",
+        "end_plan",
+        "end plan",
+        show=False,
+        id="plan.end",
+        tooltip="plan: stop it and give the verdict of the steps measured so far (a change by hand does too)",
     ),
     Binding("x", "save_svg", "screenshot", show=False, id="screenshot", tooltip="save a screenshot (SVG)"),
     Binding("question_mark", "help", "help", id="help", tooltip="this help"),

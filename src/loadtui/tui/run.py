@@ -11,8 +11,10 @@ import time
 from typing import Any
 
 from loadtui.config import RunConfig
+from loadtui.plan import DEFAULT_STEP_S, Plan
 from loadtui.recorder import SessionLog
 from loadtui.tui.app import LoadtuiApp, create_app
+from loadtui.verdict import Slo
 
 SIGNAL_GRACE_S = 10.0
 """After SIGTERM/SIGHUP, the process leaves at the latest this long after everything it started was stopped."""
@@ -43,9 +45,11 @@ def _stop_then_leave(app: LoadtuiApp, status: int) -> None:
     os._exit(status)
 
 
-def run_dashboard(config: RunConfig) -> int:
-    """`loadtui`: the live dashboard. Returns the exit status."""
-    app = create_app(config=config, live=True)
+def run_dashboard(
+    config: RunConfig, plan: Plan | None = None, slos: list[Slo] | None = None, step_s: float = DEFAULT_STEP_S
+) -> int:
+    """`loadtui`: the live dashboard (running the sweep `plan`, if any). Returns the exit status."""
+    app = create_app(config=config, live=True, plan=plan, slos=slos, step_s=step_s)
     session = app.session
     assert session is not None
 

@@ -11,7 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from loadtui.model import Event, Tick, named_by
-from loadtui.units import mib, ms
+from loadtui.plan import PlanView
+from loadtui.units import mib, ms, num
 
 HISTORY = 120
 """Seconds of history the charts keep (bounded: memory stays flat in long sessions)."""
@@ -294,6 +295,61 @@ class EventsPanel(Panel):
         line.append(event.message)
         self._lines.appendleft(line)
         self.query_one("#event-lines", Static).update(Text("\n").join(list(self._lines)[:30]))
+
+
+class PlanPanel(Panel):
+    """A sweep: its steps, the one running with its seconds left, each result as it comes, and the verdict."""
+
+    STATE = {"settling": "settling", "measuring": "measuring", "next": "", "dropped": "not needed"}
+
+    def __init__(self) -> None:
+        super().__init__("Plan", id="plan")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="plan-status")
+        yield TextTable("step", "state", "req/s", "p50 ms", "p95 ms", "fail/s", "SLOs", id="plan-table")
+        yield Static(id="plan-verdict")
+
+    def show(self, view: PlanView) -> None:
+        """Render the plan as it stands."""
+        done = sum(r.state in ("done", "skipped", "failed") for r in view.rows)
+        status = Text()
+        if view.phase == "done":
+            status.append(f"finished: {done} step(s) measured", style="bold")
+            if view.stopped:
+                status.append(f" · stopped: {view.stopped}", style="yellow")
+        else:
+            total = sum(r.state != "dropped" for r in view.rows)
+            status.append(f"step {min(view.index + 1, total)}/{total}", style="bold")
+            if view.remaining_s is not None:
+                status.append(f" · {view.phase} · {view.remaining_s:.0f} s of measurement left")
+            status.append("  n skip step · e end plan · any change by hand takes over", style="dim")
+        self.query_one("#plan-status", Static).update(status)
+        rows = []
+        for row in view.rows:
+            seg = row.result.segment if row.result is not None else None
+            state = self.STATE.get(row.state, row.state) if row.result is None or row.state != "done" else "done"
+            if row.result is not None and row.result.note and row.state == "done":
+                state = row.result.note
+            slo = "" if row.slo_met is None else ("met" if row.slo_met else "missed")
+            rows.append(
+                [
+                    row.label,
+                    state,
+                    num(seg.rps, ".1f") if seg else "",
+                    num(seg.p50) if seg else "",
+                    num(seg.p95) if seg else "",
+                    num(seg.fail_rps, ".1f") if seg else "",
+                    slo,
+                ]
+            )
+        self.query_one("#plan-table", TextTable).set_rows(rows)
+        verdict = Text()
+        if view.verdict is not None:
+            won = view.verdict.segment is not None
+            verdict.append("verdict: " if won else "no winner: ", style="bold green" if won else "bold red")
+            verdict.append(view.verdict.why)
+        self.query_one("#plan-verdict", Static).update(verdict)
 
 
 def _clock(t: float) -> str:
