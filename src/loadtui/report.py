@@ -12,13 +12,16 @@ import datetime as dt
 import html
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loadtui import segments
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
+from loadtui.model import build
 from loadtui.recorder import SessionLog, read_log
+from loadtui.verdict import describe
 
 TIMELINE_EVENTS = ("config", "mark", "restart", "restart-failed", "workers", "applied", "app-exited", "paused")
 """Events drawn as vertical lines on the plots."""
@@ -265,9 +268,13 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
 
-def segment_table(rows: Sequence[tuple[str | None, segments.Segment]]) -> str:
-    """The segments as an HTML table, the best one highlighted; `rows` pairs each with its run (or None)."""
+def segment_table(rows: Sequence[tuple[str | None, segments.Segment]], highlight: int | None = None) -> str:
+    """The segments as an HTML table, the best one (or segment `highlight`, a sweep's winner) highlighted.
+
+    `rows` pairs each segment with its run (or None)."""
     best = segments.best([s for _, s in rows])
+    if highlight is not None:
+        best = next((s for _, s in rows if s.index == highlight), None)
     with_run = any(run is not None for run, _ in rows)
     head = ("<th>run</th>" if with_run else "") + "<th>#</th>" + "".join(f"<th>{h}</th>" for _, h in SEGMENT_COLUMNS)
     body = []
@@ -279,6 +286,74 @@ def segment_table(rows: Sequence[tuple[str | None, segments.Segment]]) -> str:
         ) + f"<td>{html.escape(str(seg.index))}</td>"
         body.append(f"<tr{cls}>{cells}{''.join(_cell(d[key]) for key, _ in SEGMENT_COLUMNS)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+@dataclass(frozen=True)
+class SweepStep:
+    """One step of a sweep as its log's summary line recorded it."""
+
+    label: str
+    segment: segments.Segment
+    note: str
+
+
+def sweep_of(log: SessionLog) -> tuple[list[SweepStep], dict[str, Any] | None]:
+    """A sweep's steps and verdict from the log's summary line (nothing for a run without `--vary`).
+
+    The summary comes from a file: every field is type-checked, and a malformed step is left out.
+    """
+    summary = log.summary or {}
+    steps: list[SweepStep] = []
+    for item in summary.get("plan") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("changes"), dict):
+            continue
+        if not isinstance(item.get("segment"), dict):
+            continue
+        try:
+            seg = build(segments.Segment, item["segment"])
+        except (TypeError, ValueError):
+            continue
+        steps.append(SweepStep(describe(item["changes"]), seg, str(item.get("note") or "")))
+    verdict = summary.get("verdict")
+    return steps, verdict if isinstance(verdict, dict) else None
+
+
+def _sweep_html(log: SessionLog, embed: bool) -> str:
+    """The sweep section: a row per step, the winner highlighted, the verdict in words, and a plot of the steps."""
+    steps, verdict = sweep_of(log)
+    if not steps:
+        return ""
+    won = verdict.get("segment") if verdict else None
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("step", "steady s", "req/s", "fail/s", "p50 ms", "p95 ms", "p99 ms", "CPU/worker %", "note")
+    )
+    body = []
+    for step in steps:
+        seg = step.segment
+        cls = " class='best'" if won is not None and seg.index == won and not step.note else ""
+        cells = [seg.steady_seconds, seg.rps, seg.fail_rps, seg.p50, seg.p95, seg.p99, seg.cpu_per_worker]
+        body.append(
+            f"<tr{cls}><td class='text'>{html.escape(step.label)}</td>{''.join(_cell(c) for c in cells)}"
+            f"<td class='text'>{html.escape(step.note)}</td></tr>"
+        )
+    why = html.escape(str(verdict.get("why", ""))) if verdict else "the sweep did not finish"
+    title = "Verdict" if won is not None else "No winner"
+    return f"<h3>Sweep</h3><p><b>{title}:</b> {why}</p><table><tr>{head}</tr>{''.join(body)}</table>" + _figure_html(
+        _sweep_figure(steps), embed
+    )
+
+
+def _sweep_figure(steps: Sequence[SweepStep]) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    labels = [html.escape(s.label) for s in steps]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("requests/s per step", "p95 latency per step (ms)"))
+    fig.add_trace(go.Bar(x=labels, y=[s.segment.rps for s in steps], name="requests/s"), 1, 1)
+    fig.add_trace(go.Bar(x=labels, y=[s.segment.p95 for s in steps], name="p95 ms", marker_color="#d62728"), 1, 2)
+    fig.update_layout(height=360, showlegend=False, margin={"t": 40, "b": 40})
+    return fig
 
 
 def _facts(log: SessionLog) -> str:
@@ -332,7 +407,16 @@ def render(logs: Sequence[SessionLog]) -> str:
     for log in logs:
         parts.append(f"<h2>{html.escape(log.path.name)}</h2>")
         parts.append(_facts(log))
-        parts.append("<h3>Segments</h3>" + segment_table([(None, s) for s in log_segments(log)]))
+        sweep = _sweep_html(log, embed)
+        if sweep:
+            parts.append(sweep)
+            embed = False
+        _, verdict = sweep_of(log)
+        won = verdict.get("segment") if verdict else None
+        parts.append(
+            "<h3>Segments</h3>"
+            + segment_table([(None, s) for s in log_segments(log)], won if isinstance(won, int) else None)
+        )
         parts.append("<h3>Findings</h3>")
         findings = _findings_figure(log)
         if findings is None:

@@ -358,3 +358,32 @@ def test_names_from_a_log_are_escaped_in_plot_labels(tmp_path: Path) -> None:
     )
     names = [tr.name for tr in _session_figure(log).data]
     assert f"db {evil}" not in names and "db &lt;a href=&#x27;http://x&#x27;&gt;x&lt;/a&gt;" in names
+
+
+def test_a_sweep_gets_its_table_verdict_and_plot_and_the_winner_is_highlighted(tmp_path: Path) -> None:
+    import dataclasses
+
+    from loadtui.recorder import SessionLog
+    from loadtui.segments import summarize
+    from tests.helpers import tick
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=10))
+    one = summarize(0, [tick(float(i), rps=100.0) for i in range(5)], None, settle=0)
+    two = summarize(1, [tick(float(i), rps=190.0) for i in range(5)], None, settle=0)
+    plan = [
+        {"changes": {"workers": 1}, "segment": dataclasses.asdict(one), "note": ""},
+        {"changes": {"workers": 2}, "segment": dataclasses.asdict(two), "note": "<script>alert(1)</script>"},
+        {"changes": {"workers": 3}, "segment": "not a segment"},  # a damaged step is left out
+        "junk",
+    ]
+    verdict = {"segment": 1, "config": {"workers": 2}, "why": "2 workers won <b>x</b>", "slos": []}
+    swept = SessionLog(log.path, log.header, log.ticks, log.events, {**(log.summary or {}), "plan": plan,
+                       "verdict": verdict}, log.truncated)  # fmt: skip
+    page = render([swept])
+    sweep = page[page.index("<h3>Sweep</h3>") : page.index("<h3>Segments</h3>")]
+    assert "<b>Verdict:</b> 2 workers won &lt;b&gt;x&lt;/b&gt;" in sweep
+    assert sweep.count("<tr") == 3 and "3 workers" not in sweep
+    assert "&lt;script&gt;" in sweep and "<script>alert" not in page
+    assert trace("requests/s") in sweep and "p95 latency per step" in sweep
+    segments_table = page[page.index("<h3>Segments</h3>") :]
+    assert segments_table.count("class='best'") == 1
