@@ -468,6 +468,7 @@ class Session:
             users=self.config.users,
             stop=self._stop,
         )
+        self._rebalancing.clear()  # the connections are where they belong: figures from now on are steady
         if done is None:
             return
         settled = self.tick_count + 3  # three whole seconds on the new connections
