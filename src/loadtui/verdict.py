@@ -284,6 +284,11 @@ def choose(results: Sequence[StepResult], slos: Sequence[Slo], cores: int | None
     win = max(qualified, key=lambda r: (r.segment.rps or 0.0, -(r.segment.p95 or 0.0)))
     seg = win.segment
     why = f"{win.label}: {seg.rps:.0f} req/s, p95 {_ms(seg.p95)} — {reason}"
+    others = [r for r in done if r is not win and r.segment.rps]
+    if others:
+        runner_up = max(others, key=lambda r: r.segment.rps or 0.0)
+        ratio = (seg.rps or 0.0) / (runner_up.segment.rps or 1.0)
+        why += f"; {ratio:.2f}× the next best, {runner_up.label} ({runner_up.segment.rps:.0f} req/s)"
     stop = diminishing(done, win, cores)
     if stop:
         why += f"; {stop}"
