@@ -31,7 +31,7 @@ class ProcessCollector:
         self._procs: dict[int, psutil.Process] = {}
 
     def sample(self, pids: list[int]) -> dict[int, ProcessStats]:
-        """Figures for each live pid of `pids` (the first sample of a new pid reads 0 % CPU).
+        """Figures for each live pid of `pids` (a new pid's first CPU figure is its average since it started).
 
         A pid listed twice is sampled once: a one-process app is its own supervisor and worker, and a second
         `cpu_percent` call a moment after the first would read (and report) about 0 %.
@@ -40,11 +40,14 @@ class ProcessCollector:
         for pid in dict.fromkeys(pids):
             proc = self._procs.get(pid)
             try:
+                first = proc is None
                 if proc is None:
                     proc = psutil.Process(pid)
                     self._procs[pid] = proc
                 with proc.oneshot():
                     cpu = proc.cpu_percent(None)
+                    if first:
+                        cpu = _average_since_start(proc)
                     rss = proc.memory_info().rss
                     threads = proc.num_threads()
             except psutil.Error:
@@ -54,6 +57,17 @@ class ProcessCollector:
         for gone in set(self._procs) - set(pids):
             del self._procs[gone]
         return out
+
+
+def _average_since_start(proc: psutil.Process) -> float:
+    """CPU percent since the process started: psutil's first reading of a process is 0 %, which a worker serving
+    1,000 req/s is not (its next reading, a second later, is a true per-second figure)."""
+    try:
+        times = proc.cpu_times()
+        alive = time.time() - proc.create_time()
+    except psutil.Error:
+        return 0.0
+    return round(100.0 * (times.user + times.system) / alive, 1) if alive > 0.05 else 0.0
 
 
 def descendants(pid: int) -> list[int]:

@@ -51,7 +51,11 @@ def main(argv: list[str]) -> None:
     # The parent may already be gone (a race between fork and prctl): then exit instead of living as an orphan.
     if os.getppid() == 1:
         raise SystemExit(1)
-    os.execvp(argv[0], argv)  # noqa: S606 (an argument list, never a shell: replacing ourselves is the point)
+    try:
+        os.execvp(argv[0], argv)  # noqa: S606 (an argument list, never a shell: replacing ourselves is the point)
+    except OSError as exc:  # one line the parent shows the user, not our traceback
+        sys.stderr.write(f"loadtui: cannot run {argv[0]}: {exc.strerror or exc}\n")
+        raise SystemExit(127) from None
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ EventKind = Literal[
     "mark",
     "plan",
     "verdict",
+    "record-failed",
     "finding-started",
     "finding-ended",
     "confirmation",

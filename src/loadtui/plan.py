@@ -301,7 +301,7 @@ class PlanRunner:
         session.verdict = verdict
         session.plan_results = list(self.results)
         stopped = f" (plan stopped: {self.stopped})" if self.stopped else ""
-        session.event("verdict", f"{verdict.why}{stopped}", **verdict.to_dict())
+        session.event("verdict", f"{verdict.why}{stopped}", verdict=verdict.to_dict())
         if self._on_done is not None:
             self._on_done(verdict)
 

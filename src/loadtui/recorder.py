@@ -7,11 +7,13 @@ not know, with one line saying so.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -58,13 +60,20 @@ def machine() -> dict[str, Any]:
 class Recorder:
     """Appends one JSON object per line to the session log, flushing each."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, unique: bool = False, on_error: Callable[[str], object] | None = None) -> None:
+        """Create the log at `path` (never over an existing file).
+
+        `unique`: `path` is a default name; if two sessions start in the same second, the second gets `-2`, `-3`...
+        `on_error` is told once, in words, if writing fails later (a full disk): recording stops, measuring goes on.
+        """
         self.path = path
         self._lock = threading.Lock()
+        self._on_error = on_error
+        self.error: str | None = None
+        """Why recording stopped early, if it did."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Owner-only (0600): the log holds the configuration and the app's words, not for other local users.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            fd = self._create(path, unique)
             self._file: IO[str] | None = open(fd, "w", encoding="utf-8")  # noqa: SIM115 (lives with the session)
         except FileExistsError:
             raise UsageError(f"--record {path} exists already; choose a new file name") from None
@@ -73,13 +82,37 @@ class Recorder:
                 f"cannot write the session log {path} ({exc.strerror}); pass a writable --record"
             ) from None
 
+    def _create(self, path: Path, unique: bool) -> int:
+        # Owner-only (0600): the log holds the configuration and the app's words, not for other local users.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        for n in range(1, 100 if unique else 2):
+            candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+            try:
+                fd = os.open(candidate, flags, 0o600)
+            except FileExistsError:
+                if not unique:
+                    raise
+                continue
+            self.path = candidate
+            return fd
+        raise FileExistsError(path)
+
     def write(self, record: dict[str, Any]) -> None:
         """Append one line and flush it."""
         with self._lock:
             if self._file is None:
                 return
-            self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-            self._file.flush()
+            try:
+                self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+                self._file.flush()
+            except OSError as exc:
+                self.error = f"recording stopped: cannot write {self.path} ({exc.strerror or exc}); measuring goes on"
+                with contextlib.suppress(OSError):
+                    self._file.close()
+                self._file = None
+        if self.error is not None and self._on_error is not None:
+            report, self._on_error = self._on_error, None  # once
+            report(self.error)
 
     def header(self, config: RunConfig, started_at: dt.datetime, extra: dict[str, Any] | None = None) -> None:
         """The first line."""

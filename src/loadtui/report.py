@@ -53,6 +53,8 @@ LOOK: dict[str, Any] = {
     "finding_bar": {"width": 14},
     "event_font_size": 9,
     "event_colors": {"mark": "darkorange", "failed": "crimson", "other": "gray"},
+    "event_label_levels": 4,
+    "run_colors": ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
 }
 """How the plots look (colours, sizes): one place to restyle them."""
 
@@ -78,7 +80,8 @@ def segment_configs(log: SessionLog) -> dict[int, RunConfig]:
     """The configuration of each segment, from the header and the `config` events."""
     configs = {0: log.config}
     for ev in log.events:
-        if ev.kind == "config" and "segment" in ev.data and "config" in ev.data:
+        # A segment starts with the one event that says what changed (config, workers, applied, resumed).
+        if isinstance(ev.data.get("segment"), int) and isinstance(ev.data.get("config"), dict):
             configs[int(ev.data["segment"])] = RunConfig.from_dict(ev.data["config"])
     return configs
 
@@ -167,17 +170,33 @@ def event_color(kind: str) -> str:
     return str(colors["other"])
 
 
+def label_levels(times: Sequence[float], span: float, levels: int) -> list[int]:
+    """A height level for each event label so that labels close in time do not print over each other.
+
+    A label within 1/40 of the time span of the one before moves one level down (cycling through `levels`).
+    """
+    out: list[int] = []
+    gap = max(span, 1.0) / 40
+    for i, t in enumerate(times):
+        level = 0
+        if i and t - times[i - 1] < gap:
+            level = (out[-1] + 1) % levels
+        out.append(level)
+    return out
+
+
 def _draw_events(fig: Any, log: SessionLog) -> None:
     """Configuration changes, restarts and marks as labelled vertical lines across all plots."""
-    for ev in log.events:
-        if ev.kind not in TIMELINE_EVENTS:
-            continue
+    shown = [ev for ev in log.events if ev.kind in TIMELINE_EVENTS]
+    span = log.ticks[-1].t if log.ticks else 1.0
+    levels = label_levels([ev.t for ev in shown], span, LOOK["event_label_levels"])
+    for ev, level in zip(shown, levels, strict=True):
         color = event_color(ev.kind)
         fig.add_vline(x=ev.t, line_dash="dash", line_color=color, opacity=0.6)
         text = ev.data.get("note") or ev.message if ev.kind == "mark" else ev.message
         fig.add_annotation(
             x=ev.t,
-            y=1.0,
+            y=1.0 - 0.25 * level,
             yref="paper",
             text=html.escape(str(text)[:40]),
             showarrow=False,
@@ -243,12 +262,18 @@ def _comparison_figure(logs: Sequence[SessionLog]) -> Any:
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("requests/s", "p95 latency (ms)")
     )
-    for log in logs:
+    colors = LOOK["run_colors"]
+    for i, log in enumerate(logs):
         t = [k.t for k in log.ticks]
-        name = log.path.name
-        fig.add_trace(go.Scatter(x=t, y=[k.rps for k in log.ticks], name=name, legendgroup=name), 1, 1)
+        name = html.escape(log.path.name)
+        line = {"color": colors[i % len(colors)]}  # one colour per run in every plot, so lines match runs
+        fig.add_trace(go.Scatter(x=t, y=[k.rps for k in log.ticks], name=name, legendgroup=name, line=line), 1, 1)
         fig.add_trace(
-            go.Scatter(x=t, y=[k.latency.p95 for k in log.ticks], name=name, legendgroup=name, showlegend=False), 2, 1
+            go.Scatter(
+                x=t, y=[k.latency.p95 for k in log.ticks], name=name, legendgroup=name, showlegend=False, line=line
+            ),
+            2,
+            1,
         )
     fig.update_layout(height=LOOK["comparison_height"], hovermode="x unified", margin={"t": 40})
     fig.update_xaxes(title_text="seconds since start", row=2, col=1)
@@ -269,23 +294,40 @@ def _cell(value: Any) -> str:
 
 
 def segment_table(rows: Sequence[tuple[str | None, segments.Segment]], highlight: int | None = None) -> str:
-    """The segments as an HTML table, the best one (or segment `highlight`, a sweep's winner) highlighted.
+    """The segments as an HTML table, numbered as shown, the best highlighted.
 
-    `rows` pairs each segment with its run (or None)."""
-    best = segments.best([s for _, s in rows])
+    `rows` pairs each segment with its run (or None). Segments too short to have a steady second are left out (and
+    counted in a note). The best is picked among segments of the same scenario only — a ping beats a CRUD run
+    without telling anything — or is segment `highlight`, a sweep's winner.
+    """
+    shown = [(run, seg) for run, seg in rows if seg.steady_seconds > 0]
     if highlight is not None:
-        best = next((s for _, s in rows if s.index == highlight), None)
-    with_run = any(run is not None for run, _ in rows)
+        winners = [seg for _, seg in shown if seg.index == highlight][:1]
+    else:
+        groups: dict[str, list[segments.Segment]] = {}
+        for _, seg in shown:
+            groups.setdefault(_scenario_of(seg), []).append(seg)
+        winners = [b for group in groups.values() if len(group) > 1 and (b := segments.best(group)) is not None]
+    with_run = any(run is not None for run, _ in shown)
     head = ("<th>run</th>" if with_run else "") + "<th>#</th>" + "".join(f"<th>{h}</th>" for _, h in SEGMENT_COLUMNS)
     body = []
-    for run, seg in rows:
+    for number, (run, seg) in enumerate(shown, 1):
         d = seg.to_dict()
-        cls = " class='best'" if best is not None and seg is best and len(rows) > 1 else ""
-        cells = (
-            f"<td class='text'>{html.escape(run or '')}</td>" if with_run else ""
-        ) + f"<td>{html.escape(str(seg.index))}</td>"
+        cls = " class='best'" if any(seg is w for w in winners) else ""
+        cells = (f"<td class='text'>{html.escape(run or '')}</td>" if with_run else "") + f"<td>{number}</td>"
         body.append(f"<tr{cls}>{cells}{''.join(_cell(d[key]) for key, _ in SEGMENT_COLUMNS)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    note = ""
+    if len(shown) < len(rows):
+        note = (
+            f"<p class='note'>{len(rows) - len(shown)} segment(s) shorter than the {segments.SETTLE_SECONDS} s of "
+            "settling after a change, with nothing steady to measure, are left out.</p>"
+        )
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>{note}"
+
+
+def _scenario_of(seg: segments.Segment) -> str:
+    """What a segment ran: its scenario, or the user's locustfile."""
+    return str(seg.config.get("locustfile") or seg.config.get("scenario") or "")
 
 
 @dataclass(frozen=True)
@@ -378,11 +420,18 @@ def _facts(log: SessionLog) -> str:
     facts.append(
         (
             "configuration at start",
-            " · ".join(f"{k.replace('_', ' ')} {val}" for k, val in config.items() if val not in (None, {}, "")),
+            " · ".join(_setting(k, val) for k, val in config.items() if val not in (None, {}, "")),
         )
     )
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(val)}</td></tr>" for k, val in facts)
     return f"<table class='facts'>{rows}</table>"
+
+
+def _setting(name: str, value: Any) -> str:
+    """One setting in words: `access log off`, `workers 2`."""
+    if isinstance(value, bool):
+        value = "on" if value else "off"
+    return f"{name.replace('_', ' ')} {value}"
 
 
 def _figure_html(fig: Any, embed_js: bool) -> str:

@@ -90,6 +90,8 @@ def summarize(
     steady = list(ticks[start:]) if len(ticks) > start else []
     findings: list[str] = []
     for tick in ticks:
+        if tick.users == 0:
+            continue  # no load, nothing to diagnose: a finding held over from before the pause is not this segment's
         for finding in tick.findings:
             if finding.id not in findings:
                 findings.append(finding.id)

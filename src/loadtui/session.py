@@ -159,7 +159,8 @@ class Session:
         cfg = self.config
         if cfg.locustfile is None:
             scenario(cfg.scenario)
-        self.recorder = Recorder(self.record_path)
+        self.recorder = Recorder(self.record_path, unique=cfg.record is None, on_error=self._record_failed)
+        self.record_path = self.recorder.path
         self.recorder.header(cfg, self._started_at, {"record_path": str(self.record_path)})
         say(f"recording to {self.record_path}")
         self.guardian.start()
@@ -173,12 +174,24 @@ class Session:
             self._open_loadgen(say)
         except BaseException:
             self._shutdown_children()
+            self._discard_record()
             raise
         self.event("session-started", f"session started; recording to {self.record_path}", config=cfg.to_dict())
         self._tick_thread = threading.Thread(target=self._tick_loop, name="loadtui-ticks", daemon=True)
         self._tick_thread.start()
         if cfg.users > 0:
             self.loadgen.set_users(cfg.users, cfg.spawn_rate)  # type: ignore[union-attr]
+
+    def _record_failed(self, why: str) -> None:
+        """Writing the log failed (a full disk): say so once; the session goes on measuring and showing."""
+        self.event("record-failed", why)
+
+    def _discard_record(self) -> None:
+        """A run that never started leaves no session log behind: it would hold nothing but its own header."""
+        if self.recorder is not None and self.tick_count == 0:
+            self.recorder.close()
+            self.record_path.unlink(missing_ok=True)
+            self.recorder = None
 
     def _open_database(self, say: Callable[[str], object]) -> None:
         cfg = self.config
@@ -272,10 +285,11 @@ class Session:
 
     # -- control (call from the thread that opened the session) ------------------------------------------------
 
-    def _new_segment(self, cfg: RunConfig, reason: str) -> None:
+    def _new_segment(self, cfg: RunConfig, reason: str, kind: EventKind = "config", **data: Any) -> None:
+        """Start a segment: one event says what changed and carries the new segment and configuration."""
         self._segment += 1
         self._segment_configs[self._segment] = cfg
-        self.event("config", reason, segment=self._segment, config=cfg.to_dict())
+        self.event(kind, reason, segment=self._segment, config=cfg.to_dict(), **data)
 
     @property
     def segment(self) -> int:
@@ -295,17 +309,22 @@ class Session:
         live = {"users", "spawn_rate"}
         if self.app is not None and self.app.supports_live_workers:
             live.add("workers")
-        differ = {f.name for f in dataclasses.fields(new) if getattr(new, f.name) != getattr(self.config, f.name)}
+        differ = set(_changed(self.config, new))
         if not differ <= live:
             self.apply(self.propose(**changes), progress=progress)
             return
+        moved: dict[str, Any] = {}
         if new.workers != self.config.workers:
-            self._change_workers_live(new)
+            moved = self._change_workers_live(new)
         if self.loadgen is not None and not self.paused and new.users != self.config.users:
             self.loadgen.set_users(new.users, new.spawn_rate)
         self.config = new
         self.propose(**changes)
-        self._new_segment(new, describe_change(changes))
+        reason = describe_change(changes)
+        if moved:  # the worker change says how long it took; the rest of the step follows it
+            rest = describe_change({k: v for k, v in changes.items() if k != "workers"})
+            reason = str(moved.pop("message")) + (f", {rest}" if rest else "")
+        self._new_segment(new, reason, "workers" if moved else "config", **moved)
         if "workers" in differ:
             self.start_rebalance(f"workers → {new.workers}")
 
@@ -331,8 +350,7 @@ class Session:
         self.paused = False
         if self.loadgen is not None and self.config.users > 0:
             self.loadgen.set_users(self.config.users, self.config.spawn_rate)
-        self.event("resumed", "load resumed")
-        self._new_segment(self.config, "load resumed")
+        self._new_segment(self.config, "load resumed", "resumed")
         self.start_rebalance("resume")
 
     def set_workers(self, workers: int) -> None:
@@ -345,14 +363,14 @@ class Session:
         if not self.app.supports_live_workers:
             self.apply(self.propose(workers=workers))
             return
-        self._change_workers_live(new)
+        moved = self._change_workers_live(new)
         self.config = new
         self.propose(workers=workers)
-        self._new_segment(self.config, f"workers → {workers}")
+        self._new_segment(self.config, str(moved.pop("message")), "workers", **moved)
         self.start_rebalance(f"workers → {workers}")
 
-    def _change_workers_live(self, new: RunConfig) -> None:
-        """Add or remove workers by signal; records `workers` (the caller starts the segment)."""
+    def _change_workers_live(self, new: RunConfig) -> dict[str, Any]:
+        """Add or remove workers by signal; returns what the `workers` event says (the caller starts the segment)."""
         assert self.app is not None
         workers = new.workers
         if self.limits is not None:
@@ -368,13 +386,12 @@ class Session:
                 raise RunFailed(str(exc)) from None
             self._health.app_started(self.app.worker_pids())
         self._diagnoser.reset()
-        self.event(
-            "workers",
-            f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
-            workers=workers,
-            seconds=round(seconds, 3),
-            pids=sorted(self._health.known_workers),
-        )
+        return {
+            "message": f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
+            "workers": workers,
+            "seconds": round(seconds, 3),
+            "pids": sorted(self._health.known_workers),
+        }
 
     def propose(self, **changes: Any) -> RunConfig:
         """Record a change without applying it (a key press, before its job runs or `a` applies it).
@@ -384,6 +401,12 @@ class Session:
         with self._pending_lock:
             self.pending = self.pending.replace(**changes)
             return self.pending
+
+    def would_apply(self, config: RunConfig) -> bool:
+        """True when applying `config` would do something: a setting differs, or the app or load generator exited."""
+        app_dead = self.app is not None and not self.app.alive
+        loadgen_dead = self.loadgen is not None and not self.loadgen.alive
+        return config != self.config or app_dead or loadgen_dead
 
     def apply(self, config: RunConfig | None = None, progress: Callable[[str], object] | None = None) -> None:
         """Apply `config` (default: the pending one): restart the app and/or the load generator as needed.
@@ -434,8 +457,8 @@ class Session:
             if self.loadgen is not None and not self.paused and new.users > 0:
                 self.loadgen.set_users(new.users, new.spawn_rate)
         self._diagnoser.reset()
-        self.event("applied", "configuration applied", config=new.to_dict())
-        self._new_segment(new, "configuration applied")
+        changed = [describe_change({f: getattr(new, f)}) for f in _changed(old, new)]
+        self._new_segment(new, "configuration applied: " + (", ".join(changed) or "restarted as it was"), "applied")
         if restart_app:
             self.start_rebalance("restart")
 
@@ -693,6 +716,11 @@ class Session:
             self.recorder.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         return summary
+
+
+def _changed(old: RunConfig, new: RunConfig) -> list[str]:
+    """The fields that differ between two configurations."""
+    return [f.name for f in dataclasses.fields(new) if getattr(new, f.name) != getattr(old, f.name)]
 
 
 def describe_change(changes: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -155,11 +156,14 @@ class AppSupervisor:
         else:
             check_port_free(self.port)
         argv = self.argv(config, self.port)
+        env = self.env(config, dsn)
+        if shutil.which(argv[0], path=env.get("PATH")) is None:
+            raise UsageError(f"--app: command not found: {argv[0]}; check the command or give its full path")
         with open(self.log_path, "ab") as log:
             log.write(f"--- loadtui: starting {shlex.join(argv)}\n".encode())
             log.flush()
             try:
-                self._proc = spawn(argv, env=self.env(config, dsn), stdout=log, stderr=log)
+                self._proc = spawn(argv, env=env, stdout=log, stderr=log)
             except FileNotFoundError:
                 raise UsageError(f"--app command not found: {argv[0]}; check the command") from None
         if self._guardian is not None:

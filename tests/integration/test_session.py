@@ -133,6 +133,10 @@ def test_nothing_survives_the_end_of_a_session(tmp_path: Path, sig: signal.Signa
         (["--duration", "nan"], "--duration must be a number of seconds above 0"),
         (["--spawn-rate", "inf"], "--spawn-rate must be a number above 0"),
         (["--expect-workers", "2"], "--expect-workers needs --master-bind"),
+        (["--app", "nonexistent-cmd --port {port}"], "--app: command not found: nonexistent-cmd"),
+        (["--vary", "threads=1,2"], "KEY one of workers"),
+        (["--vary", "workers=1", "--step", "1"], "--step must be at least 3 seconds"),
+        (["--slo", "p95 > 3"], "p95 takes `< N ms`"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
@@ -144,6 +148,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert len(lines) == 1 and words in lines[0], result.stderr
+    assert not list(tmp_path.rglob("*.jsonl")), "a run that never started left a session log"
 
 
 def test_port_in_use_and_broken_locustfile(tmp_path: Path) -> None:
@@ -225,6 +230,7 @@ def test_headless_exits_1_when_the_app_never_starts(tmp_path: Path) -> None:
                              str(tmp_path / "s.jsonl")], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "s.jsonl").exists(), "a run that never started left a session log"
 
 
 def test_headless_confirm_prints_the_frame_that_blocks_the_loop(tmp_path: Path) -> None:

@@ -185,3 +185,36 @@ async def test_the_plan_panel_fills_its_table_and_obeys_skip_and_end() -> None:
         assert "stopped: ended with e" in text_of(app, "#plan-status")
         assert "verdict: 1 worker: 321 req/s" in text_of(app, "#plan-verdict")
         assert table.rows[2][1] == "stopped"
+
+
+async def test_the_footer_shows_quit_and_help_at_80x24() -> None:
+    app = create_app(config=RunConfig())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = app.export_screenshot().split("\n")
+        last = " ".join(line for line in footer if "quit" in line or "help" in line)
+        assert "quit" in last and "help" in last
+
+
+async def test_a_refused_key_pressed_many_times_shows_one_toast() -> None:
+    app = create_app(config=RunConfig(workers=1))
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(15):
+            await pilot.press("minus")  # one worker is the least: refused every time
+        await pilot.pause()
+        assert [str(n.message) for n in app._notifications] == ["at least one worker"]
+
+
+async def test_in_flight_of_a_worker_that_cannot_report_is_unknown_not_zero() -> None:
+    app = create_app(config=RunConfig(workers=2))
+    async with app.run_test(size=(160, 48)) as pilot:
+        blocked = tick(1.0, worker_cpu=[2.0, 2.0], lag=900.0, in_flight=0)
+        app.post_message(TickArrived(blocked))
+        await pilot.pause()
+        rows = app.query_one("#worker-table", TextTable).rows
+        assert [r[3] for r in rows] == ["?", "?"]
+        assert "in flight: unknown, the worker cannot report" in text_of(app, "#app-total")
+        app.post_message(TickArrived(tick(2.0, worker_cpu=[20.0, 20.0], lag=1.0, in_flight=3)))
+        await pilot.pause()
+        assert [r[3] for r in app.query_one("#worker-table", TextTable).rows] == ["3", "3"]
+        assert "unknown" not in text_of(app, "#app-total")

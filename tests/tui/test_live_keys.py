@@ -47,7 +47,9 @@ def screen_text(app: LoadtuiApp, selector: str) -> str:
 
 
 async def test_every_key_changes_the_run_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # x saves its screenshot here
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # x saves its screenshot beside the session log, not here
     config = RunConfig(workers=1, users=2, spawn_rate=50, pool_min=2, pool_max=4, record=str(tmp_path / "s.jsonl"))
     async with live_numbers(config) as (app, session, pilot):
 
@@ -76,17 +78,21 @@ async def test_every_key_changes_the_run_config(tmp_path: Path, monkeypatch: pyt
         await press("l", lambda s: s.pending.access_log, "access log pending")
         assert session.config.pool_max == 4 and not session.config.access_log
         bar = screen_text(app, "#config-bar")  # applied and pending apart; the session owns what is pending
-        assert "pool 2–4" in bar and "pending" in bar and "pool max → 5" in bar and "access log → True" in bar
+        assert "pool 2–4" in bar and "pending (a applies)" in bar and "pool max 5" in bar and "access log on" in bar
         await pilot.press("left_curly_bracket", "left_curly_bracket", "left_curly_bracket")  # below 0: refused
         await until(pilot, lambda: session.pending.pool_min == 0, "pool min 0 pending, never below")
         await pilot.press("right_curly_bracket", "right_curly_bracket")
         await until(pilot, lambda: session.pending.pool_min == 2, "fast presses add up")
         await press("a", lambda s: s.config.pool_max == 5 and s.config.access_log, "applied after restart")
         await until(pilot, lambda: "pending" not in screen_text(app, "#config-bar"), "no pending changes shown")
+        await pilot.press("a")  # nothing pending: said, not done
+        await until(pilot, lambda: any("nothing to apply" in str(n.message) for n in app._notifications), "a warning")
+        assert [e.kind for e in session.events].count("applied") == 1
         await press("space", lambda s: s.paused, "paused")
         await press("space", lambda s: not s.paused, "resumed")
         await pilot.press("c")
         await until(pilot, lambda: app.screen.__class__.__name__ == "ScenarioScreen", "the scenario picker")
+        assert app.screen.query_one(OptionList).highlighted == 0  # opens on the scenario running: crud
         app.screen.query_one(OptionList).highlighted = 1  # ping
         await press("enter", lambda s: s.config.scenario == "ping", "scenario ping")
         await pilot.press("m")
@@ -94,13 +100,16 @@ async def test_every_key_changes_the_run_config(tmp_path: Path, monkeypatch: pyt
         await pilot.press(*"before", "enter")
         await until(pilot, lambda: any(e.kind == "mark" and e.message == "before" for e in session.events), "mark")
         await pilot.press("x")
-        await until(pilot, lambda: list(tmp_path.glob("*.svg")), "an SVG screenshot")
+        await until(pilot, lambda: list(tmp_path.glob("*.svg")), "an SVG screenshot beside the session log")
+        assert not list(elsewhere.glob("*.svg"))
         await pilot.press("question_mark")
         await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", "help")
         await pilot.press("escape", "q")
         await until(pilot, lambda: session.closed, "the session to close", timeout=40)
     kinds = [e.kind for e in session.events]
     assert {"workers", "restart", "applied", "paused", "resumed", "mark"} <= set(kinds)
+    segments = [e.data["segment"] for e in session.events if "segment" in e.data]
+    assert len(segments) == len(set(segments)) == 9, kinds  # each change is one event, never config: and applied: both
 
 
 FLAKY_APP = """

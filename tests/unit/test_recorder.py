@@ -255,3 +255,30 @@ def test_fuzz_any_record_is_read_or_refused_in_one_line_and_a_read_log_renders(
         assert "\n" not in str(exc) and str(path) in str(exc)
         return
     render([log])  # what was accepted can be reported
+
+
+def test_two_sessions_in_the_same_second_get_two_logs(tmp_path: Path) -> None:
+    from loadtui.recorder import Recorder
+
+    path = tmp_path / "20261127-093211-crud-w1.jsonl"
+    first, second = Recorder(path, unique=True), Recorder(path, unique=True)
+    assert first.path == path and second.path == tmp_path / "20261127-093211-crud-w1-2.jsonl"
+    first.close()
+    second.close()
+    with pytest.raises(UsageError, match="exists already"):
+        Recorder(path)  # a name the user chose is never changed
+
+
+def test_a_full_disk_stops_recording_once_and_says_why(tmp_path: Path) -> None:
+    from loadtui.recorder import Recorder
+
+    told: list[str] = []
+    rec = Recorder(tmp_path / "s.jsonl", on_error=told.append)
+    rec.write({"type": "event", "n": 1})
+    rec._file = open("/dev/full", "w")  # noqa: SIM115 - every write now fails with ENOSPC, as on a full disk
+    rec.write({"type": "event", "n": 2})
+    rec.write({"type": "event", "n": 3})
+    assert len(told) == 1 and "recording stopped" in told[0] and "No space left on device" in told[0]
+    assert rec.error == told[0]
+    rec.close()
+    assert (tmp_path / "s.jsonl").read_text().count("\n") == 1  # what was written before stays

@@ -7,9 +7,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from loadtui.config import RunConfig
 from loadtui.recorder import read_log
 from loadtui.report import TICK_COLUMNS, finding_intervals, render, write_csv
 from tests.helpers import write_session_log
@@ -280,11 +282,11 @@ def test_segment_table_html(tmp_path: Path) -> None:
     page = segment_table([(None, s) for s in segs])
     assert page.startswith("<table><tr><th>#</th><th>configuration</th><th>steady s</th><th>req/s</th>")
     assert "<th>run</th>" not in page
-    assert "<tr><td>0</td><td>crud · 50 users · 2w · pool 2-10</td><td>3</td><td>1,000.0</td>" in page
-    assert "<tr class='best'><td>1</td>" in page
+    assert "<tr><td>1</td><td>crud · 50 users · 2w · pool 2-10</td><td>3</td><td>1,000.0</td>" in page
+    assert "<tr class='best'><td>2</td>" in page  # numbered as shown, from 1
     assert "<td class='text'>too-few-workers</td>" in page and "<td>—</td>" not in page.split("</tr>")[1][:40]
     runs = segment_table([("a.jsonl", segs[0])])
-    assert "<th>run</th>" in runs and "<td class='text'>a.jsonl</td><td>0</td>" in runs
+    assert "<th>run</th>" in runs and "<td class='text'>a.jsonl</td><td>1</td>" in runs
     assert "class='best'" not in runs  # one row: nothing to compare
 
 
@@ -387,3 +389,47 @@ def test_a_sweep_gets_its_table_verdict_and_plot_and_the_winner_is_highlighted(t
     assert trace("requests/s") in sweep and "p95 latency per step" in sweep
     segments_table = page[page.index("<h3>Segments</h3>") :]
     assert segments_table.count("class='best'") == 1
+
+
+def test_event_labels_close_in_time_step_down_instead_of_printing_over_each_other() -> None:
+    from loadtui.report import label_levels
+
+    assert label_levels([10.0, 100.0, 200.0], 400.0, 4) == [0, 0, 0]
+    assert label_levels([10.0, 12.0, 13.0, 14.0, 15.0, 300.0], 400.0, 4) == [0, 1, 2, 3, 0, 0]
+
+
+def test_segment_tables_number_what_they_show_and_compare_like_with_like() -> None:
+    from loadtui.report import segment_table
+    from loadtui.segments import summarize
+    from tests.helpers import tick
+
+    def seg(index: int, scenario: str, rps: float, seconds: int = 8) -> Any:
+        return summarize(index, [tick(float(i), rps=rps) for i in range(seconds)], RunConfig(scenario=scenario))
+
+    rows = [(None, seg(0, "crud", 100.0)), (None, seg(3, "crud", 200.0, seconds=2)), (None, seg(10, "crud", 150.0)),
+            (None, seg(13, "ping", 5000.0))]  # fmt: skip
+    table = segment_table(rows)
+    assert "<td>1</td>" in table and "<td>3</td>" in table and "<td>10</td>" not in table
+    assert "1 segment(s) shorter than the 3 s of settling" in table
+    best = [line for line in table.split("<tr") if "class='best'" in line]
+    assert len(best) == 1 and "150.0" in best[0]  # the best crud segment; ping is alone and is not compared
+    assert "class='best'" not in segment_table([(None, seg(0, "crud", 100.0)), (None, seg(1, "ping", 900.0))])
+
+
+def test_each_run_has_one_colour_in_every_comparison_plot(tmp_path: Path) -> None:
+    one = read_log(write_session_log(tmp_path / "one.jsonl", segments=1, workers=1))
+    two = read_log(write_session_log(tmp_path / "two.jsonl", segments=1, workers=2))
+    page = render([one, two])
+    comparison = page[page.index("<h2>Comparison</h2>") : page.index("<h2>one.jsonl</h2>")]
+    assert comparison.count('"color":"#1f77b4"') == 2 and comparison.count('"color":"#ff7f0e"') == 2
+    assert "access log off" in page and "access log False" not in page
+
+
+def test_a_three_minute_report_is_plotly_js_plus_a_little_data(tmp_path: Path) -> None:
+    import re
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=3, seconds=60))
+    page = render([log])
+    scripts = sorted(len(s) for s in re.findall(r"<script[^>]*>(.*?)</script>", page, re.S))
+    assert scripts[-1] > 1_000_000  # plotly.js, embedded once so the file works offline
+    assert len(page) - scripts[-1] < 250_000, "the data of a 3-minute session is written more than once"

@@ -163,3 +163,12 @@ def test_best_prefers_any_throughput_over_none() -> None:
     busy = [tick(float(5 + i), rps=0.5, p95=900.0, segment=1) for i in range(5)]
     chosen = best(split(idle + busy, {}))
     assert chosen is not None and chosen.index == 1
+
+
+def test_seconds_without_users_lend_no_findings_to_their_segment() -> None:
+    from loadtui.model import Finding
+    from loadtui.segments import summarize
+
+    held = Finding("queueing", "warning", "t", "e", "a")
+    ticks = [tick(float(i), users=0, rps=0.0, findings=[held]) for i in range(6)]
+    assert summarize(0, ticks, RunConfig(users=0)).findings == []

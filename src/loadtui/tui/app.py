@@ -40,7 +40,7 @@ from loadtui.tui.widgets import (
     LoadPanel,
     PlanPanel,
 )
-from loadtui.verdict import Slo
+from loadtui.verdict import Slo, describe
 
 REPLAY_FRAME_S = 0.05
 """How often a replay advances its clock."""
@@ -86,6 +86,7 @@ class LoadtuiApp(App[int]):
         self.exit_status = 0
         self.open_error: str | None = None
         """Why the session could not start, if it could not."""
+        self._last_warning: tuple[str, float] | None = None
 
     @property
     def pending(self) -> RunConfig:
@@ -291,9 +292,9 @@ class LoadtuiApp(App[int]):
             if getattr(self.pending, f) != getattr(c, f)
         }
         if pending:
-            text.append("   pending ", style="reverse yellow")
-            text.append(" " + ", ".join(f"{k.replace('_', ' ')} → {v}" for k, v in pending.items()), style="yellow")
-            text.append("  (press a to apply)", style="dim")
+            # The key first: however many changes are pending, "a applies" is never the part that is cut off.
+            text.append("   pending (a applies) ", style="reverse yellow")
+            text.append(" " + describe(pending), style="yellow")
         self.query_one("#config-bar", Static).update(text)
 
     def _render_status(self) -> None:
@@ -341,11 +342,26 @@ class LoadtuiApp(App[int]):
         """Change the worker count (live)."""
         workers = max(1, self.pending.workers + delta)
         if workers == self.pending.workers:
-            self.notify("at least one worker", severity="warning")
+            self._warn("at least one worker")
             return
         if not self._propose(workers=workers):
             return
         self._submit("workers", lambda s: s.set_workers(workers), f"workers → {workers}…")
+
+    WARNING_S = 5.0
+    """A warning stays this long; the same warning again within it is not stacked (15 presses, one toast)."""
+
+    def _warn(self, text: str) -> None:
+        """One toast per distinct warning: repeating a refused key does not pile toasts over the header."""
+        now = time.monotonic()
+        if (
+            self._last_warning is not None
+            and self._last_warning[0] == text
+            and now - self._last_warning[1] < self.WARNING_S
+        ):
+            return
+        self._last_warning = (text, now)
+        self.notify(text, severity="warning", timeout=self.WARNING_S, markup=False)
 
     def _propose(self, **changes: Any) -> bool:
         """Ask the session for a change (applied later: by a job, or by `a`); False when it is refused."""
@@ -355,7 +371,7 @@ class LoadtuiApp(App[int]):
         try:
             self.session.propose(**changes)
         except (UsageError, ValueError) as exc:
-            self.notify(str(exc), severity="warning", markup=False)
+            self._warn(str(exc))
             return False
         self._render_config()
         return True
@@ -378,8 +394,11 @@ class LoadtuiApp(App[int]):
 
     def action_apply(self) -> None:
         """Restart with the pending configuration."""
-        self._take_over()
         target = self.pending
+        if self.session is not None and not self.session.would_apply(target):
+            self._warn("nothing to apply: change a setting first (] [ } { d l), or c for a scenario")
+            return
+        self._take_over()
         self._submit("apply", lambda s: s.apply(target, progress=lambda t: self.post_message(Progress(t))), "applying…")
 
     def action_pause(self) -> None:
@@ -407,7 +426,7 @@ class LoadtuiApp(App[int]):
                 target = self.pending
                 self._submit("scenario", lambda s: s.apply(target), f"scenario → {name}…")
 
-        self.push_screen(ScenarioScreen(), chosen)
+        self.push_screen(ScenarioScreen(self.applied.scenario), chosen)
 
     def action_confirm(self) -> None:
         """Confirm the findings with a py-spy dump of the busiest workers."""
@@ -423,9 +442,16 @@ class LoadtuiApp(App[int]):
         self.push_screen(MarkScreen(), noted)
 
     def action_save_svg(self) -> None:
-        """Save an SVG screenshot in the current directory."""
-        path = self.save_screenshot()
-        self.notify(f"saved {path}", markup=False)
+        """Save an SVG screenshot beside the session log (or the replayed log), and say where."""
+        if self.session is not None:
+            folder = self.session.record_path.parent
+        elif self.replay is not None:
+            folder = self.replay.log.path.parent
+        else:
+            folder = Path.cwd()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = Path(self.save_screenshot(path=str(folder))).resolve()
+        self.notify(f"screenshot saved: {path}", markup=False, timeout=10)
 
     def action_help(self) -> None:
         """Show the help screen."""

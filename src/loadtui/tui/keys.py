@@ -44,6 +44,9 @@ REPLAY_ONLY = frozenset({"step", "speed", "seek"})
 
 
 BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+    # First, so the footer shows them however narrow the terminal (it cuts from the right).
+    Binding("question_mark", "help", "help", id="help", tooltip="this help"),
+    Binding("q", "quit_app", "quit", id="quit", tooltip="quit (stops everything loadtui started)"),
     Binding("w", "users(1)", "users +1", id="users.up", tooltip="users +1 (live)"),
     Binding("W", "users(10)", "+10", show=False, id="users.up10", tooltip="users +10 (live)"),
     Binding("s", "users(-1)", "users −1", id="users.down", tooltip="users −1 (live)"),
@@ -122,8 +125,6 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
         tooltip="plan: stop it and give the verdict of the steps measured so far (a change by hand does too)",
     ),
     Binding("x", "save_svg", "screenshot", show=False, id="screenshot", tooltip="save a screenshot (SVG)"),
-    Binding("question_mark", "help", "help", id="help", tooltip="this help"),
-    Binding("q", "quit_app", "quit", id="quit", tooltip="quit (stops everything loadtui started)"),
     Binding("right", "step(1)", "step", id="replay.step", tooltip="one second forward (pauses)"),
     Binding("left", "step(-1)", "back", id="replay.back", tooltip="one second back (pauses)"),
     Binding("greater_than_sign", "speed(2)", "faster", id="replay.faster", tooltip="play twice as fast"),

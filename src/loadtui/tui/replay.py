@@ -14,7 +14,6 @@ from loadtui.recorder import SessionLog
 
 MIN_SPEED = 0.25
 MAX_SPEED = 64.0
-CONFIG_EVENTS = ("config", "applied")
 """Events that carry the configuration in force from then on."""
 
 
@@ -87,6 +86,6 @@ class ReplayPlayer:
         for ev in self.log.events:
             if ev.t > t:
                 break
-            if ev.kind in CONFIG_EVENTS and isinstance(ev.data.get("config"), dict):
+            if isinstance(ev.data.get("segment"), int) and isinstance(ev.data.get("config"), dict):
                 config = RunConfig.from_dict(ev.data["config"])
         return config

@@ -30,11 +30,21 @@ class ScenarioScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
 
+    def __init__(self, current: str | None = None) -> None:
+        super().__init__()
+        self.current = current
+        """The scenario running now: the list opens on it."""
+
     def compose(self) -> ComposeResult:
         options = [Option(Text.assemble((s.name, "bold"), "  ", (s.lesson, "dim")), id=s.name) for s in SCENARIOS]
         with Vertical(id="scenario-box"):
             yield Static("Choose a scenario (enter), escape to cancel", classes="box-title")
             yield OptionList(*options, id="scenario-list")
+
+    def on_mount(self) -> None:
+        names = [s.name for s in SCENARIOS]
+        if self.current in names:
+            self.query_one(OptionList).highlighted = names.index(self.current)
 
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:

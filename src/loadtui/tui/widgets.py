@@ -17,6 +17,12 @@ from loadtui.units import mib, ms, num
 HISTORY = 120
 """Seconds of history the charts keep (bounded: memory stays flat in long sessions)."""
 
+STALE_S = 1.5
+"""A worker's record older than this is not a count of now."""
+
+BLOCKED_LAG_MS = 100.0
+"""Above this event-loop lag, a worker's in-flight count misses the requests waiting for its loop."""
+
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
 
 
@@ -94,8 +100,9 @@ class LoadPanel(Panel):
         lat = tick.latency
         text.append(f"p50 {ms(lat.p50)}  p95 {ms(lat.p95)}  p99 {ms(lat.p99)}  max {ms(lat.max)}")
         self.query_one("#load-numbers", Static).update(text)
-        self.query_one("#rps-chart", Sparkline).data = list(self._rps)
-        self.query_one("#p95-chart", Sparkline).data = list(self._p95)
+        if len(self._rps) > 1:  # one point alone would fill the chart: a height means something against another
+            self.query_one("#rps-chart", Sparkline).data = list(self._rps)
+            self.query_one("#p95-chart", Sparkline).data = list(self._p95)
 
 
 class EndpointsPanel(Panel):
@@ -142,15 +149,21 @@ class AppPanel(Panel):
     def show(self, tick: Tick) -> None:
         """Render one second."""
         rows = []
+        unknown = False
         for w in tick.workers:
             hist = self._history.setdefault(w.pid, deque(maxlen=12))
             hist.append(w.cpu_percent)
+            # A blocked loop cannot count what waits for it: its last record is old, or written between stalls.
+            cannot_report = w.in_flight is not None and (
+                (w.stale_s or 0.0) > STALE_S or (w.loop_lag_ms or 0.0) > BLOCKED_LAG_MS
+            )
+            unknown = unknown or cannot_report
             rows.append(
                 [
                     str(w.pid),
                     f"{w.cpu_percent:.0f}",
                     f"{w.rss_bytes / 2**20:,.0f}",
-                    "—" if w.in_flight is None else str(w.in_flight),
+                    "?" if cannot_report else "—" if w.in_flight is None else str(w.in_flight),
                     "—" if w.loop_lag_ms is None else f"{w.loop_lag_ms:,.0f}",
                     "—" if w.threads is None else str(w.threads),
                     _bars(hist).ljust(12),
@@ -169,6 +182,8 @@ class AppPanel(Panel):
             total.append(f" · supervisor {tick.app.pid}: {tick.app.cpu_percent:.0f}% CPU, {mib(tick.app.rss_bytes)}")
         if tick.machine_cpu_percent is not None:
             total.append(f" · machine {tick.machine_cpu_percent:.0f}%")
+        if unknown:
+            total.append("\n? in flight: unknown, the worker cannot report (its event loop is blocked)", style="yellow")
         if tick.probe is not None:
             probe = tick.probe
             total.append(f"\nprobe (a path the app does not route): {ms(probe.wait_ms)} fresh, ")

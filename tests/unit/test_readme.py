@@ -1,0 +1,56 @@
+"""Every `loadtui` command in the README is one a user can paste: it parses, and what it names exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from loadtui.cli import build_headless_parser, build_parser, config_from_args, sweep_from_args
+
+README = Path(__file__).parents[2] / "README.md"
+USER_FILES = ("my_locustfile.py",)
+"""Files the README asks users to bring: created empty so the command can be checked."""
+
+PROSE = {"loadtui headless", "loadtui headless --confirm"}
+"""Names of a mode in a sentence, not commands to paste."""
+
+
+def commands() -> list[str]:
+    """`loadtui …` from inline code and from shell blocks (`$ loadtui …`, with `\\` continuations joined)."""
+    text = README.read_text()
+    found = re.findall(r"`(loadtui [^`]+)`", text)
+    joined = re.sub(r"\\\n\s*", "", text)
+    for line in joined.splitlines():
+        line = line.strip().removeprefix("$ ")
+        if line.startswith("loadtui ") and "`" not in line:
+            found.append(line.split("  #")[0].strip())
+    skip = ("loadtui replay", "loadtui report")  # they need a recorded file; their parsers are tested elsewhere
+    return [c for c in dict.fromkeys(found) if c not in PROSE and not c.startswith(skip)]
+
+
+def test_the_readme_has_commands_to_check() -> None:
+    assert len(commands()) >= 15
+
+
+@pytest.mark.parametrize("command", commands())
+def test_a_readme_command_parses_and_names_what_exists(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in USER_FILES:
+        (tmp_path / name).write_text("")
+    args = shlex.split(command)[1:]
+    if args[:1] == ["headless"]:
+        ns = build_headless_parser().parse_args(args[1:])
+        assert ns.duration is not None or ns.vary, command
+    else:
+        ns = build_parser().parse_args(args)
+    config = config_from_args(ns)
+    sweep_from_args(ns, config)
+    if config.app and config.app.startswith("python -m "):
+        module = config.app.split()[2]
+        assert importlib.util.find_spec(module) is not None, f"{command}: no module {module} after the quick start"
