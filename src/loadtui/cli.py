@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+import psutil
+
 from loadtui import __version__
-from loadtui.config import SCENARIO_NAMES, RunConfig
+from loadtui.config import SCENARIO_NAMES, RunConfig, check_fits_machine
 from loadtui.errors import RunFailed, UsageError
 from loadtui.plan import DEFAULT_STEP_S, Plan
 from loadtui.verdict import Slo, parse_slo, parse_vary
@@ -194,6 +198,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         scenario_given=args.scenario is not None,
     )
     config.validate()
+    check_fits_machine(
+        config,
+        memory_bytes=psutil.virtual_memory().available,
+        cores=os.cpu_count() or 1,
+        open_files=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+    )
     if args.record is not None:
         _check_record_path(Path(args.record))
     return config

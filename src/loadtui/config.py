@@ -6,6 +6,8 @@ import dataclasses
 import math
 import os
 import re
+import shlex
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -170,11 +172,8 @@ class RunConfig:
             scenario(self.scenario)
         elif not Path(self.locustfile).is_file():
             raise UsageError(f"--locustfile {self.locustfile} does not exist; give the path of a Locust file")
-        if self.app is not None and "{port}" not in self.app:
-            raise UsageError(
-                "--app must contain {port} (and may use {host}, {workers}), e.g. "
-                '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"'
-            )
+        if self.app is not None:
+            check_app_command(self.app)
         if self.host is not None and not self.host.startswith(("http://", "https://")):
             raise UsageError(f"--host must be a URL like http://127.0.0.1:8000 (got {self.host!r})")
 
@@ -189,6 +188,97 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Inverse of :meth:`to_dict`; unknown keys (from newer versions) are ignored."""
         return build(cls, data)
+
+
+APP_PLACEHOLDERS = frozenset({"host", "port", "workers"})
+"""What `--app` may contain in braces."""
+
+APP_EXAMPLE = '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"'
+
+
+def check_app_command(app: str) -> None:
+    """`--app` splits into words like a shell would (it is never run by one) and uses only our placeholders."""
+    try:
+        words = shlex.split(app)
+    except ValueError as exc:
+        raise UsageError(f"--app {app!r}: {str(exc).lower()}; balance the quotes, e.g. {APP_EXAMPLE}") from None
+    if not words:
+        raise UsageError(f"--app is empty; give the command that starts your app, e.g. {APP_EXAMPLE}")
+    fields: set[str] = set()
+    for word in words:
+        try:
+            fields |= {name for _, name, _, _ in string.Formatter().parse(word) if name is not None}
+        except ValueError as exc:
+            raise UsageError(f"--app {app!r}: {exc}; write a literal brace as {{{{ or }}}}") from None
+    unknown = sorted(fields - APP_PLACEHOLDERS)
+    if unknown:
+        raise UsageError(
+            f"--app uses {{{unknown[0]}}}, which loadtui does not fill; use {{host}}, {{port}}, {{workers}} "
+            "(a literal brace is {{ or }})"
+        )
+    if "port" not in fields:
+        raise UsageError(f"--app must contain {{port}} (and may use {{host}}, {{workers}}), e.g. {APP_EXAMPLE}")
+
+
+HOST_IGNORES: dict[str, str] = {
+    "workers": "--workers",
+    "pool_min": "--pool-min",
+    "pool_max": "--pool-max",
+    "pool_timeout": "--pool-timeout",
+    "db_mode": "--db-mode",
+    "access_log": "--access-log",
+    "sleep_ms": "--sleep-ms",
+    "app": "--app",
+    "port": "--port",
+}
+"""Settings of an app loadtui starts: with `--host` (an app already running) they would be silently ignored."""
+
+MIB = 2**20
+WORKER_BYTES = 80 * MIB
+"""About what one uvicorn worker of a small FastAPI app takes (the sample app: 55–60 MiB)."""
+
+USER_BYTES = MIB // 4
+"""About what one Locust user with its connection takes in the load generator."""
+
+MAX_DB_CONNECTIONS = 10_000
+"""Above this, the embedded server's shared memory alone would not fit a laptop; nobody needs it to find a limit."""
+
+
+def check_fits_machine(config: RunConfig, memory_bytes: int, cores: int, open_files: int) -> None:
+    """Refuse, before anything starts, what this machine cannot hold, saying the limit and why.
+
+    `memory_bytes`: memory available now; `open_files`: the hard limit of open files (every user holds a socket).
+    """
+    if config.host is not None:
+        given = [flag for name, flag in HOST_IGNORES.items() if getattr(config, name) != getattr(RunConfig(), name)]
+        if given:
+            raise UsageError(
+                f"{given[0]} has no effect with --host: loadtui does not start that app; drop it, or use --app "
+                "to let loadtui start and configure it"
+            )
+    most_workers = max(1, min(256, memory_bytes // WORKER_BYTES))
+    if config.workers > most_workers:
+        raise UsageError(
+            f"--workers {config.workers} is more than this machine holds: at most {most_workers} "
+            f"(each worker takes about {WORKER_BYTES // MIB} MiB; {memory_bytes // MIB:,} MiB are available)"
+        )
+    most_users = max(1, min(memory_bytes // USER_BYTES, config.loadgen_process_count() * open_files - 1024))
+    if config.users > most_users:
+        raise UsageError(
+            f"--users {config.users:,} is more than this machine holds: at most {most_users:,} (each user keeps a "
+            f"connection open: {open_files:,} open files allowed, {memory_bytes // MIB:,} MiB available)"
+        )
+    most_loadgen = 4 * cores
+    if config.loadgen_processes != "auto" and config.loadgen_processes > most_loadgen:
+        raise UsageError(
+            f"--loadgen-processes {config.loadgen_processes} is more than {cores} cores can run: at most "
+            f"{most_loadgen}, or auto"
+        )
+    if config.db_max_connections > MAX_DB_CONNECTIONS:
+        raise UsageError(
+            f"--db-max-connections {config.db_max_connections:,} is absurd for the embedded server: at most "
+            f"{MAX_DB_CONNECTIONS:,}"
+        )
 
 
 def redact_dsn(dsn: str) -> str:

@@ -312,3 +312,24 @@ def test_headless_exits_1_when_the_apps_supervisor_is_killed(tmp_path: Path) -> 
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--app", "uvicorn x:app --port {port} {oops}"], "uses {oops}, which loadtui does not fill"),
+        (["--app", 'uvicorn "x:app --port {port}'], "no closing quotation"),
+        (["--host", "http://127.0.0.1:9", "--workers", "4"], "--workers has no effect with --host"),
+        (["--users", "100000000"], "--users 100,000,000 is more than this machine holds"),
+        (["--loadgen-processes", "500"], "--loadgen-processes 500 is more than"),
+        (["--db-max-connections", "100000"], "is absurd for the embedded server"),
+        (["--pool-timeout", "0"], "--pool-timeout must be a number of seconds above 0"),
+        (["--vary", "workers=1,2", "--host", "http://127.0.0.1:9"], "--vary workers needs an app loadtui starts"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_starts(tmp_path: Path, args: list[str], words: str) -> None:
+    result = subprocess.run([*LOADTUI, "headless", "--duration", "5", *args], capture_output=True, text=True,
+                            timeout=30, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr  # one line, nothing started
+    assert not list(tmp_path.rglob("*.jsonl"))

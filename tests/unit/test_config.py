@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -287,3 +288,52 @@ def test_a_short_pool_timeout_is_fine() -> None:
     RunConfig(pool_timeout=0.5).validate()
     with pytest.raises(UsageError, match="--expect-workers needs --master-bind HOST:PORT"):
         RunConfig(expect_remote_workers=1).validate()
+
+
+@pytest.mark.parametrize(
+    ("app", "says"),
+    [
+        ("uvicorn x:app --port {port} {oops}", "uses {oops}, which loadtui does not fill"),
+        ('uvicorn "x:app --port {port}', "no closing quotation; balance the quotes"),
+        ("uvicorn x:app --port {port} {", "Single '{' encountered"),
+        ("uvicorn x:app --port 8000", "--app must contain {port}"),
+        ("   ", "--app is empty"),
+    ],
+)
+def test_bad_app_commands_are_refused_naming_the_fix(app: str, says: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(says)):
+        RunConfig(app=app).validate()
+
+
+def test_an_app_command_may_hold_literal_braces_and_quotes() -> None:
+    RunConfig(app="python -c 'import app; app.run({{\"a\": 1}})' --port {port} --host {host} -w {workers}").validate()
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        (RunConfig(workers=200), "--workers 200 is more than this machine holds: at most 102"),
+        (RunConfig(users=10_000_000), "--users 10,000,000 is more than this machine holds: at most 18,976"),
+        (RunConfig(loadgen_processes=500), "--loadgen-processes 500 is more than 2 cores can run: at most 8"),
+        (RunConfig(db_max_connections=100_000), "--db-max-connections 100,000 is absurd"),
+        (RunConfig(host="http://127.0.0.1:9", workers=4), "--workers has no effect with --host"),
+        (RunConfig(host="http://127.0.0.1:9", access_log=True), "--access-log has no effect with --host"),
+    ],
+)
+def test_what_the_machine_cannot_hold_is_refused_with_the_limit(config: RunConfig, says: str) -> None:
+    from loadtui.config import check_fits_machine
+
+    with pytest.raises(UsageError, match=re.escape(says)):
+        check_fits_machine(config, memory_bytes=8 * GIB, cores=2, open_files=20_000)
+
+
+def test_what_fits_passes() -> None:
+    from loadtui.config import check_fits_machine
+
+    check_fits_machine(RunConfig(workers=8, users=5000), memory_bytes=8 * GIB, cores=2, open_files=20_000)
+    check_fits_machine(
+        RunConfig(host="http://127.0.0.1:9", users=100), memory_bytes=8 * GIB, cores=2, open_files=1024 + 100
+    )
