@@ -158,6 +158,7 @@ class EmbeddedDatabase:
         self._lock_file: IO[str] | None = None
         self._socket_dir: Path | None = None
         self._data_dir: Path | None = None
+        self._bin_dir: Path | None = None
         self._temporary_data = False
         self.start_seconds: float | None = None
         """How long the last start took, until the first usable connection."""
@@ -201,6 +202,36 @@ class EmbeddedDatabase:
         if self._guardian is not None:
             self._guardian.remove_on_exit(self._socket_dir)
         self._chown(self._socket_dir)
+        self._bin_dir = bin_dir
+        self._serve()
+        # Always, not only after initdb: a run killed between the two leaves a cluster without them.
+        self._ensure_app_database()
+        self.start_seconds = time.monotonic() - began
+
+    @property
+    def alive(self) -> bool:
+        """True while the server loadtui started runs."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def revive(self) -> float:
+        """Start the server again after it died, on the same data directory and socket (the app's DSN still works).
+
+        Returns the seconds it took. Backends the dead postmaster left behind are stopped first: they hold its shared
+        memory and would block the start. Raises DatabaseError if it does not come back.
+        """
+        if self.alive or self._data_dir is None or self._socket_dir is None:
+            return 0.0
+        began = time.monotonic()
+        if self._proc is not None and self._guardian is not None:
+            self._guardian.forget(self._proc.pid)
+        self._recover(self._data_dir)
+        self._serve()
+        return time.monotonic() - began
+
+    def _serve(self) -> None:
+        """Run the postmaster on the claimed data directory and wait until it accepts connections."""
+        assert self._data_dir is not None and self._socket_dir is not None and self._bin_dir is not None
+        bin_dir = self._bin_dir
         log_path = self._data_dir.parent / "postgres.log"
         log = open(log_path, "ab")  # noqa: SIM115 (handed to the child, closed right after)
         with log:
@@ -232,9 +263,6 @@ class EmbeddedDatabase:
         if self._guardian is not None:
             self._guardian.watch(self._proc.pid, signal.SIGINT)
         self._wait_ready(log_path)
-        # Always, not only after initdb: a run killed between the two leaves a cluster without them.
-        self._ensure_app_database()
-        self.start_seconds = time.monotonic() - began
 
     def limits(self) -> ConnectionLimits:
         """Read the server's connection limits."""
@@ -311,14 +339,16 @@ class EmbeddedDatabase:
                     except psutil.TimeoutExpired:
                         proc.kill()
                         proc.wait(5)
-        pidfile = data / "postmaster.pid"
-        if pidfile.exists():
-            try:
-                pid = int(pidfile.read_text().split()[0])
-            except (ValueError, IndexError):
-                pid = -1
-            if not psutil.pid_exists(pid) or pid == -1:
-                pidfile.unlink()
+        # Backends of a postmaster that was SIGKILLed outlive it in their own process groups, and hold its shared
+        # memory ("pre-existing shared memory block is still in use"). They work in the data directory.
+        for proc in psutil.process_iter(["name"]):
+            with contextlib.suppress(psutil.Error):
+                if proc.info.get("name") == "postgres" and proc.cwd() == str(data):
+                    proc.kill()
+                    proc.wait(5)
+        # Whatever pid it names (even one reused by another process since), no server runs on this directory now:
+        # we hold its lock and stopped every postgres working in it.
+        (data / "postmaster.pid").unlink(missing_ok=True)
         # The library's own bookkeeping, if someone used get_server() on this directory before.
         (data / ".handle_pids.json").unlink(missing_ok=True)
 

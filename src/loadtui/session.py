@@ -49,6 +49,9 @@ RECENT_TICKS = 120
 DRAIN_SECONDS = 5.0
 """While a worker is removed, the load generator retries what it drops unread for this long."""
 
+DB_REVIVE_S = 30.0
+"""At close, how long to wait for a restart of the embedded server that is under way."""
+
 TICK_TIMEOUT = 1.2
 """Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
 
@@ -123,6 +126,8 @@ class Session:
         """A sweep's verdict, set by its PlanRunner when the plan ends."""
         self.plan_results: list[verdict.StepResult] = []
         self._rebalancing = threading.Event()
+        self._db_died = threading.Event()
+        self._keeper: threading.Thread | None = None
 
     # -- subscribers -------------------------------------------------------------------------------------------
 
@@ -213,6 +218,10 @@ class Session:
                 self.database.start()
             except DatabaseError as exc:
                 raise RunFailed(str(exc)) from None
+            # The server's restarts are spawned by a thread that lives as long as the session: a child's
+            # parent-death signal is tied to the thread that started it.
+            self._keeper = threading.Thread(target=self._keep_database, name="loadtui-db-keeper", daemon=True)
+            self._keeper.start()
             self.dsn = self.database.app_dsn
             self.admin_dsn = self.database.admin_dsn
             self.limits = self.database.limits()
@@ -610,8 +619,26 @@ class Session:
         ]
         return dataclasses.replace(tick, findings=active)
 
+    def _keep_database(self) -> None:
+        """Start the embedded server again whenever it dies (SIGKILL, OOM killer) until the session ends."""
+        while not self._stop.is_set():
+            if not self._db_died.wait(0.5):
+                continue
+            self._db_died.clear()
+            db = self.database
+            if db is None or db.alive or self._stop.is_set():
+                continue
+            try:
+                seconds = db.revive()
+            except DatabaseError as exc:
+                self.event("error", f"embedded PostgreSQL did not come back: {exc}")
+                continue
+            self.event("db-started", f"embedded PostgreSQL restarted in {seconds:.2f} s after it died", restarted=True)
+
     def _watch(self, workers: list[int]) -> None:
         """Tell the health watcher what this second shows; record what it reports."""
+        if self.database is not None and not self.database.alive and not self._stop.is_set():
+            self._db_died.set()
         app_alive = None
         if self.app is not None and self.app.config is not None:
             app_alive = self.app.alive
@@ -706,6 +733,8 @@ class Session:
         self._stop.set()
         if self._tick_thread is not None:
             self._tick_thread.join(3)
+        if self._keeper is not None:
+            self._keeper.join(DB_REVIVE_S)
         summary = None
         if self.recorder is not None and self.ticks:
             summary = self.summary()

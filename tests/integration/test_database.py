@@ -115,3 +115,46 @@ def test_a_server_left_running_on_the_data_directory_is_stopped_first(tmp_path: 
         if first._proc is not None:
             first._proc.wait(5)
     assert os.path.exists(state)
+
+
+def test_a_stale_postmaster_pid_naming_a_live_process_does_not_block_the_start(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with EmbeddedDatabase(state_dir=state) as db:
+        data = db.data_dir
+    # A pid file left by a killed server whose pid now belongs to someone else (here: this test's own process).
+    (data / "postmaster.pid").write_text(f"{os.getpid()}\n{data}\n")
+    with EmbeddedDatabase(state_dir=state) as again, psycopg.connect(again.admin_dsn) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_backends_a_killed_postmaster_left_behind_do_not_block_its_revival(tmp_path: Path) -> None:
+    import threading
+
+    with EmbeddedDatabase(state_dir=tmp_path / "state") as db:
+        busy = psycopg.connect(db.admin_dsn)
+        backend = busy.info.backend_pid
+        # A backend busy computing does not look for its postmaster's death: it outlives it, holding the shared
+        # memory, and a plain restart fails with "pre-existing shared memory block is still in use".
+        query = threading.Thread(target=lambda: _swallow(busy, "SELECT count(*) FROM generate_series(1, 1e9)"))
+        query.start()
+        wait_for(lambda: psutil.Process(backend).cpu_percent(0.1) > 20, 10, "the backend computing")
+        assert db.pid is not None
+        os.kill(db.pid, signal.SIGKILL)
+        wait_for(lambda: not db.alive, 10, "the postmaster to die")
+        assert psutil.Process(backend).status() != psutil.STATUS_ZOMBIE  # still at work, orphaned
+        seconds = db.revive()
+        assert seconds < 10 and db.alive
+        assert not psutil.pid_exists(backend) or psutil.Process(backend).status() == psutil.STATUS_ZOMBIE
+        with psycopg.connect(db.admin_dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        query.join(10)
+
+
+def _swallow(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> None:
+    """Run `sql` and ignore its end (the server is killed under it)."""
+    try:
+        conn.execute(sql)  # type: ignore[arg-type]
+    except psycopg.Error:
+        pass
+    finally:
+        conn.close()

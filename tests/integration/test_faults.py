@@ -1,0 +1,95 @@
+"""Faults mid-run on the real stack: a worker, the database or the app's supervisor killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from loadtui.config import RunConfig
+from loadtui.model import Tick
+from loadtui.session import Session
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    s = Session(RunConfig(workers=2, users=10, spawn_rate=10, pool_min=1, pool_max=4, record=str(tmp_path / "s.jsonl")))
+    s.open()
+    try:
+        wait_for(lambda: s.ticks and s.ticks[-1].rps > 0, 30, "requests flowing")
+        yield s
+    finally:
+        s.close()
+
+
+def kinds(s: Session) -> list[str]:
+    return [e.kind for e in s.events]
+
+
+def test_a_killed_worker_is_replaced_and_serves_within_10_s(session: Session) -> None:
+    assert session.app is not None
+    before = session.app.worker_pids()
+    victim = before[0]
+    seen = session.tick_count
+    os.kill(victim, signal.SIGKILL)
+
+    def replacement_serves() -> Tick | None:
+        tick = session.ticks[-1]
+        pids = [w.pid for w in tick.workers]
+        new = [w for w in tick.workers if w.pid != victim and (w.requests_per_s or 0) > 0 and w.pid not in before]
+        return tick if len(pids) == 2 and victim not in pids and new else None
+
+    wait_for(replacement_serves, 10, "a replacement worker serving requests")
+    assert {"worker-exited", "worker-started"} <= set(kinds(session))
+    exited = next(e for e in session.events if e.kind == "worker-exited")
+    assert str(victim) in exited.message
+    later = list(session.ticks)[-(session.tick_count - seen) :]
+    assert all(victim not in [w.pid for w in t.workers] for t in later[3:]), "the dead worker's stale stats linger"
+    assert session.failed is None
+
+
+def test_a_killed_database_is_restarted_and_requests_succeed_again_within_20_s(session: Session) -> None:
+    assert session.database is not None and session.database.pid is not None
+    os.kill(session.database.pid, signal.SIGKILL)
+    wait_for(lambda: "db-back" in kinds(session), 20, "db-back")
+    back = next(e for e in session.events if e.kind == "db-back")
+    lost = next(e for e in session.events if e.kind == "db-lost")
+    assert lost.t < back.t and any(e.kind == "db-started" and e.data.get("restarted") for e in session.events)
+
+    def healthy() -> bool:
+        tick = session.ticks[-1]
+        return tick.t > back.t and tick.rps > 100 and tick.fail_rps < 0.05 * tick.rps
+
+    wait_for(healthy, 20 - (session.elapsed - lost.t), "requests succeeding again")
+    assert session.failed is None
+
+
+def test_headless_exits_1_when_the_app_supervisor_is_killed(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtui", "headless", "--duration", "60", "--users", "5", "--workers", "2",
+         "--record", str(tmp_path / "s.jsonl")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        log = tmp_path / "s.jsonl"
+        started = wait_for(lambda: log.exists() and '"kind":"app-started"' in log.read_text() and log.read_text(), 60,
+                           "the app")  # fmt: skip
+        event = next(json.loads(line) for line in started.splitlines() if '"kind":"app-started"' in line)
+        worker = event.get("workers", event.get("data", {}).get("workers"))[0]
+        supervisor = psutil.Process(worker).parent()
+        assert supervisor is not None and supervisor.pid != proc.pid
+        supervisor.kill()
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "the app exited with status" in err
