@@ -153,7 +153,7 @@ def test_backends_a_killed_postmaster_left_behind_do_not_block_its_revival(tmp_p
 def _swallow(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> None:
     """Run `sql` and ignore its end (the server is killed under it)."""
     try:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
     except psycopg.Error:
         pass
     finally:

@@ -80,8 +80,12 @@ def test_headless_exits_1_when_the_app_supervisor_is_killed(tmp_path: Path) -> N
     )  # fmt: skip
     try:
         log = tmp_path / "s.jsonl"
-        started = wait_for(lambda: log.exists() and '"kind":"app-started"' in log.read_text() and log.read_text(), 60,
-                           "the app")  # fmt: skip
+
+        def app_started() -> str | None:
+            text = log.read_text() if log.exists() else ""
+            return text if '"kind":"app-started"' in text else None
+
+        started = wait_for(app_started, 60, "the app")
         event = next(json.loads(line) for line in started.splitlines() if '"kind":"app-started"' in line)
         worker = event.get("workers", event.get("data", {}).get("workers"))[0]
         supervisor = psutil.Process(worker).parent()
