@@ -155,6 +155,7 @@ def run(
 
     def stop(signum: int, _frame: Any) -> None:
         err.write(f"loadtui: {signal.Signals(signum).name}, stopping\n")
+        session.abort()  # a restart under way gives up instead of waiting for its app
         done.set()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}

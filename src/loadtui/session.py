@@ -127,6 +127,8 @@ class Session:
         self.plan_results: list[verdict.StepResult] = []
         self._rebalancing = threading.Event()
         self._db_died = threading.Event()
+        self._cancel = threading.Event()
+        """Set by :meth:`abort`: long waits (an app that never gets ready) give up so the session can close."""
         self._keeper: threading.Thread | None = None
 
     # -- subscribers -------------------------------------------------------------------------------------------
@@ -245,7 +247,7 @@ class Session:
             self.target_url = cfg.host
             return
         say(f"starting the app with {cfg.workers} worker(s)")
-        self.app = AppSupervisor(run_dir=self.run_dir, guardian=self.guardian)
+        self.app = AppSupervisor(run_dir=self.run_dir, guardian=self.guardian, cancel=self._cancel)
         try:
             self.app.start(cfg, self.dsn, say)
         except AppStartError as exc:
@@ -724,6 +726,10 @@ class Session:
         if self.database is not None:
             self.database.stop()
         self.guardian.close()
+
+    def abort(self) -> None:
+        """Make a change under way give up at once (from any thread): loadtui is quitting, then calls :meth:`close`."""
+        self._cancel.set()
 
     def close(self) -> Summary | None:
         """Stop everything the session started; write the summary; return it."""

@@ -94,8 +94,12 @@ def is_worker(proc: psutil.Process, parent: psutil.Process | None = None) -> boo
 class AppSupervisor:
     """Runs one app process tree for the session."""
 
-    def __init__(self, *, run_dir: Path, guardian: Guardian | None = None) -> None:
+    def __init__(
+        self, *, run_dir: Path, guardian: Guardian | None = None, cancel: threading.Event | None = None
+    ) -> None:
+        """`cancel`: set when loadtui quits, so a start that waits for the app gives up at once."""
         self.run_dir = run_dir
+        self._cancel = cancel or threading.Event()
         self.stats_dir = run_dir / "appstats"
         self.log_path = run_dir / "app.log"
         self._guardian = guardian
@@ -288,6 +292,9 @@ class AppSupervisor:
         deadline = began + READY_TIMEOUT
         said = ""
         while time.monotonic() < deadline:
+            if self._cancel.is_set():
+                self.stop()
+                raise AppStartError("the start was cancelled: loadtui is quitting")
             if progress:
                 step = f"starting the app: {len(self.worker_pids())} of {workers} worker(s) up"
                 if step != said:

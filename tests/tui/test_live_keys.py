@@ -181,3 +181,30 @@ async def test_a_crashed_app_comes_back_with_a(tmp_path: Path) -> None:
         assert any(e.kind == "restart" and "exited" in e.message for e in session.events)
         await pilot.press("q")
         await until(pilot, lambda: session.closed, "the session to close", timeout=40)
+
+
+async def test_q_during_a_restart_that_never_gets_ready_quits_within_5_s(tmp_path: Path) -> None:
+    script = tmp_path / "hangs.py"
+    # Starts normally; once `hang` exists, a new start never listens (stuck in its own start-up).
+    stuck = "import time\n    time.sleep(3600)"
+    script.write_text(
+        FLAKY_APP.replace('print("flaky: refusing to start: settings file is broken", flush=True)', stuck)
+    )
+    hang = tmp_path / "hang"
+    log = tmp_path / "s.jsonl"
+    config = RunConfig(app=f"{sys.executable} {script} {{port}} {hang}", users=1, scenario="ping", record=str(log))
+    app = create_app(config=config, live=True)
+    session = app.session
+    assert session is not None
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.controller is not None and app.controller.opened.is_set(), "the session")
+        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0, "live numbers")
+        hang.touch()
+        await pilot.press("l", "a")
+        await until(pilot, lambda: "starting the app" in app.status, "the restart waiting for the app")
+        began = time.monotonic()
+        await pilot.press("q")
+        await until(pilot, lambda: session.closed, "the session to close", timeout=5)
+        took = time.monotonic() - began
+    assert took < 5, took
+    assert '"type":"summary"' in log.read_text()

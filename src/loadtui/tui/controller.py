@@ -46,7 +46,10 @@ class SessionController:
         return not self._jobs.empty()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Close the session (stops everything it started) and wait for the thread."""
+        """Close the session (stops everything it started) and wait for the thread.
+
+        A job under way (a restart waiting for an app that never gets ready) is told to give up first."""
+        self.session.abort()
         self._jobs.put(None)
         self._thread.join(timeout)
 
