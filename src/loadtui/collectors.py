@@ -8,6 +8,7 @@ same object, DESIGN 4.4), the monitoring connection, the previous pool counters.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -182,15 +183,27 @@ class AppStatsCollector:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._previous: dict[int, dict[str, Any]] = {}
+        self.rejected = 0
+        """Records dropped because of their shape (not JSON objects, text where numbers belong...)."""
+        self.last_rejected: str | None = None
+        """Why the last one was dropped."""
 
     def read(self, pids: list[int]) -> dict[int, dict[str, Any]]:
-        """The latest record of each of `pids` that has one."""
+        """The latest well-formed record of each of `pids` that has one; a malformed one is dropped and counted."""
         out: dict[int, dict[str, Any]] = {}
         for pid in pids:
             try:
-                out[pid] = json.loads((self.directory / f"{pid}.json").read_text())
-            except (OSError, ValueError):
+                rec = json.loads((self.directory / f"{pid}.json").read_text())
+            except OSError:
                 continue
+            except ValueError:
+                rec = None  # half-written: a worker replaces its file atomically, so this is someone else's
+            problem = record_problem(rec)
+            if problem is not None:
+                self.rejected += 1
+                self.last_rejected = f"worker {pid}: {problem}"
+                continue
+            out[pid] = rec
         return out
 
     def sample(
@@ -260,6 +273,34 @@ class AppStatsCollector:
         for gone in set(self._previous) - set(workers):
             del self._previous[gone]
         return rows, pools
+
+
+_NUMBERS = ("time", "requests", "loop_lag_max_ms", "in_flight", "threads_busy", "threads_limit")
+
+
+def record_problem(rec: Any) -> str | None:
+    """What is wrong with a worker's stats record, or None when every field the collector reads has its type."""
+    if not isinstance(rec, dict):
+        return f"a {type(rec).__name__}, not a JSON object"
+    if not _is_number(rec.get("time")):
+        return "no number in `time`"
+    for key in _NUMBERS[1:]:
+        if key in rec and rec[key] is not None and not _is_number(rec[key]):
+            return f"`{key}` is {rec[key]!r}, not a number"
+    for group in ("pool", "counters"):
+        value = rec.get(group)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            return f"`{group}` is not an object"
+        bad = [k for k, v in value.items() if v is not None and not _is_number(v)]
+        if bad:
+            return f"`{group}.{bad[0]}` is not a number"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _maybe_float(value: Any) -> float | None:

@@ -164,6 +164,8 @@ class Summary:
     """A sweep's steps with the figures of their measured seconds."""
     slo_checks: list[SloCheck] = field(default_factory=list)
     """`--slo` checked against every segment of a run without a sweep."""
+    stats_rejected: int = 0
+    """Workers' stats records dropped for their shape (each costs one second of one worker's figures)."""
 
     @property
     def slos_met(self) -> bool:

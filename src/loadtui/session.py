@@ -128,6 +128,7 @@ class Session:
         self._rebalancing = threading.Event()
         self._db_died = threading.Event()
         self._cancel = threading.Event()
+        self._told_rejected = False
         """Set by :meth:`abort`: long waits (an app that never gets ready) give up so the session can close."""
         self._keeper: threading.Thread | None = None
 
@@ -602,6 +603,14 @@ class Session:
         """This second's Tick: measured by the builder, watched for crashes, diagnosed."""
         tick = self._builder.measure(round(self.elapsed, 3), record)
         self._watch(self._builder.workers)
+        stats = self._builder.appstats
+        if stats.rejected and not self._told_rejected:
+            self._told_rejected = True
+            self.event(
+                "error",
+                f"dropped a malformed stats record ({stats.last_rejected}); bad records are counted in the "
+                "summary and measuring goes on",
+            )
         active, started, ended = self._diagnoser.update(tick, self.config)
         for finding in started:
             self.event(
@@ -712,6 +721,7 @@ class Session:
             verdict=self.verdict,
             plan=list(self.plan_results),
             slo_checks=verdict.check(segs, self.slos) if self.slos and self.verdict is None else [],
+            stats_rejected=self._builder.appstats.rejected,
         )
 
     def _shutdown_children(self) -> None:

@@ -44,7 +44,8 @@ class TickBuilder:
     def __init__(self, stats_dir: Path, running: Callable[[], Running]) -> None:
         self._running = running
         self._processes = ProcessCollector()
-        self._appstats = AppStatsCollector(stats_dir)
+        self.appstats = AppStatsCollector(stats_dir)
+        """The workers' stats records: read by the session for the count of malformed ones."""
         self.db: DbCollector | None = None
         """PostgreSQL's figures, once the session knows the server."""
         self._app_tree: Rescanned[AppProcesses] = Rescanned(self._app_processes, lambda p: p.workers)
@@ -74,7 +75,7 @@ class TickBuilder:
         if now.loadgen is not None and now.loadgen.pids:
             loadgen_pids = self._loadgen_tree.get(force=now.changing) or []
         sampled = self._processes.sample(workers + ([supervisor] if supervisor else []) + loadgen_pids)
-        worker_rows, pools = self._appstats.sample({pid: sampled[pid] for pid in workers if pid in sampled})
+        worker_rows, pools = self.appstats.sample({pid: sampled[pid] for pid in workers if pid in sampled})
         lg_rows = [sampled[p] for p in loadgen_pids if p in sampled]
         loadgen = None
         if now.loadgen is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from loadtui.collectors import ProcessCollector
 
@@ -46,3 +47,29 @@ def test_a_busy_process_reads_busy_from_its_first_second() -> None:
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+
+
+def test_a_stats_record_of_the_wrong_shape_is_dropped_and_counted(tmp_path: Path) -> None:
+    import json
+
+    from loadtui.collectors import AppStatsCollector
+    from loadtui.model import ProcessStats
+
+    good = {"time": time.time(), "requests": 10, "in_flight": 1, "loop_lag_max_ms": 2.0, "pool": {"pool_size": 4}}
+    records: dict[int, object] = {
+        1: good,
+        2: [1, 2, 3],
+        3: {**good, "requests": "many"},
+        4: {**good, "pool": {"pool_size": "four"}},
+        5: {**good, "time": None},
+        6: {**good, "pool": [1]},
+    }
+    for pid, rec in records.items():
+        (tmp_path / f"{pid}.json").write_text(json.dumps(rec))
+    (tmp_path / "7.json").write_text('{"time": Infinity}')
+    collector = AppStatsCollector(tmp_path)
+    procs = {pid: ProcessStats(pid=pid, cpu_percent=1.0, rss_bytes=1, threads=1) for pid in range(1, 8)}
+    rows, pools = collector.sample(procs)
+    assert len(rows) == 7  # every worker keeps its process figures
+    assert [r.pid for r in rows if r.in_flight is not None] == [1] and [p.pid for p in pools] == [1]
+    assert collector.rejected == 6 and collector.last_rejected == "worker 7: no number in `time`"
