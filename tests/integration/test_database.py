@@ -158,3 +158,56 @@ def _swallow(conn: psycopg.Connection[tuple[object, ...]], sql: str) -> None:
         pass
     finally:
         conn.close()
+
+
+def test_the_state_directory_is_never_reached_through_a_planted_link(tmp_path: Path) -> None:
+    from loadtui.errors import UsageError
+
+    target = tmp_path / "victim"
+    target.mkdir(mode=0o700)
+    planted = tmp_path / "state"
+    planted.symlink_to(target)
+    with pytest.raises(UsageError, match="is a symbolic link or not a directory"):
+        EmbeddedDatabase(state_dir=planted).start()
+    assert target.stat().st_mode & 0o777 == 0o700  # not chmodded through the link
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    os.chown(foreign, 65534, 65534)  # nobody's
+    with pytest.raises(UsageError, match="belongs to another user"):
+        EmbeddedDatabase(state_dir=foreign).start()
+
+
+def test_a_planted_lock_link_is_refused_not_truncated(tmp_path: Path) -> None:
+    from loadtui.errors import UsageError
+
+    precious = tmp_path / "precious"
+    precious.write_text("keep me")
+    state = tmp_path / "state"
+    (state / "cluster").mkdir(parents=True)
+    (state / "cluster" / "lock").symlink_to(precious)
+    with pytest.raises(UsageError, match="lock"):
+        EmbeddedDatabase(state_dir=state).start()
+    assert precious.read_text() == "keep me"
+
+
+def test_the_server_does_not_inherit_secrets_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
+    monkeypatch.setenv("LC_TIME", "C")
+    with EmbeddedDatabase(state_dir=tmp_path / "state") as db:
+        assert db.pid is not None
+        environ = psutil.Process(db.pid).environ()
+    assert "AWS_SECRET_ACCESS_KEY" not in environ and environ.get("LC_TIME") == "C"
+    assert set(environ) <= {"PATH", "HOME", "LANG", "LANGUAGE", "TZ"} | {
+        k for k in environ if k.startswith(("LC_", "PG"))
+    }
+
+
+def test_a_missing_useradd_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadtui.database import _ensure_system_user
+    from loadtui.errors import UsageError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(UsageError, match="nor `useradd` to create it"):
+        _ensure_system_user("loadtui_no_such_user")
