@@ -93,7 +93,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--master-bind",
         default=None,
         metavar="HOST:PORT",
-        help="let remote `locust --worker` processes join at HOST:PORT (default: private)",
+        help="let remote `locust --worker` processes join at HOST:PORT (default: private). Anyone who reaches the "
+        "port can join and add requests: bind a private address, firewall it; more workers than expected are reported",
     )
     load.add_argument(
         "--rebalance",

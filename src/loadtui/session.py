@@ -129,6 +129,7 @@ class Session:
         self._db_died = threading.Event()
         self._cancel = threading.Event()
         self._told_rejected = False
+        self._told_strangers = False
         """Set by :meth:`abort`: long waits (an app that never gets ready) give up so the session can close."""
         self._keeper: threading.Thread | None = None
 
@@ -603,6 +604,7 @@ class Session:
         """This second's Tick: measured by the builder, watched for crashes, diagnosed."""
         tick = self._builder.measure(round(self.elapsed, 3), record)
         self._watch(self._builder.workers)
+        self._check_locust_workers(record)
         stats = self._builder.appstats
         if stats.rejected and not self._told_rejected:
             self._told_rejected = True
@@ -645,6 +647,26 @@ class Session:
                 self.event("error", f"embedded PostgreSQL did not come back: {exc}")
                 continue
             self.event("db-started", f"embedded PostgreSQL restarted in {seconds:.2f} s after it died", restarted=True)
+
+    def _check_locust_workers(self, record: dict[str, Any] | None) -> None:
+        """With --master-bind, anyone who reaches the port can join as a Locust worker: say so when more than expected
+        did (their requests are in the figures)."""
+        cfg = self.config
+        if record is None or cfg.master_bind is None or self._told_strangers:
+            return
+        local = cfg.loadgen_process_count() if cfg.loadgen_process_count() > 1 else 0
+        expected = local + cfg.expect_remote_workers
+        joined = record.get("workers")
+        if isinstance(joined, int) and joined > expected:
+            self._told_strangers = True
+            self.event(
+                "error",
+                f"{joined} Locust workers are connected to --master-bind {cfg.master_bind}, {expected} expected: "
+                "a host that reached the port joined, and its requests count in the figures; bind to a private "
+                "address or firewall the port",
+                joined=joined,
+                expected=expected,
+            )
 
     def _watch(self, workers: list[int]) -> None:
         """Tell the health watcher what this second shows; record what it reports."""

@@ -175,18 +175,20 @@ def test_a_plain_locust_worker_joins(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     locustfile = Path(sample_app.__file__).with_name("locustfile.py")
-    worker: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = []
 
     def body(s: Session) -> None:
-        nonlocal worker
         wait_for(lambda: s.ticks and s.ticks[-1].rps > 0, timeout=30, what="load through the joined worker")
+        # A second worker nobody expected (any host that reaches the port could): reported, not silently counted.
+        start_worker()
+        wait_for(lambda: any(e.kind == "error" and "2 Locust workers" in e.message for e in s.events), timeout=30,
+                 what="the unexpected worker reported")  # fmt: skip
 
     def start_worker() -> None:
-        nonlocal worker
         locust = str(Path(sys.executable).with_name("locust"))  # the venv's script, whether or not it is on PATH
-        worker = subprocess.Popen([locust, "-f", str(locustfile), "--worker", "--master-host", "127.0.0.1",
+        workers.append(subprocess.Popen([locust, "-f", str(locustfile), "--worker", "--master-host", "127.0.0.1",
                                    "--master-port", str(port), "--headless"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)  # fmt: skip
+                                  stderr=subprocess.DEVNULL))  # fmt: skip
 
     import threading
 
@@ -207,7 +209,7 @@ def test_a_plain_locust_worker_joins(tmp_path: Path) -> None:
         s = run_session(tmp_path, body, **cfg)
         assert any(t.rps > 0 for t in s.ticks)
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.terminate()
             worker.wait(10)
 
