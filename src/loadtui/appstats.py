@@ -7,7 +7,12 @@ When loadtui runs the app it sets ``LOADTUI_STATS_DIR``; each worker process the
 small JSON record to ``$LOADTUI_STATS_DIR/<pid>.json`` (written to a temporary name and renamed, so a reader never
 sees half a record): requests in flight, requests finished, event-loop lag, and the pool's statistics. A file per pid
 gives one row per worker for any number of workers, costs the app one small write a second, and needs no port.
-Without the variable, :func:`instrument` does nothing at all.
+
+For an app loadtui does not start (a container, a staging host), ``LOADTUI_STATS_URL=udp://HOST:PORT`` sends the
+same record as one UDP datagram a second to ``loadtui --stats-listen HOST:PORT``, with what loadtui cannot measure
+from afar: the worker's own CPU percent and resident memory, its pid and host name. With ``LOADTUI_STATS_TOKEN`` set
+(on both sides) each datagram carries an HMAC-SHA256 of its body. A lost datagram costs one second of one worker.
+Without either variable, :func:`instrument` does nothing at all.
 
 This module is imported by app workers: it must import nothing heavy (no Textual, no Locust, no psutil).
 """
@@ -16,8 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -25,6 +33,15 @@ from typing import Any
 
 STATS_DIR_ENV = "LOADTUI_STATS_DIR"
 """Environment variable naming the directory workers publish into."""
+
+STATS_URL_ENV = "LOADTUI_STATS_URL"
+"""`udp://HOST:PORT`: where workers of an app loadtui did not start send their records."""
+
+STATS_TOKEN_ENV = "LOADTUI_STATS_TOKEN"  # noqa: S105 (the variable's name, not a secret)
+"""A secret shared by the app and loadtui: datagrams are signed with it, and unsigned ones are refused."""
+
+WIRE_MAGIC = b"LT1"
+"""First bytes of a datagram: the format's name and version."""
 
 PUBLISH_INTERVAL = 1.0
 """Seconds between two records of a worker."""
@@ -38,11 +55,92 @@ _Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 _ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
 
 
-class WorkerStats:
-    """Counters of one worker process; the publisher writes them out."""
+def encode(record: dict[str, Any], token: str | None) -> bytes:
+    """A datagram: `LT1 <hex HMAC-SHA256 of the body, or ->` then the JSON body."""
+    body = json.dumps(record, separators=(",", ":")).encode()
+    mac = hmac.new(token.encode(), body, hashlib.sha256).hexdigest().encode() if token else b"-"
+    return WIRE_MAGIC + b" " + mac + b" " + body
 
-    def __init__(self, directory: Path, pool: Callable[[], Any] | None) -> None:
+
+class WireError(ValueError):
+    """A datagram that is not a record: malformed, or not signed with the expected token."""
+
+    def __init__(self, message: str, *, unauthenticated: bool = False) -> None:
+        super().__init__(message)
+        self.unauthenticated = unauthenticated
+
+
+def decode(datagram: bytes, token: str | None) -> dict[str, Any]:
+    """The record in `datagram`; WireError if it is malformed or (with `token`) not signed with it."""
+    parts = datagram.split(b" ", 2)
+    if len(parts) != 3 or parts[0] != WIRE_MAGIC:
+        raise WireError("not a loadtui stats datagram")
+    _, mac, body = parts
+    if token:
+        expected = hmac.new(token.encode(), body, hashlib.sha256).hexdigest().encode()
+        if not hmac.compare_digest(mac, expected):
+            raise WireError("bad or missing signature", unauthenticated=True)
+    try:
+        record = json.loads(body)
+    except ValueError:
+        raise WireError("the body is not JSON") from None
+    if not isinstance(record, dict):
+        raise WireError("the body is not a JSON object")
+    return record
+
+
+def parse_stats_url(url: str) -> tuple[str, int]:
+    """`udp://HOST:PORT` as (host, port); ValueError naming the expected form."""
+    rest = url.removeprefix("udp://")
+    host, _, port = rest.rpartition(":")
+    if not url.startswith("udp://") or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{STATS_URL_ENV}={url!r}: expected udp://HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+class Sender:
+    """Sends this worker's records over UDP, with the figures loadtui cannot measure from another host."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        host, port = parse_stats_url(url)
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        self._address = info[4]
+        self._socket = socket.socket(info[0], socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+        self._token = token
+        self._host = socket.gethostname()
+        self._cpu = (time.monotonic(), time.process_time())
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def _cpu_percent(self) -> float:
+        now = (time.monotonic(), time.process_time())
+        wall, cpu = now[0] - self._cpu[0], now[1] - self._cpu[1]
+        self._cpu = now
+        return round(100.0 * cpu / wall, 1) if wall > 0 else 0.0
+
+    def _rss(self) -> int | None:
+        try:
+            with open("/proc/self/statm", "rb") as f:
+                return int(f.read().split()[1]) * self._page
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def send(self, record: dict[str, Any]) -> None:
+        """Send one record; a full buffer or an unreachable port loses it (never the app's problem)."""
+        full = {**record, "host": self._host, "cpu_percent": self._cpu_percent(), "rss_bytes": self._rss()}
+        with contextlib.suppress(OSError):
+            self._socket.sendto(encode(full, self._token), self._address)
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class WorkerStats:
+    """Counters of one worker process; the publisher writes them out (and sends them, for a remote loadtui)."""
+
+    def __init__(self, directory: Path | None, pool: Callable[[], Any] | None, sender: Sender | None = None) -> None:
         self.directory = directory
+        self.sender = sender
         self.pool = pool
         self.in_flight = 0
         """HTTP requests being handled right now."""
@@ -96,10 +194,15 @@ class WorkerStats:
         return record
 
     def publish(self) -> None:
-        """Write the record atomically."""
+        """Write the record atomically (and send it, when a remote loadtui listens)."""
+        record = self.record()
+        if self.sender is not None:
+            self.sender.send(record)
+        if self.directory is None:
+            return
         path = self.directory / f"{os.getpid()}.json"
         tmp = self.directory / f".{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(self.record()))
+        tmp.write_text(json.dumps(record))
         os.replace(tmp, path)
 
     async def run(self) -> None:
@@ -119,6 +222,10 @@ class WorkerStats:
 
     def remove(self) -> None:
         """Delete this worker's record (on shutdown)."""
+        if self.sender is not None:
+            self.sender.close()
+        if self.directory is None:
+            return
         with contextlib.suppress(OSError):
             (self.directory / f"{os.getpid()}.json").unlink()
 
@@ -163,7 +270,8 @@ def instrument(app: Any, *, pool: Callable[[], Any] | None = None) -> None:
     each publication, so a pool created in the lifespan is found once it exists.
     """
     directory = os.environ.get(STATS_DIR_ENV)
-    if not directory:
+    url = os.environ.get(STATS_URL_ENV)
+    if not directory and not url:
         return
     app.add_middleware(_InFlight)
     inner = app.router.lifespan_context
@@ -171,7 +279,8 @@ def instrument(app: Any, *, pool: Callable[[], Any] | None = None) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
         global _current
-        stats = WorkerStats(Path(directory), pool)
+        sender = Sender(url, os.environ.get(STATS_TOKEN_ENV) or None) if url else None
+        stats = WorkerStats(Path(directory) if directory else None, pool, sender)
         _current = stats
         task = asyncio.create_task(stats.run(), name="loadtui-appstats")
         try:

@@ -23,6 +23,7 @@ from typing import NoReturn
 import psutil
 
 from loadtui import __version__
+from loadtui.appstats import STATS_TOKEN_ENV
 from loadtui.config import SCENARIO_NAMES, RunConfig, check_fits_machine
 from loadtui.errors import RunFailed, UsageError
 from loadtui.plan import DEFAULT_STEP_S, Plan
@@ -111,6 +112,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     load.add_argument(
         "--expect-workers", type=int, default=0, metavar="N", help="wait for N remote Locust workers before starting"
     )
+    app.add_argument(
+        "--stats-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="receive per-worker figures over UDP from apps loadtui did not start (their workers run with "
+        "LOADTUI_STATS_URL=udp://HOST:PORT); beyond loopback, LOADTUI_STATS_TOKEN must be set on both sides",
+    )
     db = p.add_argument_group("database")
     db.add_argument("--dsn", default=None, help="an external PostgreSQL (default: an embedded server)")
     db.add_argument(
@@ -196,6 +204,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         rebalance=args.rebalance,
         probe=args.probe,
         expect_remote_workers=args.expect_workers or 0,
+        stats_listen=args.stats_listen,
         scenario_given=args.scenario is not None,
     )
     config.validate()
@@ -205,6 +214,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         cores=os.cpu_count() or 1,
         open_files=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
     )
+    if config.stats_listen is not None:
+        from loadtui.remote import parse_listen
+
+        parse_listen(config.stats_listen, os.environ.get(STATS_TOKEN_ENV) or None)
     if args.record is not None:
         _check_record_path(Path(args.record))
     return config

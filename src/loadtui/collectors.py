@@ -210,8 +210,14 @@ class AppStatsCollector:
         self, workers: dict[int, ProcessStats], interval: float = 1.0
     ) -> tuple[list[WorkerStats], list[PoolStats]]:
         """Worker rows (process figures joined with what they publish) and pool rows."""
-        now = time.time()
-        records = self.read(list(workers))
+        return self.join(workers, self.read(list(workers)))
+
+    def join(
+        self, workers: dict[int, ProcessStats], records: dict[int, dict[str, Any]], now: float | None = None
+    ) -> tuple[list[WorkerStats], list[PoolStats]]:
+        """Worker and pool rows from process figures and the workers' records (each record's `time` is when it was
+        written, on this machine's clock)."""
+        now = time.time() if now is None else now
         rows: list[WorkerStats] = []
         pools: list[PoolStats] = []
         for pid, proc in sorted(workers.items()):

@@ -102,6 +102,8 @@ class RunConfig:
     probe: bool = True
     """Send a few probe requests a second to a path the app does not route (probe.py): tells a blocked event loop from
     requests waiting inside the app, without the helper (`--no-probe` turns it off)."""
+    stats_listen: str | None = None
+    """`HOST:PORT` where workers of apps loadtui did not start send their figures over UDP (remote.py)."""
     expect_remote_workers: int = 0
     """Remote `locust --worker` processes to wait for before starting (`--expect-workers`, with `--master-bind`)."""
     scenario_given: bool = False

@@ -134,6 +134,13 @@ class WorkerStats:
     """Threadpool threads running a sync endpoint, on average over the last second (the helper reports it)."""
     threads_limit: int | None = None
     """The threadpool's size (anyio's default: 40), as the helper reports it."""
+    host: str | None = None
+    """The host of a worker that sends its figures over the network (`--stats-listen`); None for a local one."""
+
+    @property
+    def name(self) -> str:
+        """`pid`, or `host:pid` for a remote worker."""
+        return f"{self.host}:{self.pid}" if self.host else str(self.pid)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import json
 import os
 import platform
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -168,59 +168,97 @@ class SessionLog:
 
 def read_log(path: Path) -> SessionLog:
     """Read a session log; UsageError (one line) for a missing, foreign or too-new file."""
+    log: SessionLog | None = None
+    for kind, value in iter_log(path):
+        if kind == "header":
+            log = SessionLog(path=path, header=value)
+        elif log is None:  # pragma: no cover - iter_log yields the header first
+            raise AssertionError(kind)
+        elif kind == "tick":
+            log.ticks.append(value)
+        elif kind == "event":
+            log.events.append(value)
+        elif kind == "summary":
+            log.summary = value
+        elif kind == "truncated":
+            log.truncated = True
+    if log is None:
+        raise UsageError(f"{path} is empty, not a loadtui session log")
+    return log
+
+
+def read_ticks(path: Path) -> Iterator[Tick]:
+    """The ticks of a session log, one at a time (memory stays flat however long the session was)."""
+    for kind, value in iter_log(path):
+        if kind == "tick":
+            yield value
+
+
+def iter_log(path: Path) -> Iterator[tuple[str, Any]]:
+    """A session log's records as they come, line by line: `header` (dict), `tick`, `event`, `summary` (dict), and
+    `truncated` last if the final line was cut off (a killed session). UsageError names the first bad line."""
     try:
         handle = open(path, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot read {path} ({exc.strerror}); give the path of a loadtui session log") from None
+    header = False
+    broken: int | None = None
+    """A line that was not JSON: fine only if it is the last (a killed session cut it off)."""
     with handle:
         try:
-            lines = handle.read().split("\n")
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                if broken is not None:
+                    raise UsageError(f"{path} is not a loadtui session log (line {broken} is not JSON)")
+                try:
+                    record = json.loads(line)
+                except (ValueError, RecursionError):
+                    if not header:
+                        raise UsageError(f"{path} is not a loadtui session log (line {number} is not JSON)") from None
+                    broken = number
+                    continue
+                if not header:
+                    yield "header", _header(path, record)
+                    header = True
+                    continue
+                yield _record(path, number, record)
         except UnicodeDecodeError:
             raise UsageError(f"{path} is not a loadtui session log (it is not UTF-8 text)") from None
-    log: SessionLog | None = None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            is_last = all(not rest.strip() for rest in lines[number:])
-            if log is not None and is_last:
-                log.truncated = True
-                break
-            raise UsageError(f"{path} is not a loadtui session log (line {number} is not JSON)") from None
-        if log is None:
-            if not isinstance(record, dict) or record.get("type") != "session":
-                raise UsageError(f"{path} is not a loadtui session log (no session header on line 1)")
-            if record.get("schema_version") != SCHEMA_VERSION:
-                raise UsageError(
-                    f"{path} has session log schema_version {record.get('schema_version')!r}; this loadtui reads "
-                    f"{SCHEMA_VERSION}: upgrade loadtui"
-                )
-            for key in ("config", "machine", "versions"):
-                if not isinstance(record.get(key, {}), dict):
-                    raise UsageError(
-                        f"{path} line 1: the session header's {key} must be an object; is the file damaged?"
-                    )
-            log = SessionLog(path=path, header=record)
-            continue
-        if not isinstance(record, dict):
-            raise UsageError(f"{path} line {number}: a record must be a JSON object; is the file damaged?")
-        kind = record.get("type")
-        try:
-            if kind == "tick":
-                tick = Tick.from_dict(record)
-                check_types(tick)
-                log.ticks.append(tick)
-            elif kind == "event":
-                event = Event.from_dict(record)
-                if "config" in event.data and not isinstance(event.data["config"], dict):
-                    raise ValueError("config: expected an object")
-                log.events.append(event)
-            elif kind == "summary":
-                log.summary = record
-        except (TypeError, ValueError, AttributeError, KeyError) as exc:
-            raise UsageError(f"{path} line {number}: not a valid {kind} record ({exc}); is the file damaged?") from None
-    if log is None:
-        raise UsageError(f"{path} is empty, not a loadtui session log")
-    return log
+    if broken is not None:
+        yield "truncated", None
+
+
+def _header(path: Path, record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict) or record.get("type") != "session":
+        raise UsageError(f"{path} is not a loadtui session log (no session header on line 1)")
+    if record.get("schema_version") != SCHEMA_VERSION:
+        raise UsageError(
+            f"{path} has session log schema_version {record.get('schema_version')!r}; this loadtui reads "
+            f"{SCHEMA_VERSION}: upgrade loadtui"
+        )
+    for key in ("config", "machine", "versions"):
+        if not isinstance(record.get(key, {}), dict):
+            raise UsageError(f"{path} line 1: the session header's {key} must be an object; is the file damaged?")
+    return record
+
+
+def _record(path: Path, number: int, record: Any) -> tuple[str, Any]:
+    if not isinstance(record, dict):
+        raise UsageError(f"{path} line {number}: a record must be a JSON object; is the file damaged?")
+    kind = record.get("type")
+    try:
+        if kind == "tick":
+            tick = Tick.from_dict(record)
+            check_types(tick)
+            return "tick", tick
+        if kind == "event":
+            event = Event.from_dict(record)
+            if "config" in event.data and not isinstance(event.data["config"], dict):
+                raise ValueError("config: expected an object")
+            return "event", event
+        if kind == "summary":
+            return "summary", record
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise UsageError(f"{path} line {number}: not a valid {kind} record ({exc}); is the file damaged?") from None
+    return "other", record

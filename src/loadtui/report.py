@@ -111,12 +111,12 @@ def _session_figure(log: SessionLog) -> Any:
     )
     for name in ("p50", "p95", "p99"):
         fig.add_trace(go.Scatter(x=t, y=[getattr(k.latency, name) for k in ticks], name=name, legendgroup="lat"), 2, 1)
-    per_worker: dict[int, list[float | None]] = {}
+    per_worker: dict[str, list[float | None]] = {}
     for i, k in enumerate(ticks):
         for w in k.workers:
-            per_worker.setdefault(w.pid, [None] * len(ticks))[i] = w.cpu_percent
-    for pid in sorted(per_worker):
-        fig.add_trace(go.Scatter(x=t, y=per_worker[pid], name=html.escape(f"worker {pid}"), legendgroup="cpu"), 3, 1)
+            per_worker.setdefault(w.name, [None] * len(ticks))[i] = w.cpu_percent
+    for name in sorted(per_worker):
+        fig.add_trace(go.Scatter(x=t, y=per_worker[name], name=html.escape(f"worker {name}"), legendgroup="cpu"), 3, 1)
     fig.add_trace(
         go.Scatter(
             x=t,

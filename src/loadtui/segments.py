@@ -7,7 +7,7 @@ change are settling (users still spawning, new workers warming up) and are left 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,18 +70,62 @@ def _median(values: Sequence[float | None]) -> float | None:
     return round(statistics.median(present), 2) if present else None
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """The figures of one second a segment summary reads: a tick without its endpoints, errors and pools.
+
+    Summaries of long sessions are computed from these, streamed from the log, never from every Tick at once.
+    """
+
+    t: float
+    segment: int
+    users: int
+    rps: float
+    fail_rps: float
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    app_cpu_percent: float | None
+    cpu_per_worker: float | None
+    loadgen_cpu_percent: float | None
+    db_connections: float | None
+    pool_waiting: float | None
+    findings: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tick: Tick) -> Row:
+        workers = len(tick.workers)
+        return cls(
+            t=tick.t,
+            segment=tick.segment,
+            users=tick.users,
+            rps=tick.rps,
+            fail_rps=tick.fail_rps,
+            p50=tick.latency.p50,
+            p95=tick.latency.p95,
+            p99=tick.latency.p99,
+            app_cpu_percent=tick.app_cpu_percent if workers else None,
+            cpu_per_worker=tick.app_cpu_percent / workers if workers else None,
+            loadgen_cpu_percent=tick.loadgen_cpu_percent,
+            db_connections=float(tick.db.connections) if tick.db else None,
+            pool_waiting=tick.pool_waiting,
+            findings=tuple(f.id for f in tick.findings),
+        )
+
+
 def summarize(
     index: int,
-    ticks: Sequence[Tick],
+    seconds: Sequence[Tick | Row],
     config: RunConfig | None,
     settle: int = SETTLE_SECONDS,
     marks: Sequence[Event] = (),
 ) -> Segment:
-    """The steady-state figures of one segment's ticks (`marks`: the session's mark events).
+    """The steady-state figures of one segment's seconds (`marks`: the session's mark events).
 
     Steady seconds start after `settle` seconds and after the second in which every user had been spawned (a ramp of
     200 users at 10/s is not steady state); a segment whose users never all ran is judged after `settle` only.
     """
+    ticks = [s if isinstance(s, Row) else Row.of(s) for s in seconds]
     start = settle
     if config is not None and config.users > 0:
         ramp = next((i for i, t in enumerate(ticks) if t.users >= config.users), None)
@@ -92,9 +136,9 @@ def summarize(
     for tick in ticks:
         if tick.users == 0:
             continue  # no load, nothing to diagnose: a finding held over from before the pause is not this segment's
-        for finding in tick.findings:
-            if finding.id not in findings:
-                findings.append(finding.id)
+        for fid in tick.findings:
+            if fid not in findings:
+                findings.append(fid)
     return Segment(
         index=index,
         label=label(config) if config else f"segment {index}",
@@ -104,13 +148,13 @@ def summarize(
         steady_seconds=len(steady),
         rps=_mean([t.rps for t in steady]),
         fail_rps=_mean([t.fail_rps for t in steady]),
-        p50=_median([t.latency.p50 for t in steady]),
-        p95=_median([t.latency.p95 for t in steady]),
-        p99=_median([t.latency.p99 for t in steady]),
-        app_cpu_percent=_mean([t.app_cpu_percent if t.workers else None for t in steady]),
-        cpu_per_worker=_mean([t.app_cpu_percent / len(t.workers) if t.workers else None for t in steady]),
+        p50=_median([t.p50 for t in steady]),
+        p95=_median([t.p95 for t in steady]),
+        p99=_median([t.p99 for t in steady]),
+        app_cpu_percent=_mean([t.app_cpu_percent for t in steady]),
+        cpu_per_worker=_mean([t.cpu_per_worker for t in steady]),
         loadgen_cpu_percent=_mean([t.loadgen_cpu_percent for t in steady]),
-        db_connections=_mean([float(t.db.connections) if t.db else None for t in steady]),
+        db_connections=_mean([t.db_connections for t in steady]),
         pool_waiting=_mean([t.pool_waiting for t in steady]),
         findings=findings,
         marks=[f"{m.t:.0f} s: {m.data.get('note') or m.message}" for m in marks],
@@ -119,12 +163,15 @@ def summarize(
 
 
 def split(
-    ticks: Sequence[Tick], configs: dict[int, RunConfig], settle: int = SETTLE_SECONDS, events: Sequence[Event] = ()
+    ticks: Iterable[Tick], configs: dict[int, RunConfig], settle: int = SETTLE_SECONDS, events: Sequence[Event] = ()
 ) -> list[Segment]:
-    """Segments of a session, in order, from the `segment` index each tick carries; marks among `events` are kept."""
-    groups: dict[int, list[Tick]] = {}
+    """Segments of a session, in order, from the `segment` index each tick carries; marks among `events` are kept.
+
+    `ticks` may be a stream (the session's log read line by line): each is kept only as its :class:`Row`.
+    """
+    groups: dict[int, list[Row]] = {}
     for tick in ticks:
-        groups.setdefault(tick.segment, []).append(tick)
+        groups.setdefault(tick.segment, []).append(Row.of(tick))
     order = sorted(groups)
     marks: dict[int, list[Event]] = {}
     for ev in events:
@@ -166,6 +213,8 @@ class Summary:
     """`--slo` checked against every segment of a run without a sweep."""
     stats_rejected: int = 0
     """Workers' stats records dropped for their shape (each costs one second of one worker's figures)."""
+    remote_dropped: int = 0
+    """`--stats-listen` datagrams dropped: unsigned, wrongly signed or malformed."""
 
     @property
     def slos_met(self) -> bool:

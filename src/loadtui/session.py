@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import queue
 import shutil
 import tempfile
@@ -26,16 +27,25 @@ from typing import Any
 
 import psutil
 
-from loadtui import diagnosis, rebalance, segments, stacks, verdict
+from loadtui import diagnosis, rebalance, remote, segments, stacks, stale, verdict
+from loadtui.appstats import STATS_TOKEN_ENV
 from loadtui.collectors import DbCollector
 from loadtui.config import RunConfig, check_pool_fits, scenario
-from loadtui.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
+from loadtui.database import (
+    ConnectionLimits,
+    DatabaseError,
+    EmbeddedDatabase,
+    check_dsn,
+    default_state_dir,
+    read_limits,
+)
 from loadtui.errors import RunFailed, UsageError
 from loadtui.health import HealthWatcher, Observation
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
 from loadtui.model import Event, EventKind, Tick
 from loadtui.probe import Prober
 from loadtui.recorder import Recorder, default_path
+from loadtui.remote import StatsListener, parse_listen
 from loadtui.segments import Segment, Summary
 from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
 from loadtui.ticks import Running, TickBuilder
@@ -83,6 +93,8 @@ class Session:
         self.record_path = Path(config.record) if config.record else default_path(config)
         self.recorder: Recorder | None = None
         self.run_dir = Path(tempfile.mkdtemp(prefix="loadtui-run-"))
+        self._run_lock = stale.hold(self.run_dir)
+        """Held while the session lives: a later start sweeps run directories whose lock is free (stale.py)."""
         from loadtui.processes import Guardian
 
         self.guardian = Guardian()
@@ -130,6 +142,9 @@ class Session:
         self._cancel = threading.Event()
         self._told_rejected = False
         self._told_strangers = False
+        self.listener: StatsListener | None = None
+        """`--stats-listen`'s receiver, while it runs."""
+        self._remote_seen: set[str] = set()
         """Set by :meth:`abort`: long waits (an app that never gets ready) give up so the session can close."""
         self._keeper: threading.Thread | None = None
 
@@ -168,13 +183,17 @@ class Session:
         cfg = self.config
         if cfg.locustfile is None:
             scenario(cfg.scenario)
+        swept = stale.sweep(self._state_dir or default_state_dir())
         self.recorder = Recorder(self.record_path, unique=cfg.record is None, on_error=self._record_failed)
         self.record_path = self.recorder.path
         self.recorder.header(cfg, self._started_at, {"record_path": str(self.record_path)})
         say(f"recording to {self.record_path}")
+        if swept:
+            say(f"removed {len(swept)} temporary directories of sessions that were killed")
         self.guardian.start()
         self.guardian.remove_on_exit(self.run_dir)
         try:
+            self._open_listener(say)
             self._open_database(say)
             self._open_app(say)
             if self.config.probe and self.target_url is not None:
@@ -201,6 +220,17 @@ class Session:
             self.recorder.close()
             self.record_path.unlink(missing_ok=True)
             self.recorder = None
+
+    def _open_listener(self, say: Callable[[str], object]) -> None:
+        """`--stats-listen`: receive the figures of workers loadtui did not start."""
+        if self.config.stats_listen is None:
+            return
+        token = os.environ.get(STATS_TOKEN_ENV) or None
+        host, port = parse_listen(self.config.stats_listen, token)
+        self.listener = StatsListener(host, port, token)
+        self.listener.start()
+        self._builder.remote = self.listener
+        say(f"listening for workers' figures on udp://{host}:{port}" + (" (signed only)" if token else ""))
 
     def _open_database(self, say: Callable[[str], object]) -> None:
         cfg = self.config
@@ -605,6 +635,7 @@ class Session:
         tick = self._builder.measure(round(self.elapsed, 3), record)
         self._watch(self._builder.workers)
         self._check_locust_workers(record)
+        self._follow_remote(tick)
         stats = self._builder.appstats
         if stats.rejected and not self._told_rejected:
             self._told_rejected = True
@@ -647,6 +678,17 @@ class Session:
                 self.event("error", f"embedded PostgreSQL did not come back: {exc}")
                 continue
             self.event("db-started", f"embedded PostgreSQL restarted in {seconds:.2f} s after it died", restarted=True)
+
+    def _follow_remote(self, tick: Tick) -> None:
+        """Say when a remote worker starts reporting and when it is gone."""
+        if self.listener is None:
+            return
+        now = {w.name for w in tick.workers if w.host}
+        for name in sorted(now - self._remote_seen):
+            self.event("worker-started", f"remote worker {name} reporting", worker=name)
+        for name in sorted(self._remote_seen - now):
+            self.event("worker-exited", f"remote worker {name} silent for {remote.GONE_S:.0f} s: gone", worker=name)
+        self._remote_seen = now
 
     def _check_locust_workers(self, record: dict[str, Any] | None) -> None:
         """With --master-bind, anyone who reaches the port can join as a Locust worker: say so when more than expected
@@ -712,15 +754,15 @@ class Session:
 
     def segments(self) -> list[Segment]:
         """The session's configuration segments so far."""
-        ticks: Sequence[Tick] = self.ticks
-        if self.recorder is not None and self.tick_count > len(self.ticks):
-            from loadtui.recorder import read_log
+        if self.recorder is not None and self.recorder.error is None and self.tick_count > len(self.ticks):
+            from loadtui.recorder import read_ticks
 
             try:
-                ticks = read_log(self.record_path).ticks  # every line is flushed: the log holds every second
+                # Every line is flushed: the log holds every second. Streamed, so memory stays flat.
+                return segments.split(read_ticks(self.record_path), self._segment_configs, events=self.events)
             except UsageError:
                 pass  # the file went away: summarize the recent seconds
-        return segments.split(ticks, self._segment_configs, events=self.events)
+        return segments.split(self.ticks, self._segment_configs, events=self.events)
 
     def summary(self) -> Summary:
         """Totals and one row per configuration segment."""
@@ -744,9 +786,12 @@ class Session:
             plan=list(self.plan_results),
             slo_checks=verdict.check(segs, self.slos) if self.slos and self.verdict is None else [],
             stats_rejected=self._builder.appstats.rejected,
+            remote_dropped=(self.listener.unauthenticated + self.listener.malformed) if self.listener else 0,
         )
 
     def _shutdown_children(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         if self.prober is not None:
             self.prober.stop()
         if self.loadgen is not None:
@@ -782,6 +827,7 @@ class Session:
                 self.recorder.summary(summary.to_dict())
             self.recorder.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._run_lock.close()
         return summary
 
 

@@ -20,6 +20,7 @@ from loadtui.loadgen import LoadGen
 from loadtui.loadgen.record import LoadRecord
 from loadtui.model import LoadgenStats, Tick
 from loadtui.probe import Prober
+from loadtui.remote import StatsListener
 from loadtui.supervisor import AppProcesses, AppSupervisor
 
 
@@ -48,6 +49,8 @@ class TickBuilder:
         """The workers' stats records: read by the session for the count of malformed ones."""
         self.db: DbCollector | None = None
         """PostgreSQL's figures, once the session knows the server."""
+        self.remote: StatsListener | None = None
+        """Workers of apps loadtui did not start, sending their figures (`--stats-listen`)."""
         self._app_tree: Rescanned[AppProcesses] = Rescanned(self._app_processes, lambda p: p.workers)
         self._loadgen_tree: Rescanned[list[int]] = Rescanned(self._loadgen_processes, list)
         self.workers: list[int] = []
@@ -76,6 +79,9 @@ class TickBuilder:
             loadgen_pids = self._loadgen_tree.get(force=now.changing) or []
         sampled = self._processes.sample(workers + ([supervisor] if supervisor else []) + loadgen_pids)
         worker_rows, pools = self.appstats.sample({pid: sampled[pid] for pid in workers if pid in sampled})
+        if self.remote is not None:
+            remote_rows, remote_pools = self.remote.sample()
+            worker_rows, pools = worker_rows + remote_rows, pools + remote_pools
         lg_rows = [sampled[p] for p in loadgen_pids if p in sampled]
         loadgen = None
         if now.loadgen is not None:

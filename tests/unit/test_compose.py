@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from sample_app.settings import Settings
 
+from loadtui.appstats import STATS_TOKEN_ENV, STATS_URL_ENV, parse_stats_url
 from loadtui.serve import parser as serve_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +21,9 @@ def test_compose_runs_the_sample_app_through_the_launcher_with_known_settings() 
     command = app["command"]
     assert command[:3] == ["python", "-m", "sample_app"]
     serve_parser().parse_args(["sample_app.api:app", *command[3:]])  # the launcher accepts every option
-    known = {f"SAMPLE_APP_{name.upper()}" for name in Settings.model_fields}
+    known = {f"SAMPLE_APP_{name.upper()}" for name in Settings.model_fields} | {STATS_URL_ENV, STATS_TOKEN_ENV}
     assert set(app["environment"]) <= known
+    url = app["environment"][STATS_URL_ENV]
+    assert parse_stats_url(url)[0] == "host.docker.internal"
+    assert "host.docker.internal:host-gateway" in app["extra_hosts"]
     assert "sample_app" in (ROOT / "Dockerfile").read_text()

@@ -41,6 +41,7 @@ def test_a_readme_command_parses_and_names_what_exists(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOADTUI_STATS_TOKEN", "as-the-readme-exports")
     for name in USER_FILES:
         (tmp_path / name).write_text("")
     args = shlex.split(command)[1:]

@@ -282,3 +282,19 @@ def test_a_full_disk_stops_recording_once_and_says_why(tmp_path: Path) -> None:
     assert rec.error == told[0]
     rec.close()
     assert (tmp_path / "s.jsonl").read_text().count("\n") == 1  # what was written before stays
+
+
+def test_the_ticks_of_a_log_stream_one_at_a_time_and_summarize_the_same(tmp_path: Path) -> None:
+    import types
+
+    from loadtui.recorder import read_ticks
+    from loadtui.report import segment_configs
+    from loadtui.segments import split
+    from tests.helpers import write_session_log
+
+    path = write_session_log(tmp_path / "run.jsonl", segments=3, seconds=20)
+    stream = read_ticks(path)
+    assert isinstance(stream, types.GeneratorType)
+    log = read_log(path)
+    configs = segment_configs(log)
+    assert split(read_ticks(path), configs) == split(log.ticks, configs)

@@ -12,6 +12,7 @@ from textual.widgets import Sparkline, Static
 
 from loadtui.model import Event, Tick, named_by
 from loadtui.plan import PlanView
+from loadtui.remote import STALE_S as REMOTE_STALE_S
 from loadtui.units import mib, ms, num
 
 HISTORY = 120
@@ -160,7 +161,7 @@ class AppPanel(Panel):
             unknown = unknown or cannot_report
             rows.append(
                 [
-                    str(w.pid),
+                    w.name + (" (stale)" if w.host and (w.stale_s or 0.0) > REMOTE_STALE_S else ""),
                     f"{w.cpu_percent:.0f}",
                     f"{w.rss_bytes / 2**20:,.0f}",
                     "?" if cannot_report else "—" if w.in_flight is None else str(w.in_flight),

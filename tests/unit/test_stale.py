@@ -1,0 +1,39 @@
+"""Stale temporary directories of killed sessions are swept at start; live, young and foreign ones are not."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from loadtui import stale
+
+
+def aged(path: Path, seconds: float = 3600) -> Path:
+    path.mkdir(parents=True)
+    (path / "file").write_text("x")
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+    return path
+
+
+def test_only_stale_directories_are_removed(tmp_path: Path) -> None:
+    tmp, state = tmp_path / "tmp", tmp_path / "state"
+    dead = aged(tmp / "loadtui-run-dead")
+    live = aged(tmp / "loadtui-run-live")
+    lock = stale.hold(live)
+    os.utime(live, (time.time() - 3600, time.time() - 3600))
+    young = tmp / "loadtui-run-young"
+    young.mkdir(parents=True)
+    socket_dir = aged(tmp / "loadtui-pg-dead")
+    cluster = aged(state / "cluster-dead")
+    target = aged(tmp_path / "precious")
+    (tmp / "loadtui-run-link").symlink_to(target)
+    other = aged(tmp / "someone-else")
+    try:
+        removed = stale.sweep(state, tmp)
+    finally:
+        lock.close()
+    assert sorted(removed) == sorted([dead, socket_dir, cluster])
+    assert live.exists() and young.exists() and (target / "file").exists() and other.exists()
+    assert stale.sweep(state, tmp) == [live]  # its lock is free now: the session that held it is gone
