@@ -95,7 +95,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="HOST:PORT",
         help="let remote `locust --worker` processes join at HOST:PORT (default: private). Anyone who reaches the "
-        "port can join and add requests: bind a private address, firewall it; more workers than expected are reported",
+        "port can try to join: bind a private address, firewall it; workers beyond the expected are refused",
     )
     load.add_argument(
         "--rebalance",

@@ -141,7 +141,7 @@ class Session:
         self._db_died = threading.Event()
         self._cancel = threading.Event()
         self._told_rejected = False
-        self._told_strangers = False
+        self._refused_workers = 0
         self.listener: StatsListener | None = None
         """`--stats-listen`'s receiver, while it runs."""
         self._remote_seen: set[str] = set()
@@ -694,20 +694,17 @@ class Session:
         """With --master-bind, anyone who reaches the port can join as a Locust worker: say so when more than expected
         did (their requests are in the figures)."""
         cfg = self.config
-        if record is None or cfg.master_bind is None or self._told_strangers:
+        if record is None or cfg.master_bind is None:
             return
-        local = cfg.loadgen_process_count() if cfg.loadgen_process_count() > 1 else 0
-        expected = local + cfg.expect_remote_workers
-        joined = record.get("workers")
-        if isinstance(joined, int) and joined > expected:
-            self._told_strangers = True
+        refused = record.get("refused_workers")
+        if isinstance(refused, int) and refused > self._refused_workers:
+            self._refused_workers = refused
             self.event(
                 "error",
-                f"{joined} Locust workers are connected to --master-bind {cfg.master_bind}, {expected} expected: "
-                "a host that reached the port joined, and its requests count in the figures; bind to a private "
-                "address or firewall the port",
-                joined=joined,
-                expected=expected,
+                f"refused {refused} Locust worker(s) beyond the {cfg.expect_remote_workers} expected at "
+                f"--master-bind {cfg.master_bind}: a host that reached the port tried to join; only expected "
+                "workers count. Bind to a private address or firewall the port",
+                refused=refused,
             )
 
     def _watch(self, workers: list[int]) -> None:

@@ -134,6 +134,25 @@ def _reconnect(runner: Any, data: dict[str, Any]) -> int:
     )
 
 
+def refuse_strangers(runner: Any, expected: int, refused: list[str]) -> None:
+    """Count only the workers we expect: one that connects beyond them (any host that reaches --master-bind can)
+    is told to quit and removed before it gets users, and counted in `refused`."""
+    import gevent
+    from locust.rpc import Message
+
+    def on_connect(client_id: str) -> None:
+        if client_id not in runner.clients and runner.worker_count >= expected:
+            refused.append(client_id)
+            gevent.spawn_later(0, refuse, client_id)  # after the master has registered it
+
+    def refuse(client_id: str) -> None:
+        message = Message("quit", None, client_id)  # type: ignore[no-untyped-call]
+        runner.server.send_to_client(message)
+        runner.handle_message(client_id, message)
+
+    runner.environment.events.worker_connect.add_listener(on_connect)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the runner and the command loop until quit or end of input."""
     args = parser().parse_args(argv)
@@ -155,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     connections.install()
     env = Environment(user_classes=classes, host=args.host)
     children: list[subprocess.Popen[bytes]] = []
+    refused: list[str] = []
+    """Locust workers that connected beyond the expected count and were told to quit."""
     runner: Any
     if args.processes > 1 or args.expect_workers:
         from loadtui.supervisor import free_port
@@ -189,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
         expected = local + (args.expect_workers or 0)
+        refuse_strangers(runner, expected, refused)
         deadline = time.monotonic() + MASTER_WAIT_SECONDS
         while runner.worker_count < expected:
             if time.monotonic() > deadline:
@@ -227,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
             record = sampler.sample(runner.stats, runner.user_count)
             if distributed:
                 record["workers"] = runner.worker_count
+                record["refused_workers"] = len(refused)
             emit(record)
 
     reporter = gevent.spawn(report)
