@@ -8,6 +8,7 @@ not know, with one line saying so.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -159,6 +160,8 @@ class SessionLog:
     summary: dict[str, Any] | None = None
     truncated: bool = False
     """True when the last line was cut off (the session was killed while writing)."""
+    slim: bool = False
+    """True when read without endpoints and errors (read_log's `slim`): per-endpoint rows come from the file."""
 
     @property
     def config(self) -> RunConfig:
@@ -166,8 +169,12 @@ class SessionLog:
         return RunConfig.from_dict(self.header.get("config") or {})
 
 
-def read_log(path: Path) -> SessionLog:
-    """Read a session log; UsageError (one line) for a missing, foreign or too-new file."""
+def read_log(path: Path, *, slim: bool = False) -> SessionLog:
+    """Read a session log; UsageError (one line) for a missing, foreign or too-new file.
+
+    `slim` keeps each tick without its endpoints, errors and probe (most of its memory): for the report's plots,
+    which stream the file again for the per-endpoint CSV rows.
+    """
     log: SessionLog | None = None
     for kind, value in iter_log(path):
         if kind == "header":
@@ -175,7 +182,7 @@ def read_log(path: Path) -> SessionLog:
         elif log is None:  # pragma: no cover - iter_log yields the header first
             raise AssertionError(kind)
         elif kind == "tick":
-            log.ticks.append(value)
+            log.ticks.append(dataclasses.replace(value, endpoints=[], errors=[], probe=None) if slim else value)
         elif kind == "event":
             log.events.append(value)
         elif kind == "summary":
@@ -184,6 +191,7 @@ def read_log(path: Path) -> SessionLog:
             log.truncated = True
     if log is None:
         raise UsageError(f"{path} is empty, not a loadtui session log")
+    log.slim = slim
     return log
 
 

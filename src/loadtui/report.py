@@ -20,7 +20,7 @@ from loadtui import segments
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
 from loadtui.model import build
-from loadtui.recorder import SessionLog, read_log
+from loadtui.recorder import SessionLog, read_log, read_ticks
 from loadtui.verdict import describe
 
 TIMELINE_EVENTS = ("config", "mark", "restart", "restart-failed", "workers", "applied", "app-exited", "paused")
@@ -519,7 +519,8 @@ def tick_rows(log: SessionLog) -> Iterable[list[Any]]:
         start = dt.datetime.fromisoformat(str(log.header.get("started_at"))).timestamp()
     except ValueError:
         start = 0.0
-    for k in log.ticks:
+    # A slim log (the report's) has no endpoints in memory: they are streamed from the file again.
+    for k in read_ticks(log.path) if log.slim else log.ticks:
         stamp = int(start + k.t)
         for e in k.endpoints:
             yield [
@@ -597,7 +598,7 @@ def write_csv(log: SessionLog, directory: Path) -> list[Path]:
 
 def write_report(files: list[Path], output: Path, csv_dir: Path | None = None) -> int:
     """`loadtui report`: returns the exit status."""
-    logs = [read_log(f) for f in files]
+    logs = [read_log(f, slim=True) for f in files]
     for log in logs:
         if not log.ticks:
             raise UsageError(f"{log.path} holds no seconds of measurements; record a longer session")
