@@ -110,6 +110,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="send 4 requests/s to an unrouted path to tell a blocked event loop from waiting inside the app (default on)",
     )
     load.add_argument(
+        "--auto-confirm",
+        action=argparse.BooleanOptionalAction,
+        default=d.auto_confirm,
+        help="when a finding starts, sample the busiest workers' stacks once with py-spy (needs ptrace; default on)",
+    )
+    load.add_argument(
         "--expect-workers", type=int, default=0, metavar="N", help="wait for N remote Locust workers before starting"
     )
     app.add_argument(
@@ -173,7 +179,8 @@ def build_headless_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--confirm",
         action="store_true",
-        help="confirm each finding with a py-spy stack dump of the busiest workers (needs ptrace)",
+        help="confirm each finding with a py-spy stack dump of the busiest workers (needs ptrace; the default "
+        "unless --no-auto-confirm)",
     )
     add_run_options(p)
     return p
@@ -205,6 +212,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         probe=args.probe,
         expect_remote_workers=args.expect_workers or 0,
         stats_listen=args.stats_listen,
+        auto_confirm=args.auto_confirm,
         scenario_given=args.scenario is not None,
     )
     config.validate()
@@ -271,7 +279,8 @@ def _dispatch(args: list[str]) -> int:
         plan, slos = sweep_from_args(ns, config)
         from loadtui import headless
 
-        return headless.run(config, ns.duration, confirm=ns.confirm, plan=plan, slos=slos, step_s=ns.step)
+        confirm = ns.confirm or config.auto_confirm
+        return headless.run(config, ns.duration, confirm=confirm, plan=plan, slos=slos, step_s=ns.step)
     if command == "replay":
         p = _Parser(prog="loadtui replay", description="Open the dashboard on a recorded session.")
         p.add_argument("file", type=Path)

@@ -102,6 +102,9 @@ class RunConfig:
     probe: bool = True
     """Send a few probe requests a second to a path the app does not route (probe.py): tells a blocked event loop from
     requests waiting inside the app, without the helper (`--no-probe` turns it off)."""
+    auto_confirm: bool = True
+    """When a warning or critical finding starts, sample the busiest workers' stacks once with py-spy and attach what
+    they show (`--no-auto-confirm` turns it off; without ptrace permission it stops after saying why once)."""
     stats_listen: str | None = None
     """`HOST:PORT` where workers of apps loadtui did not start send their figures over UDP (remote.py)."""
     expect_remote_workers: int = 0

@@ -171,6 +171,7 @@ def run(
         out.write(HEADER + "\n")
         deadline = time.monotonic() + (duration if duration is not None else float("inf"))
         confirmed: set[str] = set()
+        cannot_confirm = False
         while not done.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 break
@@ -181,12 +182,14 @@ def run(
             # Dumps run here, on the thread that owns the session, never on the tick thread.
             while not to_confirm.empty():
                 fid = to_confirm.get()
-                if fid not in confirmed:
+                if fid not in confirmed and not cannot_confirm:
                     confirmed.add(fid)
                     try:
                         session.confirm()
                     except RunFailed as exc:
-                        err.write(f"loadtui: cannot confirm {fid}: {exc}\n")
+                        # Said once: without ptrace permission every later dump would fail the same way.
+                        cannot_confirm = True
+                        err.write(f"loadtui: cannot confirm {fid} with py-spy: {exc}\n")
         if session.failed:
             err.write(f"loadtui: {session.failed}\n")
             status = 1

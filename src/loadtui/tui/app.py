@@ -87,6 +87,8 @@ class LoadtuiApp(App[int]):
         self.open_error: str | None = None
         """Why the session could not start, if it could not."""
         self._last_warning: tuple[str, float] | None = None
+        self._confirmed: set[str] = set()
+        self._cannot_confirm = False
 
     @property
     def pending(self) -> RunConfig:
@@ -207,6 +209,7 @@ class LoadtuiApp(App[int]):
         """Add an event to the list."""
         event = message.event
         self.query_one(EventsPanel).add(event)
+        self._auto_confirm(event)
         if event.kind in ("restart-failed", "app-exited", "loadgen-exited"):
             self.status = f"{event.kind}: {event.message}"
             self._render_status()
@@ -240,6 +243,8 @@ class LoadtuiApp(App[int]):
     @on(JobFinished)
     def job_finished(self, message: JobFinished) -> None:
         """A control job is done: show its outcome and the configuration now applied."""
+        if message.name == "auto-confirm":
+            return  # its result is a confirmation (or confirmation-failed) event, shown with the finding
         if message.name in ("plan", "plan-step"):
             if not message.ok:
                 self.notify(message.message, title="plan", severity="error", timeout=15, markup=False)
@@ -427,6 +432,18 @@ class LoadtuiApp(App[int]):
                 self._submit("scenario", lambda s: s.apply(target), f"scenario → {name}…")
 
         self.push_screen(ScenarioScreen(self.applied.scenario), chosen)
+
+    def _auto_confirm(self, event: Event) -> None:
+        """A warning or critical finding started: sample the busiest workers' stacks once (`--no-auto-confirm`)."""
+        if self.session is None or not self.session.config.auto_confirm or self._cannot_confirm:
+            return
+        fid = str(event.data.get("id"))
+        if event.kind == "finding-started" and event.data.get("severity") in ("warning", "critical"):
+            if fid not in self._confirmed and self.controller is not None and self.controller.opened.is_set():
+                self._confirmed.add(fid)
+                self.controller.submit("auto-confirm", lambda s: s.confirm())
+        elif event.kind == "confirmation-failed":
+            self._cannot_confirm = True  # no ptrace permission: say it once (the event), then stop trying
 
     def action_confirm(self) -> None:
         """Confirm the findings with a py-spy dump of the busiest workers."""
