@@ -194,7 +194,7 @@ class PlanRunner:
     def poll(self, session: Session, progress: Callable[[str], object] | None = None) -> None:
         """Apply the next step when the current one is measured; give the verdict after the last. Control thread."""
         with self._lock:
-            if self.phase != "waiting":
+            if self.phase != "waiting" or self._session is None:  # not attached (refused): nothing to run
                 return
             if self.index >= len(self._steps) or self.stopped is not None:
                 step = None
@@ -232,7 +232,7 @@ class PlanRunner:
             if self.phase == "done":
                 return
             self.stopped = reason
-            self.phase = "waiting"
+            self.phase = "waiting" if self._session is not None else "done"
         if self._session is not None:
             self._finish(self._session)
 

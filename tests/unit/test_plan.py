@@ -168,3 +168,19 @@ def test_the_plan_panel_view_counts_down_the_measured_seconds() -> None:
     assert view.phase == "measuring" and view.remaining_s == 3 and view.rows[0].state == "measuring"
     stand.feed(runner, 3)
     assert runner.view().rows[0].slo_met is True
+
+
+def test_a_plan_refused_at_attach_never_runs_and_says_why() -> None:
+    from loadtui.errors import UsageError
+
+    plan = Plan.from_varies([parse_vary("workers=1,4"), parse_vary("pool-max=10,30")])
+    runner = PlanRunner(plan, step_s=3)
+    stand = Stand(RunConfig())
+    stand.limits = type("Limits", (), {"for_ordinary_roles": 97})()
+    try:
+        runner.attach(cast(Session, stand))
+    except UsageError as exc:
+        runner.stop(f"refused: {exc}")
+    runner.poll(cast(Session, stand))
+    assert stand.changes == [] and runner.finished and runner.verdict is None
+    assert runner.stopped is not None and "4 workers × pool max 30" in runner.stopped

@@ -248,6 +248,8 @@ class LoadtuiApp(App[int]):
         if message.name in ("plan", "plan-step"):
             if not message.ok:
                 self.notify(message.message, title="plan", severity="error", timeout=15, markup=False)
+                if message.name == "plan" and self.plan is not None:
+                    self.plan.stop(f"refused: {message.message}")  # it never started: nothing will run
             elif message.name == "plan-step" and self.session is not None:
                 self.applied = self.session.config
                 self._render_config()
