@@ -193,12 +193,7 @@ async def test_q_during_a_restart_that_never_gets_ready_quits_within_5_s(tmp_pat
     hang = tmp_path / "hang"
     log = tmp_path / "s.jsonl"
     config = RunConfig(app=f"{sys.executable} {script} {{port}} {hang}", users=1, scenario="ping", record=str(log))
-    app = create_app(config=config, live=True)
-    session = app.session
-    assert session is not None
-    async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: app.controller is not None and app.controller.opened.is_set(), "the session")
-        await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0, "live numbers")
+    async with live_numbers(config) as (app, session, pilot):
         hang.touch()
         await pilot.press("l", "a")
         await until(pilot, lambda: "starting the app" in app.status, "the restart waiting for the app")
