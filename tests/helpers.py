@@ -30,7 +30,7 @@ def wait_for(condition: Callable[[], T | None], timeout: float, what: str, inter
 def tick(t: float = 0.0, *, rps: float = 100.0, p50: float | None = 10.0, p95: float | None = 20.0,
          users: int = 50, worker_cpu: Iterable[float] = (30.0,), lag: float | None = 1.0, in_flight: int | None = 2,
          threads: int | None = 3, loadgen_cpu: float = 30.0, loadgen_cores: int = 1, cpu_count: int = 2,
-         db_conns: int = 10, db_max: int = 100, active: int = 1, reserved: int = 3, pool_waiting: int = 0,
+         db_conns: int = 10, db_max: int = 100, active: int = 0, reserved: int = 3, pool_waiting: int = 0,
          pool_size: int = 10, pool_max: int = 10, pool_errors: int = 0, errors: list[dict[str, Any]] | None = None,
          fail_rps: float = 0.0, findings: list[Finding] | None = None, segment: int = 0,
          probe_ms: float | None = None, kept_ms: float | None = None, helper: bool = True,

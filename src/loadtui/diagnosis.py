@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loadtui.config import RunConfig
-from loadtui.model import Finding, FindingId, Signal, Tick
+from loadtui.model import DbStats, Finding, FindingId, Signal, Tick
 from loadtui.units import ms
 
 
@@ -47,6 +47,18 @@ class Thresholds:
     """Requests waiting for a pooled connection, on average."""
     db_limit_margin: int = 1
     """Connections within this many of the app's limit count as "at the limit"."""
+    pool_busy_share: float = 0.5
+    """Without the helper: this share of the app's database connections busy (running a query or inside a
+    transaction) on average over the window, and every one of them busy at once in some second, means its pool has
+    none to spare. (Not nearer 100 %: a connection handed from one request to the next is idle for the round trip of
+    its reset and the waiter's wake-up, a large share of a short query on a loaded machine.)"""
+    db_hold_share: float = 0.5
+    """Little's law on the app's connections: a request holds one busy connections / req/s. Holding it this share of
+    the users' p50 or more, the database is where the time goes; less, with every connection busy, requests wait for
+    one inside the app."""
+    slow_db_ms: float = 10.0
+    """Database time per request (Little's law, as above) from which queries count as slow: web queries take a
+    millisecond or two, so a fast app spending most of a 3 ms answer in the database is not database-bound."""
     nodelay_low_ms: float = 36.0
     """The Nagle + delayed-ACK floor of stock multi-worker uvicorn sits near 40-44 ms: this far below it ..."""
     nodelay_high_ms: float = 50.0
@@ -84,6 +96,50 @@ THRESHOLDS = Thresholds()
 """The thresholds in force."""
 
 DB_LIMIT_MESSAGES = ("too many clients", "remaining connection slots are reserved", "too many connections")
+
+
+def _busy(db: DbStats) -> int:
+    """Connections held by a request: running a query or inside a transaction."""
+    return sum(n for state, n in db.by_state.items() if state == "active" or state.startswith("idle in transaction"))
+
+
+@dataclass(frozen=True)
+class DbTime:
+    """The app's PostgreSQL connections over a window (pg_stat_activity, loadtui's own excluded), with Little's law.
+
+    Works for any app and driver: it needs no helper, only the database's view of its clients.
+    """
+
+    connections: float
+    """Connections open, on average."""
+    busy: float
+    """Running a query or inside a transaction (held by a request), on average."""
+    active: float
+    """Running a query, on average."""
+    rps: float
+    p50: float
+    all_busy: bool = False
+    """Every connection was busy at once in some second of the window."""
+
+    @property
+    def busy_share(self) -> float:
+        """Share of the open connections in use."""
+        return self.busy / self.connections if self.connections else 0.0
+
+    @property
+    def hold_ms(self) -> float:
+        """Little's law: a request holds a connection busy / req/s (whatever the number of queries it runs)."""
+        return self.busy / self.rps * 1000
+
+    @property
+    def query_ms(self) -> float:
+        """Little's law on the active connections: time per request spent running queries."""
+        return self.active / self.rps * 1000
+
+    @property
+    def hold_share(self) -> float:
+        """Share of the users' p50 spent holding a connection."""
+        return self.hold_ms / self.p50 if self.p50 > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +214,18 @@ class Window:
     def probe_wait(self) -> float | None:
         """Mean wait of loadtui's probe requests over the window (None without probes)."""
         return self.mean(lambda t: t.probe.wait_ms if t.probe is not None else None)
+
+    @property
+    def database(self) -> DbTime | None:
+        """How the app's database connections were used over the window (None without PostgreSQL's figures)."""
+        dbs = [t.db for t in self.ticks if t.db is not None]
+        if not dbs or self.rps < THRESHOLDS.min_rps or self.p50 is None:
+            return None
+        busy = statistics.fmean(_busy(db) for db in dbs)
+        active = statistics.fmean(db.by_state.get("active", 0) for db in dbs)
+        conns = statistics.fmean(db.connections for db in dbs)
+        all_busy = any(_busy(db) >= db.connections > 0 for db in dbs)
+        return DbTime(connections=conns, busy=busy, active=active, rps=self.rps, p50=self.p50, all_busy=all_busy)
 
     @property
     def steady_users(self) -> bool:
@@ -316,11 +384,8 @@ def app_concurrency_limit(w: Window, history: Sequence[Tick]) -> Finding | None:
         return None
     if w.app_cpu_mean > THRESHOLDS.idle_cpu or threadpool_full(w) is not None:
         return None
-    if (w.mean(lambda t: t.pool_waiting) or 0.0) >= THRESHOLDS.pool_waiting:
-        return None  # the app's pool is the limit: pool-exhausted names it
-    db = w.last.db
-    if db is not None and db.by_state.get("active", 0) >= 2:
-        return None  # busy backends: the database is the queue
+    if database_queue(w):
+        return None  # the app's pool or the database is the limit: pool-exhausted or db-bound names it
     c = capacity(w, history)
     if c is None:
         return None
@@ -330,7 +395,7 @@ def app_concurrency_limit(w: Window, history: Sequence[Tick]) -> Finding | None:
         title="Requests wait inside the app for something that admits only a few at once",
         evidence=f"users {c.users_before:.0f} → {c.users_now:.0f}, req/s {c.rps_before:.0f} → {c.rps_now:.0f}, p50 "
         f"{ms(c.p50_before)} → {ms(c.p50_now)}, while probe requests were answered in {ms(probe)}: the event loop is "
-        f"free, worker CPU {w.app_cpu_mean:.0f}%, no threadpool, pool or database queue; ≈{c.in_flight:.0f} requests wait in the app",
+        f"free, worker CPU {w.app_cpu_mean:.0f}%, no threadpool, pool or database queue; ≈{min(c.in_flight, c.users_now):.0f} requests wait in the app",
         advice="Look for a semaphore, lock, rate limit or connection cap in the code or a client it calls (press p for "
         "where requests wait); raise that limit, or cache what it guards. More workers help only if the limit is per process.",
         signals=["probe", "load", "process"],
@@ -361,18 +426,23 @@ def threadpool_full(w: Window) -> tuple[int, str, list[Signal]] | None:
             return None
         threads = sum(limits.values())
         return threads, f"{sum(busy.values()):.0f} of {threads} threadpool threads busy", ["helper"]
-    if not all((x.threads or 0) >= default for x in workers):
-        return None
-    threads = int(default) * len(workers)
     if all(x.in_flight is not None for x in workers):
-        if not all((x.in_flight or 0) >= default for x in workers):
+        if not all((x.threads or 0) >= default and (x.in_flight or 0) >= default for x in workers):
             return None
         in_flight = sum(x.in_flight or 0 for x in workers)
+        threads = int(default) * len(workers)
         return threads, f"≥{default:.0f} threads and {in_flight} requests in flight per worker", ["helper", "process"]
+    # Without the helper: a worker that reached anyio's limit has used every thread. Its connections (the kernel
+    # spreads them unevenly) wait there even if another worker has a few threads to spare.
+    full = [x for x in workers if (x.threads or 0) >= default]
     probe = w.probe_wait
-    if probe is None or w.p50 is None or probe > THRESHOLDS.probe_free_share * w.p50:
+    if not full or probe is None or w.p50 is None or probe > THRESHOLDS.probe_free_share * w.p50:
         return None
-    seen = f"≥{default:.0f} OS threads per worker (anyio's limit, so all were needed) while probe requests were answered in {ms(probe)}"
+    threads = sum(min(int(default), x.threads or 0) for x in workers)
+    seen = (
+        f"≥{default:.0f} OS threads in {len(full)} of {len(workers)} worker(s) (anyio's limit, so all were needed) "
+        f"while probe requests were answered in {ms(probe)}"
+    )
     return threads, seen, ["process", "probe"]
 
 
@@ -403,10 +473,22 @@ def threadpool_saturated(w: Window) -> Finding | None:
     )
 
 
+POOL_TITLE = "The connection pool is exhausted: requests queue for a connection"
+
+
 def pool_exhausted(w: Window) -> Finding | None:
-    """Requests wait for a pooled connection while PostgreSQL could take more connections."""
+    """Requests wait for a pooled connection while PostgreSQL could take more connections.
+
+    With the helper: the pool's own waiting count. Without it (any app, any driver): every connection the app holds
+    is busy in pg_stat_activity, and by Little's law a request holds one for a small part of its latency — so the
+    rest is spent waiting for one inside the app, while the server has free slots.
+    """
+    db = w.last.db
+    if db is not None and db.connections >= db.allowed - THRESHOLDS.db_limit_margin:
+        return None  # the database limit, not the pool, is what binds: db-connection-limit says so
+    headroom = f"; PostgreSQL uses {db.connections} of {db.allowed} connections" if db is not None else ""
     if not w.last.pools:
-        return None
+        return _pool_exhausted_from_database(w, headroom)
     waiting = w.mean(lambda t: t.pool_waiting) or 0.0
     if waiting < THRESHOLDS.pool_waiting:
         return None
@@ -414,22 +496,39 @@ def pool_exhausted(w: Window) -> Finding | None:
     size = sum(p.size for p in pools)
     pool_max = sum(p.max or 0 for p in pools)
     wait_ms = w.mean(lambda t: sum(p.wait_ms for p in t.pools) if t.pools else None) or 0.0
-    db = w.last.db
-    headroom = ""
-    if db is not None:
-        allowed = db.allowed
-        if db.connections >= allowed - THRESHOLDS.db_limit_margin:
-            return None  # the database limit, not the pool, is what binds: db-connection-limit says so
-        headroom = f"; PostgreSQL uses {db.connections} of {allowed} connections"
     per_request = wait_ms / max(1.0, w.rps)
     return Finding(
         id="pool-exhausted",
         severity="warning",
-        title="The connection pool is exhausted: requests queue for a connection",
+        title=POOL_TITLE,
         evidence=f"{waiting:.0f} requests waiting for {size}/{pool_max} pooled connections across {len(pools)} worker(s), "
         f"≈{per_request:.0f} ms waited per request{headroom}",
         advice="Raise the pool max with ] (then a to apply), or make queries shorter; the database has room.",
         signals=["helper"],
+    )
+
+
+def _pool_exhausted_from_database(w: Window, headroom: str) -> Finding | None:
+    """The helper-less half of :func:`pool_exhausted`: every app connection busy, requests holding one briefly."""
+    d = w.database
+    if d is None or d.busy < 1 or d.busy_share < THRESHOLDS.pool_busy_share or not d.all_busy:
+        return None
+    if w.app_cpu_mean > THRESHOLDS.idle_cpu:
+        return None
+    if d.hold_share >= THRESHOLDS.db_hold_share:
+        return None  # requests spend most of their time holding a connection: db-bound's case
+    waited = max(0.0, d.p50 - d.hold_ms)
+    return Finding(
+        id="pool-exhausted",
+        severity="warning",
+        title=POOL_TITLE,
+        evidence=f"{d.busy:.1f} of the app's {d.connections:.0f} connections busy in PostgreSQL on average "
+        f"({d.busy_share:.0%}, all at once at times){headroom}; by Little's law a request holds one {d.hold_ms:.0f} ms "
+        f"({d.busy:.1f} / {d.rps:.0f} req/s), so of the p50 {ms(d.p50)} about {waited:.0f} ms is waiting for a "
+        "connection inside the app",
+        advice="Raise your pool's max size (per worker: workers × max must fit max_connections), or hold connections "
+        "for less time (no other awaits while holding one); the database has room.",
+        signals=["database", "load"],
     )
 
 
@@ -460,25 +559,35 @@ def db_connection_limit(w: Window) -> Finding | None:
 
 
 def db_bound(w: Window) -> Finding | None:
-    """PostgreSQL backends are busy while the app's workers idle: the time is spent in the database."""
-    db = w.last.db
-    if db is None or w.rps < THRESHOLDS.min_rps or w.p50 is None:
+    """The database holds most of each request's time while the app's workers idle: slow queries.
+
+    Little's law on the app's active connections gives the time a request spends in queries (active / req/s); when
+    that is most of the users' latency, and slow in itself, the database is where the time goes — not the app's
+    pool (requests would then wait outside the database, see :func:`pool_exhausted`).
+    """
+    d = w.database
+    if d is None or d.active < 1 or w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
-    active = w.mean(lambda t: float(t.db.by_state.get("active", 0)) if t.db else None) or 0.0
-    waiting = w.mean(lambda t: t.pool_waiting) or 0.0
-    if active < 2 or w.app_cpu_mean > THRESHOLDS.idle_cpu or waiting >= THRESHOLDS.pool_waiting:
+    if (w.mean(lambda t: t.pool_waiting) or 0.0) >= THRESHOLDS.pool_waiting:
         return None
-    if active < 0.5 * max(1, db.connections):
+    if d.query_ms < THRESHOLDS.slow_db_ms or d.query_ms < THRESHOLDS.db_hold_share * d.p50:
         return None
     return Finding(
         id="db-bound",
         severity="warning",
         title="The database is the bottleneck: its backends are busy while the app waits",
-        evidence=f"{active:.0f} of {db.connections} connections active in PostgreSQL, worker CPU {w.app_cpu_mean:.0f}%, "
-        f"p50 {ms(w.p50)}",
-        advice="Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE); more workers will not help.",
-        signals=["database", "process"],
+        evidence=f"{d.active:.0f} of the app's {d.connections:.0f} connections running a query on average, so by "
+        f"Little's law each request spends {d.query_ms:.0f} ms in queries ({d.active:.1f} / {d.rps:.0f} req/s) of its "
+        f"p50 {ms(d.p50)}; worker CPU {w.app_cpu_mean:.0f}%",
+        advice="Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE), and at locks they wait on; more "
+        "workers or a bigger pool will not help.",
+        signals=["database", "load", "process"],
     )
+
+
+def database_queue(w: Window) -> bool:
+    """Requests queue for the database or for the app's connections to it (so not for something else in the app)."""
+    return pool_exhausted(w) is not None or db_bound(w) is not None
 
 
 NODELAY_ADVICE = (
@@ -609,9 +718,10 @@ def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | N
         return None
     if any((x.threads or 0) >= THRESHOLDS.threadpool_threads for x in workers):
         return None  # a full threadpool looks the same from outside; the thread count tells them apart
-    db = w.last.db
-    if db is not None and db.by_state.get("active", 0) >= 2:
-        return None  # busy backends: the database (or the pool in front of it) is the queue
+    d = w.database
+    if database_queue(w) or (d is not None and d.active > len(workers)):
+        # The database (or the pool in front of it) is the queue; and a blocked loop runs one query at a time.
+        return None
     c = capacity(w, history)
     if c is None or c.users_before / len(workers) > THRESHOLDS.serial_per_worker:
         return None

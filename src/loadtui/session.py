@@ -65,6 +65,13 @@ DB_REVIVE_S = 30.0
 TICK_TIMEOUT = 1.2
 """Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
 
+FIRST_STEP_S = 2.0
+"""The load starts with one user per worker for this long, then ramps to the users asked for.
+
+That first level measures what a request costs when nothing queues (the service time), which no later second can:
+the diagnosis compares with it to tell a fixed limit (throughput flat, latency growing with the users) from a merely
+slow dependency, on apps it knows nothing about — whatever spawn rate the user chose."""
+
 
 class Session:
     """One run of loadtui: from :meth:`open` to :meth:`close`."""
@@ -128,6 +135,9 @@ class Session:
         """Held by one change at a time (workers, apply)."""
         self._changing = threading.Event()
         """Set while a change replaces processes on purpose: read by the tick thread, never the lock itself."""
+        self._first_step_until: float | None = None
+        """Session time when the first step (one user per worker) ends; None once over or overridden."""
+        self._first_step_lock = threading.Lock()
         self._health = HealthWatcher()
         self._confirmations: dict[str, str] = {}
         self._open_failure: str | None = None
@@ -208,7 +218,22 @@ class Session:
         self._tick_thread = threading.Thread(target=self._tick_loop, name="loadtui-ticks", daemon=True)
         self._tick_thread.start()
         if cfg.users > 0:
-            self.loadgen.set_users(cfg.users, cfg.spawn_rate)  # type: ignore[union-attr]
+            first = max(1, cfg.workers)
+            if first * 2 <= cfg.users:
+                with self._first_step_lock:
+                    self._first_step_until = self.elapsed + FIRST_STEP_S
+                self.loadgen.set_users(first, float(first))  # type: ignore[union-attr]
+            else:
+                self.loadgen.set_users(cfg.users, cfg.spawn_rate)  # type: ignore[union-attr]
+
+    def _end_first_step(self, *, now: bool = False) -> None:
+        """Once the first step is over (or `now`, a change cuts it short), ramp to the users asked for."""
+        with self._first_step_lock:
+            if self._first_step_until is None or (not now and self.elapsed < self._first_step_until):
+                return
+            self._first_step_until = None
+            if self.loadgen is not None and not self.paused and self.config.users > 0:
+                self.loadgen.set_users(self.config.users, self.config.spawn_rate)
 
     def _record_failed(self, why: str) -> None:
         """Writing the log failed (a full disk): say so once; the session goes on measuring and showing."""
@@ -330,6 +355,7 @@ class Session:
 
     def _new_segment(self, cfg: RunConfig, reason: str, kind: EventKind = "config", **data: Any) -> None:
         """Start a segment: one event says what changed and carries the new segment and configuration."""
+        self._end_first_step(now=True)
         self._segment += 1
         self._segment_configs[self._segment] = cfg
         self.event(kind, reason, segment=self._segment, config=cfg.to_dict(), **data)
@@ -383,9 +409,10 @@ class Session:
 
     def pause(self) -> None:
         """Stop all users; :meth:`resume` starts them again."""
+        self.paused = True
+        self._end_first_step(now=True)  # no ramp after the pause: resume starts every user
         if self.loadgen is not None:
             self.loadgen.stop_users()
-        self.paused = True
         self.event("paused", "load paused")
 
     def resume(self) -> None:
@@ -616,6 +643,7 @@ class Session:
             self._failures += tick.fail_rps
             if self.recorder is not None:
                 self.recorder.tick(tick)
+            self._end_first_step()
             for cb in self._tick_callbacks:
                 cb(tick)
 

@@ -154,22 +154,46 @@ def py_spy() -> str:
 
 
 def sample(pid: int, samples: int = SAMPLES, gap: float = 0.05) -> list[str]:
-    """The summary seen most often in `samples` dumps of `pid`, its first line saying how often.
+    """What `samples` dumps of `pid` show: the event loop's state first, saying how often it was seen, then the threads.
 
-    One dump is one instant: a loop that serves many requests is caught in whatever it runs then, while a loop stuck
-    in one call is caught there every time. The count tells the two apart.
+    One dump is one instant: a loop that serves many requests is caught in whatever it runs then (somewhere else
+    each time), while a loop held by one call is caught in that call every time. The count tells the two apart.
     """
-    summaries: list[list[str]] = []
+    dumps: list[list[Thread]] = []
     for i in range(samples):
         if i:
             time.sleep(gap)
-        summaries.append(summarize(dump(pid)))
-    firsts = Counter(s[0] for s in summaries if s)
-    if not firsts:
-        return []
-    top, seen = firsts.most_common(1)[0]
-    best = next(s for s in summaries if s and s[0] == top)
-    return [f"{best[0]} ({seen} of {samples} samples)", *best[1:]]
+        dumps.append(dump(pid))
+    return judge(dumps)
+
+
+def judge(dumps: list[list[Thread]]) -> list[str]:
+    """The lines of :func:`sample` from its dumps: held by one call, busy with many, or free; then the threads."""
+    n = len(dumps)
+    loops = [next((t for t in threads if t.frames and t.runs_event_loop), None) for threads in dumps]
+    busy = [(i, t) for i, t in enumerate(loops) if t is not None and not t.loop_waits_for_io]
+    free = [i for i, t in enumerate(loops) if t is not None and t.loop_waits_for_io]
+    held = Counter((f.function, f.file) for _, t in busy if (f := t.app_frame) is not None)
+    if held and held.most_common(1)[0][1] * 2 > n:
+        key, seen = held.most_common(1)[0]
+        pick, frame = next((i, f) for i, t in busy if (f := t.app_frame) is not None and (f.function, f.file) == key)
+        first = (
+            f"event loop BUSY in {frame} ({seen} of {n} samples) — held by one call: nothing else runs on this "
+            "worker until it returns"
+        )
+    elif len(free) * 2 > n:
+        pick = free[0]
+        first = f"event loop free: waiting for I/O in select ({len(free)} of {n} samples)"
+    elif busy:
+        places = list(dict.fromkeys(str(t.app_frame or t.frames[0]) for _, t in busy))
+        pick = busy[0][0]
+        first = (
+            f"event loop busy but not stuck: caught in {len(places)} place(s) in {n} samples ({'; '.join(places)}) — "
+            "many short steps, as when serving many requests; its CPU % says how busy"
+        )
+    else:
+        return summarize(dumps[0]) if dumps else []
+    return [first, *[line for line in summarize(dumps[pick]) if not line.startswith("event loop")]]
 
 
 def dump(pid: int, timeout: float = DUMP_TIMEOUT_S) -> list[Thread]:

@@ -50,14 +50,15 @@ CASES = [
     ("blocking_io", 1, 20, "event-loop-blocked"),  # a sync SDK call inside async def
     ("blocking_io", 2, 20, "event-loop-blocked"),
     ("semaphore", 1, 20, "app-concurrency-limit"),  # a dependency that admits 2 calls at once: not a blocked loop
+    ("semaphore", 2, 20, "app-concurrency-limit"),
     ("sync_threadpool", 1, 80, "threadpool-saturated"),  # plain def endpoints waiting on a slow dependency
-    ("healthy_io", 2, 20, "nodelay-delay"),
-    (
-        "cpu_bound",
-        1,
-        4,
-        "too-few-workers",
-    ),  # one stock uvicorn process at 100% of a core (it once read 0%)  # a fine app under stock uvicorn --workers 2: 15 ms endpoint, p50 ~60 ms
+    ("sync_threadpool", 2, 120, "threadpool-saturated"),
+    ("small_pool", 1, 20, "pool-exhausted"),  # 2 connections per process, PostgreSQL with room: seen from its views
+    ("small_pool", 2, 20, "pool-exhausted"),
+    ("slow_query", 1, 20, "db-bound"),  # a pool with room, queries of 100 ms
+    ("slow_query", 2, 20, "db-bound"),
+    ("healthy_io", 2, 20, "nodelay-delay"),  # a fine app under stock uvicorn --workers 2: p50 ~60 ms
+    ("cpu_bound", 1, 4, "too-few-workers"),  # one stock uvicorn process at 100% of a core (it once read 0%)
 ]
 
 
@@ -73,25 +74,79 @@ def test_a_foreign_app_gets_its_cause_named(
         locustfile=LOCUSTFILE,
         workers=workers,
         users=users,
+        spawn_rate=max(10, users // 3),  # Locust's usual ramp: two or three load levels, all users within 3 s
         blocker="sdk_call",  # py-spy names the SDK call that blocks the loop (the p key / --confirm)
     )
     assert finding in started(session), f"{finding} not named in {took:.0f} s of load; named: {started(session)}"
     assert took <= DEADLINE_S
     if finding == "app-concurrency-limit":
         assert "event-loop-blocked" not in started(session)  # the probe was answered at once: the loop is free
+    if finding == "pool-exhausted":
+        assert "db-bound" not in started(session)  # requests wait for a connection, not in the database
+    if finding == "db-bound":
+        assert "pool-exhausted" not in started(session)  # the pool has a connection for each user
     evidence = next(e.data for e in session.events if e.kind == "finding-started" and e.data.get("id") == finding)
     assert evidence.get("signals"), evidence  # each finding says what named it
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_the_healthy_counterpart_raises_no_warning(tmp_path: Path, workers: int) -> None:
-    # One process: stock uvicorn (asyncio sets TCP_NODELAY). Several: a server that sets it on the shared socket.
-    app = uvicorn("healthy_io") if workers == 1 else served("healthy_io")
+# The healthy counterparts, calm: each endpoint waits 15–20 ms on a dependency, with room to spare. One process runs
+# under stock uvicorn (asyncio sets TCP_NODELAY); several, under a server that sets it on the shared socket.
+HEALTHY = [("healthy_io", 1), ("healthy_io", 2), ("healthy_db", 1), ("healthy_db", 2), ("healthy_sync", 1),
+           ("healthy_sync", 2)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("module", "workers"), HEALTHY, ids=[f"{m}-w{w}" for m, w in HEALTHY])
+def test_the_healthy_counterpart_raises_no_warning(tmp_path: Path, module: str, workers: int) -> None:
+    app = uvicorn(module) if workers == 1 else served(module)
     session, _ = run_until(tmp_path, None, HEALTHY_S, app=app, locustfile=LOCUSTFILE, workers=workers, users=20)
     assert warnings(session) == [], f"a healthy app got {warnings(session)}"
     assert_had_load(session)
     probes = [t.probe for t in session.ticks if t.probe is not None and t.probe.p50_ms is not None]
     assert len(probes) >= HEALTHY_S - 3 and max(p.p50_ms or 0 for p in probes) < 50, probes[-3:]
+
+
+# (app, workers, users, the finding, the advised change as the app's settings, what may be named instead)
+FIXES = [
+    ("semaphore", 1, 20, "app-concurrency-limit", {"LIMIT": "100"}, set()),  # raise the limit
+    # Faster queries (2 ms): the app answers at full speed, and one worker's core may become the limit.
+    ("slow_query", 1, 20, "db-bound", {"QUERY_S": "0.002"}, {"too-few-workers", "queueing"}),
+    # A big enough pool: every request now holds a connection for its whole 20 ms query — the database's time.
+    ("small_pool", 1, 20, "pool-exhausted", {"POOL_MAX": "20"}, {"db-bound"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("module", "workers", "users", "finding", "fix", "instead"), FIXES, ids=[f"{f[0]}-{f[3]}" for f in FIXES]
+)
+def test_the_advised_change_ends_the_finding(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    workers: int,
+    users: int,
+    finding: str,
+    fix: dict[str, str],
+    instead: set[str],
+) -> None:
+    """Each finding's advice holds: the same app and load with the advised change no longer gets it, and anything
+    named instead is the next true limit (the app's settings reach it through the environment loadtui passes on)."""
+    for key, value in fix.items():
+        monkeypatch.setenv(key, value)
+    session, _ = run_until(
+        tmp_path, None, HEALTHY_S, app=uvicorn(module), locustfile=LOCUSTFILE, workers=workers, users=users
+    )
+    assert finding not in started(session), started(session)
+    assert set(warnings(session)) <= instead, warnings(session)
+    assert_had_load(session)
+
+
+def test_a_cpu_bound_app_given_the_advised_workers_is_no_longer_short_of_them(tmp_path: Path) -> None:
+    """too-few-workers says "add workers": with one per core, the finding is gone (the cores are simply full)."""
+    session, _ = run_until(
+        tmp_path, None, HEALTHY_S, app=served("cpu_bound"), locustfile=LOCUSTFILE, workers=2, users=4
+    )
+    assert "too-few-workers" not in started(session), started(session)
+    assert_had_load(session)
 
 
 LAYOUTS = {

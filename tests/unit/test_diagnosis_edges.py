@@ -25,7 +25,7 @@ from loadtui.diagnosis import (
 from tests.helpers import tick
 
 # A calm worker as a real one looks: no loop lag to speak of, the main thread plus a few helpers.
-CALM: dict[str, Any] = {"lag": 0.2, "threads": 4, "in_flight": 1, "worker_cpu": [30.0], "active": 1}
+CALM: dict[str, Any] = {"lag": 0.2, "threads": 4, "in_flight": 1, "worker_cpu": [30.0], "active": 0}
 STOCK_APP = "uvicorn a:app --port {port} --workers {workers}"
 
 
@@ -86,16 +86,35 @@ EDGES: list[tuple[str, dict[str, Any], RunConfig, str, bool]] = [
     ("connections at allowed - 1", {"db_conns": 96}, RunConfig(), "db-connection-limit", True),
     ("connections at allowed - 2", {"db_conns": 95}, RunConfig(), "db-connection-limit", False),
     ("pool connection errors", {"pool_errors": 1}, RunConfig(), "db-connection-limit", True),
-    # db-bound: ≥ 2 active, at least half of the connections active, CPU idle, no pool queue
-    ("2 of 4 connections active", {"active": 2, "db_conns": 4, "worker_cpu": [10.0]}, RunConfig(), "db-bound", True),
-    ("1 of 2 connections active", {"active": 1, "db_conns": 2, "worker_cpu": [10.0]}, RunConfig(), "db-bound", False),
-    ("2 of 5 connections active", {"active": 2, "db_conns": 5, "worker_cpu": [10.0]}, RunConfig(), "db-bound", False),
-    ("busy database but busy app", {"active": 4, "db_conns": 4, "worker_cpu": [50.1]}, RunConfig(), "db-bound",
-     False),
-    ("busy database behind a pool queue", {"active": 4, "db_conns": 4, "worker_cpu": [10.0], "pool_waiting": 1},
+    # db-bound: by Little's law a request spends active / req/s in queries; ≥ half the p50 and ≥ 10 ms, CPU idle
+    ("queries half the p50", {"active": 5, "rps": 100.0, "p50": 100.0, "worker_cpu": [10.0]}, RunConfig(),
+     "db-bound", True),
+    ("queries a hair under half the p50", {"active": 5, "rps": 100.0, "p50": 100.1, "worker_cpu": [10.0]},
      RunConfig(), "db-bound", False),
-    ("busy database, almost no traffic", {"active": 4, "db_conns": 4, "worker_cpu": [10.0], "rps": 0.5},
+    ("10 ms of queries per request", {"active": 1, "rps": 100.0, "p50": 20.0, "worker_cpu": [10.0]}, RunConfig(),
+     "db-bound", True),
+    ("9.9 ms: a fast app that lives in its database", {"active": 1, "rps": 101.0, "p50": 19.8, "worker_cpu": [10.0]},
      RunConfig(), "db-bound", False),
+    ("busy database but busy app", {"active": 5, "rps": 100.0, "p50": 60.0, "worker_cpu": [50.1]}, RunConfig(),
+     "db-bound", False),
+    ("busy database behind a pool queue", {"active": 5, "rps": 100.0, "p50": 60.0, "worker_cpu": [10.0],
+     "pool_waiting": 1}, RunConfig(), "db-bound", False),
+    ("busy database, almost no traffic", {"active": 4, "rps": 0.5, "p50": 60.0, "worker_cpu": [10.0]},
+     RunConfig(), "db-bound", False),
+    # pool-exhausted without the helper: ≥ 50 % of the app's connections busy and all at once at times, held < half
+    # the p50, room in PostgreSQL (the share's own edge: test_pool_exhausted_without_the_helper_at_its_busy_share)
+    ("4 of 4 connections busy, held 40 of 200 ms", {"helper": False, "active": 4, "db_conns": 4, "p50": 200.0,
+     "worker_cpu": [10.0]}, RunConfig(), "pool-exhausted", True),
+    ("4 of 6 connections busy, never all at once", {"helper": False, "active": 4, "db_conns": 6, "p50": 200.0, "worker_cpu": [10.0]},
+     RunConfig(), "pool-exhausted", False),
+    ("held exactly half the p50: the database's time", {"helper": False, "active": 4, "db_conns": 4, "p50": 80.0,
+     "worker_cpu": [10.0]}, RunConfig(), "pool-exhausted", False),
+    ("held a hair under half the p50", {"helper": False, "active": 4, "db_conns": 4, "p50": 80.1,
+     "worker_cpu": [10.0]}, RunConfig(), "pool-exhausted", True),
+    ("every connection busy, PostgreSQL at its limit", {"helper": False, "active": 96, "db_conns": 96,
+     "p50": 8000.0, "worker_cpu": [10.0]}, RunConfig(), "pool-exhausted", False),
+    ("every connection busy, busy app", {"helper": False, "active": 4, "db_conns": 4, "p50": 200.0,
+     "worker_cpu": [50.1]}, RunConfig(), "pool-exhausted", False),
     # loadgen-saturated: ≥ 90 % of each of its cores
     ("load generator at 90%", {"loadgen_cpu": 90.0}, RunConfig(), "loadgen-saturated", True),
     ("load generator at 89.9%", {"loadgen_cpu": 89.9}, RunConfig(), "loadgen-saturated", False),
@@ -262,6 +281,9 @@ def _golden_cases() -> dict[str, list[Any]]:
         "pool-exhausted": seconds(pool_waiting=30, rps=180.0, p50=250.0, worker_cpu=[20.0]),
         "db-connection-limit": seconds(db_conns=97, errors=[error], pool_errors=2),
         "db-bound": seconds(active=18, db_conns=20, worker_cpu=[5.0], rps=90.0, p50=200.0),
+        "pool-exhausted (no helper)": seconds(
+            helper=False, active=4, db_conns=4, worker_cpu=[9.0], rps=91.0, p50=220.0
+        ),
         "loadgen-saturated": seconds(loadgen_cpu=195.0, loadgen_cores=2),
         "nodelay-delay": seconds(p50=44.0, worker_cpu=[9.0, 8.0], rps=450.0),
         "queueing": queue,
@@ -505,7 +527,30 @@ def _ramp(probe_ms: float | None, **kw: Any) -> list[Any]:
             "threadpool-saturated",
             "app-concurrency-limit",
         ),
-        ("busy database backends: not the app's limit", _ramp(2.0, db=True, active=8), None, "app-concurrency-limit"),
+        (
+            "every app connection busy: the app's pool, not another limit",
+            _ramp(2.0, db=True, active=8, db_conns=8),
+            "pool-exhausted",
+            "app-concurrency-limit",
+        ),
+        (
+            "queries hold most of the p50: the database, not the app's limit",
+            _ramp(2.0, db=True, active=16, db_conns=20),
+            "db-bound",
+            "app-concurrency-limit",
+        ),
+        (
+            "a small pool is not slow queries: 2 connections held 32 ms of 320",
+            _ramp(2.0, db=True, active=2, db_conns=2),
+            "pool-exhausted",
+            "db-bound",
+        ),
+        (
+            "slow queries are not a small pool: 20 connections, 18 running, held 290 ms of 320",
+            _ramp(2.0, db=True, active=18, db_conns=20),
+            "db-bound",
+            "pool-exhausted",
+        ),
         (
             "a slow dependency, users steady: nothing queues",
             [tick(float(i), **(FOREIGN | {"probe_ms": 2.0, "users": 20, "rps": 62.0, "p50": 320.0})) for i in range(9)],
@@ -545,3 +590,29 @@ def test_nodelay_from_the_kept_alive_probe(fresh: float, kept: float, users_p50:
         for i in range(6)
     ]
     assert ("nodelay-delay" in ids(ticks, RunConfig(workers=2, app=STOCK_APP))) is fires
+
+
+@pytest.mark.parametrize(("busy", "fires"), [((4, 0, 4, 0, 2), True), ((4, 0, 4, 0, 1), False), ((3,) * 5, False)])
+def test_pool_exhausted_without_the_helper_at_its_busy_share(busy: tuple[int, ...], fires: bool) -> None:
+    # Busy connections per second out of 4: on average half of them (2.0) fires, 1.8 does not; 3 of 4 in every
+    # second is not a full pool either, since a connection was always free.
+    ticks = [
+        tick(float(i), **(CALM | {"helper": False, "active": n, "db_conns": 4, "p50": 200.0, "worker_cpu": [10.0]}))
+        for i, n in enumerate(busy)
+    ]
+    assert ("pool-exhausted" in ids(ticks)) is fires
+
+
+@pytest.mark.parametrize(("threads", "fires"), [((42, 37), True), ((39, 37), False)])
+def test_a_full_threadpool_in_one_of_two_workers_without_the_helper(threads: tuple[int, int], fires: bool) -> None:
+    # The kernel spread the users' connections unevenly: one worker reached anyio's 40 threads, the other did not.
+    import dataclasses
+
+    ticks = _ramp(2.0, worker_cpu=[10.0, 10.0])
+    ticks = [
+        dataclasses.replace(
+            t, workers=[dataclasses.replace(x, threads=n) for x, n in zip(t.workers, threads, strict=True)]
+        )
+        for t in ticks
+    ]
+    assert ("threadpool-saturated" in ids(ticks, RunConfig(workers=2))) is fires

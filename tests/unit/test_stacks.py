@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtui.stacks import parse, summarize
+from loadtui.stacks import judge, parse, summarize
 
 BLOCKED = """\
 Process 27317: python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=7, pipe_handle=9)
@@ -54,3 +54,46 @@ def test_a_free_loop_and_threads_grouped_by_where_they_are() -> None:
     assert lines[0] == "event loop free: waiting for I/O in select"
     assert "2 other threads in sleep_sync (sample_app/api.py:165)" in lines
     assert "1 other thread in sleep_sync (sample_app/api.py:166)" in lines
+
+
+def serving(function: str, file: str) -> str:
+    """A loop caught in the server's own code (no app frame): one of the many short steps of serving requests."""
+    return f"""\
+Thread 300 (active): "MainThread"
+    {function} ({file})
+    Handle._run (asyncio/events.py:80)
+    BaseEventLoop._run_once (asyncio/base_events.py:1922)
+    BaseEventLoop.run_forever (asyncio/base_events.py:607)
+"""
+
+
+def test_a_loop_caught_in_one_call_every_time_is_held_by_it() -> None:
+    lines = judge([parse(BLOCKED), parse(BLOCKED), parse(FREE_LOOP_FULL_THREADPOOL)])
+    assert lines[0] == (
+        "event loop BUSY in sleep_blocking (sample_app/api.py:205) (2 of 3 samples) — held by one call: nothing else "
+        "runs on this worker until it returns"
+    )
+    assert lines[1:] == ["1 other thread idle (library code)"]
+
+
+def test_a_loop_busy_serving_many_requests_is_not_called_stuck() -> None:
+    dumps = [
+        parse(serving("send", "uvicorn/protocols/http/h11_impl.py:500")),
+        parse(serving("_validate", "h11/_headers.py:170")),
+        parse(BLOCKED),
+    ]
+    lines = judge(dumps)
+    assert lines[0].startswith("event loop busy but not stuck: caught in 3 place(s) in 3 samples (send (uvicorn/")
+    assert "BUSY" not in lines[0] and "nothing else runs" not in lines[0]
+
+
+def test_the_same_server_frame_twice_is_still_not_a_held_loop() -> None:
+    # Without the app's own code on the stack, the loop is doing the server's work: busy, not held by one call.
+    same = parse(serving("send", "uvicorn/protocols/http/h11_impl.py:500"))
+    assert judge([same, same, same])[0].startswith("event loop busy but not stuck: caught in 1 place(s)")
+
+
+def test_a_loop_free_in_most_samples_is_free() -> None:
+    lines = judge([parse(FREE_LOOP_FULL_THREADPOOL), parse(BLOCKED), parse(FREE_LOOP_FULL_THREADPOOL)])
+    assert lines[0] == "event loop free: waiting for I/O in select (2 of 3 samples)"
+    assert "2 other threads in sleep_sync (sample_app/api.py:165)" in lines
