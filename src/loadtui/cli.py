@@ -80,7 +80,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     app.add_argument("--port", type=int, default=0, help="port for the app loadtui starts (default: a free one)")
     load = p.add_argument_group("load")
     load.add_argument("--users", type=int, default=d.users, help="simulated users (%(default)s)")
-    load.add_argument("--spawn-rate", type=float, default=d.spawn_rate, help="users started per second")
+    load.add_argument(
+        "--spawn-rate",
+        type=float,
+        default=d.spawn_rate,
+        help="users started per second, after a first 2 s at one user per worker (the no-queue baseline the diagnosis compares with)",
+    )
     load.add_argument("--scenario", default=None, help=f"one of {', '.join(SCENARIO_NAMES)} (default crud)")
     load.add_argument("--locustfile", default=None, metavar="PATH", help="your own locustfile")
     load.add_argument(

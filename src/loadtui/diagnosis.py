@@ -148,6 +148,9 @@ class Window:
 
     ticks: Sequence[Tick]
     config: RunConfig
+    probe_base: float = 0.0
+    """The fastest probe seen in the session, ms: the network's share of a probe (a millisecond on loopback, more
+    for a --host far away), which no wait of the app's is."""
 
     @property
     def last(self) -> Tick:
@@ -212,8 +215,9 @@ class Window:
 
     @property
     def probe_wait(self) -> float | None:
-        """Mean wait of loadtui's probe requests over the window (None without probes)."""
-        return self.mean(lambda t: t.probe.wait_ms if t.probe is not None else None)
+        """Mean wait of loadtui's probe requests over the window beyond the network's share (None without probes)."""
+        wait = self.mean(lambda t: t.probe.wait_ms if t.probe is not None else None)
+        return None if wait is None else max(0.0, wait - self.probe_base)
 
     @property
     def database(self) -> DbTime | None:
@@ -778,12 +782,21 @@ RANK: dict[str, int] = {fid: i for i, fid in enumerate(ORDER)}
 """The order findings are shown in: a root cause before what follows from it."""
 
 
-def evaluate(ticks: Sequence[Tick], config: RunConfig) -> list[Finding]:
-    """Findings whose condition holds over the last window of `ticks` (no hysteresis)."""
+def probe_floor(ticks: Sequence[Tick]) -> float | None:
+    """The fastest probe among `ticks` (the per-second medians), or None without probes."""
+    return min((t.probe.p50_ms for t in ticks if t.probe is not None and t.probe.p50_ms is not None), default=None)
+
+
+def evaluate(ticks: Sequence[Tick], config: RunConfig, probe_base: float | None = None) -> list[Finding]:
+    """Findings whose condition holds over the last window of `ticks` (no hysteresis).
+
+    `probe_base`: the fastest probe of the whole session (default: of `ticks`).
+    """
     size = int(THRESHOLDS.window_s)
     if len(ticks) < size:
         return []
-    window = Window(ticks[-size:], config)
+    base = probe_base if probe_base is not None else probe_floor(ticks)
+    window = Window(ticks[-size:], config, probe_base=base or 0.0)
     found = [f for rule in RULES if (f := rule(window)) is not None]
     if not any(f.id == "event-loop-blocked" for f in found):
         fallback = serialized_without_helper(window, ticks)
@@ -821,6 +834,8 @@ class Diagnoser:
         self._gone: dict[str, int] = {}
         self.active: dict[str, Finding] = {}
         """Findings active now, by id."""
+        self._probe_base: float | None = None
+        """The fastest probe of the session: the network's share, kept across resets (the network does not change)."""
 
     def reset(self) -> None:
         """Forget the past (after a restart or a configuration change the old seconds prove nothing)."""
@@ -830,7 +845,10 @@ class Diagnoser:
     def update(self, tick: Tick, config: RunConfig) -> tuple[list[Finding], list[Finding], list[str]]:
         """Add a second; return (active findings, findings that started now, ids that ended now)."""
         self._ticks.append(tick)
-        raw = {f.id: f for f in evaluate(list(self._ticks), config)}
+        fastest = probe_floor([tick])
+        if fastest is not None:
+            self._probe_base = fastest if self._probe_base is None else min(self._probe_base, fastest)
+        raw = {f.id: f for f in evaluate(list(self._ticks), config, self._probe_base)}
         started: list[Finding] = []
         ended: list[str] = []
         for fid, finding in raw.items():

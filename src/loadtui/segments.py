@@ -23,8 +23,11 @@ SETTLE_SECONDS = 3
 
 def label(config: RunConfig) -> str:
     """A short description of a configuration, for tables."""
-    pool = f"pool {config.pool_min}-{config.pool_max}" if config.db_mode == "pool" else "conn/request"
     scenario = config.scenario if config.locustfile is None else "custom"
+    if not config.sample_app:  # the pool and access-log settings are the sample app's; another app has its own
+        where = "at " + config.host if config.host else "your app"
+        return f"{scenario} · {config.users} users · {config.workers}w · {where}"
+    pool = f"pool {config.pool_min}-{config.pool_max}" if config.db_mode == "pool" else "conn/request"
     log = " +log" if config.access_log else ""
     return f"{scenario} · {config.users} users · {config.workers}w · {pool}{log}"
 

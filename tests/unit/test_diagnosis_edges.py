@@ -6,6 +6,7 @@ the helper's defaults, so each case changes exactly one number across its thresh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -501,11 +502,16 @@ def test_a_busy_machine_alone_is_information_not_a_warning() -> None:
 FOREIGN: dict[str, Any] = {"helper": False, "db": False, "threads": 1, "worker_cpu": [5.0]}
 
 
-def _ramp(probe_ms: float | None, **kw: Any) -> list[Any]:
-    """10 users, then 20: throughput flat, latency doubled (a queue), as the zoo apps show it."""
+def _ramp(probe_ms: float | None, network_ms: float = 0.0, **kw: Any) -> list[Any]:
+    """10 users, then 20: throughput flat, latency doubled (a queue), as the zoo apps show it.
+
+    Before the load, a second of probes alone: the network's share of a probe (`network_ms`; 0 reads the edges as
+    written, a millisecond on loopback, tens of ms for a --host far away).
+    """
     base = FOREIGN | {"probe_ms": probe_ms} | kw
+    idle = [tick(-1.0, **(base | {"users": 0, "rps": 0.0, "p50": None, "probe_ms": network_ms}))]
     before = [tick(float(i), **(base | {"users": 10, "rps": 60.0, "p50": 160.0})) for i in range(3)]
-    return before + [tick(float(3 + i), **(base | {"users": 20, "rps": 62.0, "p50": 320.0})) for i in range(6)]
+    return idle + before + [tick(float(3 + i), **(base | {"users": 20, "rps": 62.0, "p50": 320.0})) for i in range(6)]
 
 
 @pytest.mark.parametrize(
@@ -521,6 +527,24 @@ def _ramp(probe_ms: float | None, **kw: Any) -> list[Any]:
         ("probe at 11% of p50: neither", _ramp(35.2), None, "app-concurrency-limit"),
         ("no probe (--no-probe): no guess", _ramp(None), "queueing", "app-concurrency-limit"),
         ("busy CPU, slow probe: CPU-bound, not blocked", _ramp(700.0, worker_cpu=[99.0]), None, "event-loop-blocked"),
+        (
+            "CPU work in def endpoints: 41 threads share one core (the GIL): too few workers, not a full threadpool",
+            _ramp(2.0, threads=41, worker_cpu=[99.0]),
+            "too-few-workers",
+            "threadpool-saturated",
+        ),
+        (
+            "the same 41 threads waiting at 10% CPU: a full threadpool, not too few workers",
+            _ramp(2.0, threads=41, worker_cpu=[10.0]),
+            "threadpool-saturated",
+            "too-few-workers",
+        ),
+        (
+            "CPU work in async def: 2 threads, one core",
+            _ramp(700.0, threads=2, worker_cpu=[99.0]),
+            "too-few-workers",
+            "event-loop-blocked",
+        ),
         (
             "all 40 threads up, loop free: threadpool",
             _ramp(2.0, threads=41),
@@ -564,6 +588,30 @@ def test_probe_rules_and_their_look_alikes(case: str, ticks: list[Any], named: s
     if named is not None:
         assert named in found, (case, found)
     assert not_named not in found, (case, found)
+
+
+@pytest.mark.parametrize(
+    ("network_ms", "probe_ms", "blocked"),
+    [
+        (0.0, 100.0, True),
+        (60.0, 140.0, True),  # 80 ms beyond the network's share (50 ms and a quarter of the p50): in the loop's line
+        (60.0, 109.0, False),  # a --host far away: its round trips are not the app's wait
+        (60.0, 62.0, False),
+    ],
+)
+def test_the_probe_is_judged_beyond_the_networks_share(network_ms: float, probe_ms: float, blocked: bool) -> None:
+    found = ids(_ramp(probe_ms, network_ms=network_ms), RunConfig(workers=1, app=STOCK_APP))
+    assert ("event-loop-blocked" in found) is blocked, found
+
+
+def test_the_diagnoser_keeps_the_fastest_probe_of_the_whole_session() -> None:
+    # Long after the calm first seconds have left the diagnoser's history, a blocked loop is still judged against them.
+    diag = Diagnoser(history=10)
+    ticks = _ramp(700.0, network_ms=1.0)
+    config = RunConfig(workers=1, app=STOCK_APP)
+    for t in ticks[:1] + [dataclasses.replace(ticks[-1], t=float(i)) for i in range(30)]:
+        active, _, _ = diag.update(t, config)
+    assert "event-loop-blocked" in {f.id for f in active}
 
 
 def test_the_probe_finding_says_which_signal_named_it() -> None:

@@ -92,6 +92,9 @@ def test_a_segment_lists_each_finding_once_in_order() -> None:
         (RunConfig(), "crud · 50 users · 1w · pool 2-10"),
         (RunConfig(db_mode="per-request", access_log=True, workers=4, users=3, scenario="ping"),
          "ping · 3 users · 4w · conn/request +log"),
+        # Another app's pool is its own: the sample app's settings would mislead
+        (RunConfig(app="uvicorn a:app --port {port}", locustfile="l.py", pool_max=3), "custom · 50 users · 1w · your app"),
+        (RunConfig(host="http://10.0.0.5:8000", locustfile="l.py"), "custom · 50 users · 1w · at http://10.0.0.5:8000"),
     ],
 )  # fmt: skip
 def test_labels(config: RunConfig, text: str) -> None:

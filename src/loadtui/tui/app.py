@@ -288,11 +288,12 @@ class LoadtuiApp(App[int]):
         text = Text()
         text.append(" applied ", style="reverse")
         scenario = c.scenario if c.locustfile is None else Path(c.locustfile).name
-        pool = f"pool {c.pool_min}–{c.pool_max}" if c.db_mode == "pool" else "connection per request"
-        text.append(
-            f" {scenario} · {c.users} users · {c.workers} worker(s) · {pool} · access log "
-            f"{'on' if c.access_log else 'off'} · sleep {c.sleep_ms} ms"
-        )
+        if c.sample_app:
+            pool = f"pool {c.pool_min}–{c.pool_max}" if c.db_mode == "pool" else "connection per request"
+            settings = f" · {pool} · access log {'on' if c.access_log else 'off'} · sleep {c.sleep_ms} ms"
+        else:  # the pool, access-log and sleep settings are the sample app's: another app has its own
+            settings = f" · {c.host}" if c.host else " · your app (--app)"
+        text.append(f" {scenario} · {c.users} users · {c.workers} worker(s){settings}")
         pending = {
             f: getattr(self.pending, f)
             for f in ("pool_min", "pool_max", "db_mode", "access_log", "scenario")
