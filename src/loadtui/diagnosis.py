@@ -143,6 +143,18 @@ class DbTime:
 
 
 @dataclass(frozen=True)
+class CoresUsed:
+    """The machine's CPU over a window: in all (% of all cores) and by whom (cores)."""
+
+    total: float
+    cores: int
+    app: float
+    loadgen: float
+    other: float
+    """Everything else: PostgreSQL on this machine, other processes."""
+
+
+@dataclass(frozen=True)
 class Window:
     """The last seconds, with the aggregates most rules need."""
 
@@ -232,6 +244,17 @@ class Window:
         return DbTime(connections=conns, busy=busy, active=active, rps=self.rps, p50=self.p50, all_busy=all_busy)
 
     @property
+    def cores_used(self) -> CoresUsed | None:
+        """Who used the machine's cores over the window (None without the machine's figure)."""
+        total = self.mean(lambda t: t.machine_cpu_percent)
+        if total is None:
+            return None
+        cores = self.last.cpu_count
+        app = sum(self.worker_cpu().values()) / 100
+        loadgen = (self.mean(lambda t: t.loadgen_cpu_percent) or 0.0) / 100
+        return CoresUsed(total, cores, app, loadgen, max(0.0, total / 100 * cores - app - loadgen))
+
+    @property
     def steady_users(self) -> bool:
         """True when the user count did not change in the window."""
         return len({t.users for t in self.ticks}) == 1
@@ -243,14 +266,10 @@ def machine_saturated(w: Window) -> Finding | None:
     On a laptop-sized machine they share the cores, and then every other figure is capped by the machine: more
     workers or a bigger pool cannot help. Says who uses the cores (app workers, load generator, the rest).
     """
-    total = w.mean(lambda t: t.machine_cpu_percent)
-    if total is None or total < THRESHOLDS.machine_busy or w.rps < THRESHOLDS.min_rps:
+    use = w.cores_used
+    if use is None or use.total < THRESHOLDS.machine_busy or w.rps < THRESHOLDS.min_rps:
         return None
-    cores = w.last.cpu_count
-    used = total / 100 * cores
-    app = sum(w.worker_cpu().values()) / 100
-    loadgen = (w.mean(lambda t: t.loadgen_cpu_percent) or 0.0) / 100
-    other = max(0.0, used - app - loadgen)
+    total, cores, app, loadgen, other = use.total, use.cores, use.app, use.loadgen, use.other
     return Finding(
         id="machine-saturated",
         severity="warning",
@@ -517,8 +536,8 @@ def _pool_exhausted_from_database(w: Window, headroom: str) -> Finding | None:
     d = w.database
     if d is None or d.busy < 1 or d.busy_share < THRESHOLDS.pool_busy_share or not d.all_busy:
         return None
-    if w.app_cpu_mean > THRESHOLDS.idle_cpu:
-        return None
+    if w.app_cpu_mean > THRESHOLDS.idle_cpu or event_loop_blocked(w) is not None:
+        return None  # a blocked loop (a sync driver in async def) runs one query at a time: its line is the loop's
     if d.hold_share >= THRESHOLDS.db_hold_share:
         return None  # requests spend most of their time holding a connection: db-bound's case
     waited = max(0.0, d.p50 - d.hold_ms)
@@ -808,7 +827,19 @@ def evaluate(ticks: Sequence[Tick], config: RunConfig, probe_base: float | None 
     q = queueing(window, ticks)
     if q is not None:
         found.append(q)
-    if any(f.id == "machine-saturated" for f in found):
+    use = window.cores_used
+    if any(f.id == "db-bound" for f in found) and use is not None and use.other > use.app + use.loadgen:
+        # The queries themselves fill the cores (PostgreSQL is most of "the rest"): the database is the cause,
+        # and the busy machine is what it looks like.
+        found = [
+            dataclasses.replace(
+                f, severity="info", advice="PostgreSQL's queries use most of the cores: see db-bound. " + f.advice
+            )
+            if f.id == "machine-saturated"
+            else f
+            for f in found
+        ]
+    elif any(f.id == "machine-saturated" for f in found):
         if all(f.severity == "info" for f in found if f.id != "machine-saturated"):
             # A closed-loop test with no think time fills whatever cores it is given: with nothing slow beside
             # it, a busy machine is a fact worth showing, not a problem.

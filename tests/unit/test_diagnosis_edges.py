@@ -448,6 +448,18 @@ def test_machine_saturated_edges(total: float | None, fires: bool) -> None:
     assert ("machine-saturated" in ids(_machine(total), RunConfig(workers=2))) is fires
 
 
+def test_queries_that_fill_the_cores_are_the_cause_not_a_consequence() -> None:
+    # Heavy SQL: the workers idle (5% each), Locust 10%, yet the machine is full — PostgreSQL is "the rest".
+    ticks = _machine(99.0, worker_cpu=[5.0, 5.0], loadgen_cpu=10.0, rps=80.0, p50=230.0, active=14, db_conns=18)
+    found = {f.id: f for f in evaluate(ticks, RunConfig(workers=2))}
+    assert "consequence" not in found["db-bound"].advice
+    assert found["machine-saturated"].severity == "info" and "see db-bound" in found["machine-saturated"].advice
+    # The same busy machine with the app's workers using it: the slow queries are then a consequence.
+    busy_app = _machine(99.0, worker_cpu=[45.0, 45.0], loadgen_cpu=60.0, rps=80.0, p50=230.0, active=14, db_conns=18)
+    found = {f.id: f for f in evaluate(busy_app, RunConfig(workers=2))}
+    assert found["db-bound"].advice.startswith("A consequence") and found["machine-saturated"].severity == "warning"
+
+
 def test_machine_saturated_says_who_uses_the_cores_and_comes_first() -> None:
     found = evaluate(_machine(98.0, pool_waiting=30, active=1), RunConfig(workers=2))
     assert [f.id for f in found][:2] == ["machine-saturated", "pool-exhausted"]
@@ -562,6 +574,12 @@ def _ramp(probe_ms: float | None, network_ms: float = 0.0, **kw: Any) -> list[An
             _ramp(2.0, db=True, active=16, db_conns=20),
             "db-bound",
             "app-concurrency-limit",
+        ),
+        (
+            "a sync driver in async def: its one connection busy, the loop blocked — not a small pool",
+            _ramp(700.0, db=True, active=1, db_conns=1),
+            "event-loop-blocked",
+            "pool-exhausted",
         ),
         (
             "a small pool is not slow queries: 2 connections held 32 ms of 320",
