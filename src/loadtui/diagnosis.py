@@ -163,6 +163,8 @@ class Window:
     probe_base: float = 0.0
     """The fastest probe seen in the session, ms: the network's share of a probe (a millisecond on loopback, more
     for a --host far away), which no wait of the app's is."""
+    history: Sequence[Tick] = ()
+    """Earlier seconds, oldest first, ending with the window's: what the queueing rules compare with."""
 
     @property
     def last(self) -> Tick:
@@ -409,7 +411,7 @@ def app_concurrency_limit(w: Window, history: Sequence[Tick]) -> Finding | None:
         return None
     if database_queue(w):
         return None  # the app's pool or the database is the limit: pool-exhausted or db-bound names it
-    c = capacity(w, history)
+    c = capacity(w, history, latency_only=True)
     if c is None:
         return None
     return Finding(
@@ -540,6 +542,10 @@ def _pool_exhausted_from_database(w: Window, headroom: str) -> Finding | None:
         return None  # a blocked loop (a sync driver in async def) runs one query at a time: its line is the loop's
     if d.hold_share >= THRESHOLDS.db_hold_share:
         return None  # requests spend most of their time holding a connection: db-bound's case
+    if capacity(w, w.history, latency_only=True) is None:
+        # No queue: the latency did not grow with the users. Requests spend their time elsewhere (an awaited call),
+        # not waiting for a connection, even if the few connections are often all in use.
+        return None
     waited = max(0.0, d.p50 - d.hold_ms)
     return Finding(
         id="pool-exhausted",
@@ -673,13 +679,22 @@ class Capacity:
     p50_now: float
 
     @property
+    def throughput_flat(self) -> bool:
+        """Throughput grew by less than half as much as the users."""
+        users_growth = self.users_now / self.users_before - 1
+        return self.rps_now / self.rps_before - 1 <= THRESHOLDS.queueing_rps_share * users_growth
+
+    @property
     def in_flight(self) -> float:
         """Little's law: requests in the system = throughput × time in the system."""
         return self.rps_now * self.p50_now / 1000
 
 
-def capacity(w: Window, history: Sequence[Tick]) -> Capacity | None:
+def capacity(w: Window, history: Sequence[Tick], *, latency_only: bool = False) -> Capacity | None:
     """Users grew, latency grew with them, throughput did not: the app is at a fixed capacity (a queue).
+
+    `latency_only`: the latency's growth suffices (for a rule that has its own proof of where requests wait; the
+    throughput test is thrown off when the lower level's latency holds a fixed delay, such as Nagle's 40 ms).
 
     In a closed loop (each user waits for its answer), throughput ≈ users / latency. A server with room answers more
     users with more requests/s at the same latency; a server at capacity answers them with the same requests/s and a
@@ -704,10 +719,10 @@ def capacity(w: Window, history: Sequence[Tick]) -> Capacity | None:
     p50_before = statistics.fmean(t.latency.p50 for t in before if t.latency.p50 is not None)
     if p50_before <= 0 or w.p50 < THRESHOLDS.queueing_growth * p50_before:
         return None
-    users_growth = users_now / users_before - 1
-    if w.rps / rps_before - 1 > THRESHOLDS.queueing_rps_share * users_growth:
+    c = Capacity(users_before, users_now, rps_before, w.rps, p50_before, w.p50)
+    if not latency_only and not c.throughput_flat:
         return None
-    return Capacity(users_before, users_now, rps_before, w.rps, p50_before, w.p50)
+    return c
 
 
 def queueing(w: Window, history: Sequence[Tick]) -> Finding | None:
@@ -806,25 +821,29 @@ def probe_floor(ticks: Sequence[Tick]) -> float | None:
     return min((t.probe.p50_ms for t in ticks if t.probe is not None and t.probe.p50_ms is not None), default=None)
 
 
-def evaluate(ticks: Sequence[Tick], config: RunConfig, probe_base: float | None = None) -> list[Finding]:
+def evaluate(
+    ticks: Sequence[Tick], config: RunConfig, probe_base: float | None = None, baseline: Sequence[Tick] = ()
+) -> list[Finding]:
     """Findings whose condition holds over the last window of `ticks` (no hysteresis).
 
-    `probe_base`: the fastest probe of the whole session (default: of `ticks`).
+    `probe_base`: the fastest probe of the whole session (default: of `ticks`); `baseline`: earlier seconds with the
+    fewest users, kept after `ticks` forgot them (the queueing rules compare with them).
     """
     size = int(THRESHOLDS.window_s)
     if len(ticks) < size:
         return []
     base = probe_base if probe_base is not None else probe_floor(ticks)
-    window = Window(ticks[-size:], config, probe_base=base or 0.0)
+    history = [*baseline, *ticks]
+    window = Window(ticks[-size:], config, probe_base=base or 0.0, history=history)
     found = [f for rule in RULES if (f := rule(window)) is not None]
     if not any(f.id == "event-loop-blocked" for f in found):
-        fallback = serialized_without_helper(window, ticks)
+        fallback = serialized_without_helper(window, history)
         if fallback is not None:
             found.append(fallback)
-    limit = app_concurrency_limit(window, ticks)
+    limit = app_concurrency_limit(window, history)
     if limit is not None:
         found.append(limit)
-    q = queueing(window, ticks)
+    q = queueing(window, history)
     if q is not None:
         found.append(q)
     use = window.cores_used
@@ -856,6 +875,10 @@ def evaluate(ticks: Sequence[Tick], config: RunConfig, probe_base: float | None 
     return sorted(found, key=lambda f: RANK.get(f.id, len(RANK)))
 
 
+BASELINE_S = 5
+"""Seconds at the fewest users the diagnoser keeps beyond its history (the first step lasts two)."""
+
+
 class Diagnoser:
     """Keeps recent ticks and turns raw rule results into stable findings with start and end events."""
 
@@ -865,6 +888,8 @@ class Diagnoser:
         self._gone: dict[str, int] = {}
         self.active: dict[str, Finding] = {}
         """Findings active now, by id."""
+        self._baseline: list[Tick] = []
+        """The seconds with the fewest users since the last reset (see :meth:`_keep_baseline`)."""
         self._probe_base: float | None = None
         """The fastest probe of the session: the network's share, kept across resets (the network does not change)."""
 
@@ -872,6 +897,16 @@ class Diagnoser:
         """Forget the past (after a restart or a configuration change the old seconds prove nothing)."""
         self._ticks.clear()
         self._streak.clear()
+        self._baseline.clear()
+
+    def _keep_baseline(self, tick: Tick) -> None:
+        """Keep the seconds with the fewest users (the first step's), however long ago, up to BASELINE_S of them."""
+        if tick.users <= 0 or tick.latency.p50 is None or tick.rps < THRESHOLDS.min_rps:
+            return
+        if not self._baseline or tick.users < self._baseline[0].users:
+            self._baseline = [tick]
+        elif tick.users == self._baseline[0].users and len(self._baseline) < BASELINE_S:
+            self._baseline.append(tick)
 
     def update(self, tick: Tick, config: RunConfig) -> tuple[list[Finding], list[Finding], list[str]]:
         """Add a second; return (active findings, findings that started now, ids that ended now)."""
@@ -879,7 +914,9 @@ class Diagnoser:
         fastest = probe_floor([tick])
         if fastest is not None:
             self._probe_base = fastest if self._probe_base is None else min(self._probe_base, fastest)
-        raw = {f.id: f for f in evaluate(list(self._ticks), config, self._probe_base)}
+        old = [t for t in self._baseline if t.t < self._ticks[0].t]  # the ones the history forgot
+        raw = {f.id: f for f in evaluate(list(self._ticks), config, self._probe_base, old)}
+        self._keep_baseline(tick)
         started: list[Finding] = []
         ended: list[str] = []
         for fid, finding in raw.items():
