@@ -863,16 +863,33 @@ def evaluate(
             # A closed-loop test with no think time fills whatever cores it is given: with nothing slow beside
             # it, a busy machine is a fact worth showing, not a problem.
             found = [dataclasses.replace(f, severity="info") if f.id == "machine-saturated" else f for f in found]
-        found = [
-            dataclasses.replace(
-                f,
-                advice="A consequence of the machine being out of CPU (machine-saturated): fix that first. " + f.advice,
-            )
-            if f.id in CONSEQUENCES
-            else f
-            for f in found
-        ]
-    return sorted(found, key=lambda f: RANK.get(f.id, len(RANK)))
+        found = _consequences(found, CONSEQUENCES, "the machine being out of CPU (machine-saturated): fix that first")
+    elif any(f.id == "too-few-workers" for f in found):
+        # A worker at 100% of its core is slow to hand back what its requests hold: they wait for its pool's
+        # connections and queue in line, and a bigger pool changes nothing until the worker has a core to spare.
+        found = _consequences(
+            found, ("pool-exhausted", "queueing"), "the workers' full cores (too-few-workers): add workers first"
+        )
+    return sorted(found, key=order)
+
+
+CONSEQUENCE = "A consequence of "
+"""How the advice of a finding that follows from another begins."""
+
+
+def _consequences(found: list[Finding], ids: Sequence[str], cause: str) -> list[Finding]:
+    """Mark the findings in `ids` as following from `cause` (their advice says so first; they sort after it)."""
+    return [
+        dataclasses.replace(f, advice=f"{CONSEQUENCE}{cause}. {f.advice}")
+        if f.id in ids and not f.advice.startswith(CONSEQUENCE)
+        else f
+        for f in found
+    ]
+
+
+def order(f: Finding) -> tuple[bool, int]:
+    """Where a finding is listed: root causes before their consequences, then in :data:`ORDER`."""
+    return f.advice.startswith(CONSEQUENCE), RANK.get(f.id, len(RANK))
 
 
 BASELINE_S = 5
@@ -937,5 +954,5 @@ class Diagnoser:
                     del self.active[active_id]
                     self._gone.pop(active_id)
                     ended.append(active_id)
-        active = sorted(self.active.values(), key=lambda f: RANK.get(f.id, len(RANK)))
+        active = sorted(self.active.values(), key=order)
         return active, started, ended

@@ -142,15 +142,6 @@ def test_the_advised_change_ends_the_finding(
     assert_had_load(session)
 
 
-def test_a_cpu_bound_app_given_the_advised_workers_is_no_longer_short_of_them(tmp_path: Path) -> None:
-    """too-few-workers says "add workers": with one per core, the finding is gone (the cores are simply full)."""
-    session, _ = run_until(
-        tmp_path, None, HEALTHY_S, app=served("cpu_bound"), locustfile=LOCUSTFILE, workers=2, users=4
-    )
-    assert "too-few-workers" not in started(session), started(session)
-    assert_had_load(session)
-
-
 LAYOUTS = {
     "uvicorn one process": (uvicorn, 1),
     "uvicorn --workers 2": (uvicorn, 2),

@@ -716,3 +716,19 @@ def test_the_first_steps_seconds_outlive_the_diagnosers_history() -> None:
     for i in range(12):
         active, _, _ = diag.update(dataclasses.replace(ticks[-1], t=float(100 + i)), config)
     assert "app-concurrency-limit" not in {f.id for f in active}
+
+
+def test_a_pool_queue_behind_a_pinned_worker_is_its_consequence() -> None:
+    # The sample app's default run: one worker at 100% of its core, requests waiting for its pool's connections.
+    # Raising the pool max changed nothing there; adding a worker did. The pinned worker is listed first.
+    ticks = seconds(worker_cpu=[100.0], loadgen_cpu=37.0, pool_waiting=17, rps=2600.0, p50=17.0)
+    found = evaluate(ticks, RunConfig())
+    assert [f.id for f in found] == ["too-few-workers", "pool-exhausted"]
+    assert found[1].advice.startswith("A consequence of the workers' full cores (too-few-workers): add workers first.")
+    diag = Diagnoser()
+    for t in ticks + [dataclasses.replace(t, t=5.0 + t.t) for t in ticks]:
+        active, _, _ = diag.update(t, RunConfig())
+    assert [f.id for f in active] == ["too-few-workers", "pool-exhausted"]
+    # With the worker's core to spare, the same queue is the pool's own.
+    calm = evaluate(seconds(worker_cpu=[40.0], pool_waiting=17, rps=2600.0, p50=17.0), RunConfig())
+    assert [f.id for f in calm] == ["pool-exhausted"] and not calm[0].advice.startswith("A consequence")
