@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from loadtui.config import RunConfig
+from loadtui.diagnosis import CONSEQUENCE, RANK
 from loadtui.errors import RunFailed
 from loadtui.model import Event, Tick, named_by
 from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
@@ -108,6 +109,32 @@ def step_overheads(results: list[StepResult], overheads: list[float]) -> str:
     return ", ".join(f"{r.label} {o:.1f} s" for r, o in zip(results, overheads, strict=False))
 
 
+def _findings(session: Session) -> list[tuple[str, str, str]]:
+    """Every finding the run named, root causes first: (severity, title, evidence), a consequence saying of what.
+
+    A finding still active at the end reads as the diagnosis judged it last (it may have become a consequence of
+    one that started after it); one that ended reads as it started.
+    """
+    last = {f.id: f for f in session.ticks[-1].findings} if session.ticks else {}
+    named: dict[str, tuple[str, str, str, str]] = {}
+    for e in session.events:
+        if e.kind == "finding-started":
+            fid = str(e.data.get("id"))
+            advice = last[fid].advice if fid in last else str(e.data.get("advice", ""))
+            named[fid] = (str(e.data.get("severity")), e.message, _evidence(e), advice)
+    ranked = sorted(named.items(), key=lambda kv: (kv[1][3].startswith(CONSEQUENCE), RANK.get(kv[0], len(RANK))))
+    return [
+        (
+            sev,
+            f"{title} ({advice.split(':')[0][0].lower()}{advice.split(':')[0][1:]})"
+            if advice.startswith(CONSEQUENCE)
+            else title,
+            evidence,
+        )
+        for _, (sev, title, evidence, advice) in ranked
+    ]
+
+
 def _evidence(event: Event) -> str:
     """A finding's evidence, with what named it."""
     text = str(event.data.get("evidence"))
@@ -203,11 +230,7 @@ def run(
         for s, handler in previous.items():
             signal.signal(s, handler)
         if summary is not None:
-            found = [
-                (str(e.data.get("severity")), e.message, _evidence(e))
-                for e in session.events
-                if e.kind == "finding-started"
-            ]
+            found = _findings(session)
             found += [
                 ("py-spy", "stack dump", e.message.removeprefix("py-spy: "))
                 for e in session.events
