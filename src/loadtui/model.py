@@ -43,6 +43,7 @@ EventKind = Literal[
     "rebalanced",
     "loadgen-started",
     "loadgen-exited",
+    "first-step",
     "config",
     "restart",
     "restart-failed",

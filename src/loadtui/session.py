@@ -223,6 +223,12 @@ class Session:
                 with self._first_step_lock:
                     self._first_step_until = self.elapsed + FIRST_STEP_S
                 self.loadgen.set_users(first, float(first))  # type: ignore[union-attr]
+                self.event(
+                    "first-step",
+                    f"first {FIRST_STEP_S:g} s at {first} user(s), one per worker — what a request costs without a "
+                    f"queue — then {cfg.users} users at {cfg.spawn_rate:g}/s",
+                    users=first,
+                )
             else:
                 self.loadgen.set_users(cfg.users, cfg.spawn_rate)  # type: ignore[union-attr]
 
