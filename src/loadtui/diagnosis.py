@@ -52,6 +52,9 @@ class Thresholds:
     transaction) on average over the window, and every one of them busy at once in some second, means its pool has
     none to spare. (Not nearer 100 %: a connection handed from one request to the next is idle for the round trip of
     its reset and the waiter's wake-up, a large share of a short query on a loaded machine.)"""
+    loaded_worker_share: float = 0.25
+    """A worker using less than this share of the busiest worker's CPU carries (almost) none of the load: its pool
+    idles while the loaded workers' pools fill, so the app's busy share is judged over the loaded workers' part."""
     db_hold_share: float = 0.5
     """Little's law on the app's connections: a request holds one busy connections / req/s. Holding it this share of
     the users' p50 or more, the database is where the time goes; less, with every connection busy, requests wait for
@@ -120,6 +123,19 @@ class DbTime:
     p50: float
     all_busy: bool = False
     """Every connection was busy at once in some second of the window."""
+
+    loaded_share: float = 1.0
+    """Share of the workers carrying the load: `connections` counts theirs only."""
+
+    @property
+    def whose(self) -> str:
+        """The connections the evidence counts: the app's, or only those of the workers that carry the load."""
+        if self.loaded_share >= 1:
+            return f"the app's {self.connections:.0f} connections"
+        return (
+            f"the {self.connections:.0f} connections of the workers carrying the load ({self.loaded_share:.0%} of "
+            "them; the others hold almost none of the users' connections)"
+        )
 
     @property
     def busy_share(self) -> float:
@@ -241,9 +257,29 @@ class Window:
             return None
         busy = statistics.fmean(_busy(db) for db in dbs)
         active = statistics.fmean(db.by_state.get("active", 0) for db in dbs)
-        conns = statistics.fmean(db.connections for db in dbs)
-        all_busy = any(_busy(db) >= db.connections > 0 for db in dbs)
-        return DbTime(connections=conns, busy=busy, active=active, rps=self.rps, p50=self.p50, all_busy=all_busy)
+        # Only the workers that carry the load use their pools (each worker has its own, of the same size).
+        share = self.loaded_workers_share
+        conns = statistics.fmean(db.connections for db in dbs) * share
+        all_busy = any(_busy(db) >= db.connections * share > 0 for db in dbs)
+        return DbTime(
+            connections=conns,
+            busy=busy,
+            active=active,
+            rps=self.rps,
+            p50=self.p50,
+            all_busy=all_busy,
+            loaded_share=share,
+        )
+
+    @property
+    def loaded_workers_share(self) -> float:
+        """Share of the workers that carry the load: the kernel spreads kept-alive connections unevenly, and a worker
+        far quieter than the busiest has (almost) none of them."""
+        cpu = self.worker_cpu()
+        busiest = max(cpu.values(), default=0.0)
+        if busiest <= 0:
+            return 1.0
+        return sum(1 for v in cpu.values() if v >= THRESHOLDS.loaded_worker_share * busiest) / len(cpu)
 
     @property
     def cores_used(self) -> CoresUsed | None:
@@ -551,7 +587,7 @@ def _pool_exhausted_from_database(w: Window, headroom: str) -> Finding | None:
         id="pool-exhausted",
         severity="warning",
         title=POOL_TITLE,
-        evidence=f"{d.busy:.1f} of the app's {d.connections:.0f} connections busy in PostgreSQL on average "
+        evidence=f"{d.busy:.1f} of {d.whose} busy in PostgreSQL on average "
         f"({d.busy_share:.0%}, all at once at times){headroom}; by Little's law a request holds one {d.hold_ms:.0f} ms "
         f"({d.busy:.1f} / {d.rps:.0f} req/s), so of the p50 {ms(d.p50)} about {waited:.0f} ms is waiting for a "
         "connection inside the app",
@@ -605,7 +641,7 @@ def db_bound(w: Window) -> Finding | None:
         id="db-bound",
         severity="warning",
         title="The database is the bottleneck: its backends are busy while the app waits",
-        evidence=f"{d.active:.0f} of the app's {d.connections:.0f} connections running a query on average, so by "
+        evidence=f"{d.active:.0f} of {d.whose} running a query on average, so by "
         f"Little's law each request spends {d.query_ms:.0f} ms in queries ({d.active:.1f} / {d.rps:.0f} req/s) of its "
         f"p50 {ms(d.p50)}; worker CPU {w.app_cpu_mean:.0f}%",
         advice="Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE), and at locks they wait on; more "

@@ -668,6 +668,9 @@ def _pool_ramp(
         # 2 connections often all busy, but throughput grew with the users (900 req/s at the first step's 22 ms):
         # requests spend their time in an awaited call, not waiting for a connection.
         ("a small pool with room to spare: no queue", _pool_ramp(2, db_conns=2, rps=900.0, p50=22.0), False),
+        # The kernel gave one of two workers nearly every connection: its pool (2 of the 4) is full, the other idles.
+        ("one of two workers carries the load", _pool_ramp(2, worker_cpu=[9.0, 1.0]), True),
+        ("both carry it: 2 of 4 busy is half the pools", _pool_ramp(2, worker_cpu=[9.0, 5.0]), False),
         # Stock uvicorn --workers 2: the first step's 64 ms holds Nagle's 40 ms, so throughput grew 6× for 10× the
         # users; the latency still grew (64 → 110 ms) while every connection was busy.
         (
