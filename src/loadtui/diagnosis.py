@@ -250,6 +250,16 @@ class Window:
         return None if wait is None else max(0.0, wait - self.probe_base)
 
     @property
+    def fixed_delay_ms(self) -> float:
+        """The delay the server adds to every answer on a kept-alive connection (0 when none): the probe's kept-alive
+        time less its fresh-connection time, when they show the Nagle + delayed-ACK signature (see nodelay_delay)."""
+        kept = self.mean(lambda t: t.probe.kept_p50_ms if t.probe is not None else None)
+        fresh = self.mean(lambda t: t.probe.p50_ms if t.probe is not None else None)
+        if kept is None or fresh is None or kept < THRESHOLDS.nodelay_low_ms or fresh > kept / 4:
+            return 0.0
+        return kept - fresh
+
+    @property
     def database(self) -> DbTime | None:
         """How the app's database connections were used over the window (None without PostgreSQL's figures)."""
         dbs = [t.db for t in self.ticks if t.db is not None]
@@ -753,7 +763,10 @@ def capacity(w: Window, history: Sequence[Tick], *, latency_only: bool = False) 
     users_before = statistics.fmean(t.users for t in before)
     rps_before = statistics.fmean(t.rps for t in before)
     p50_before = statistics.fmean(t.latency.p50 for t in before if t.latency.p50 is not None)
-    if p50_before <= 0 or w.p50 < THRESHOLDS.queueing_growth * p50_before:
+    # A fixed delay outside the app (Nagle's 40 ms on kept-alive connections) is in every request's latency at
+    # any load: it does not queue, so the growth is judged without it.
+    delay = min(w.fixed_delay_ms, p50_before / 2)
+    if p50_before <= 0 or w.p50 - delay < THRESHOLDS.queueing_growth * (p50_before - delay):
         return None
     c = Capacity(users_before, users_now, rps_before, w.rps, p50_before, w.p50)
     if not latency_only and not c.throughput_flat:

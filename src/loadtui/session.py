@@ -138,6 +138,8 @@ class Session:
         self._first_step_until: float | None = None
         """Session time when the first step (one user per worker) ends; None once over or overridden."""
         self._first_step_lock = threading.Lock()
+        self._spread_after_ramp = False
+        """Move the users' connections once the first ramp is done (set at open with 2+ workers)."""
         self._health = HealthWatcher()
         self._confirmations: dict[str, str] = {}
         self._open_failure: str | None = None
@@ -217,6 +219,7 @@ class Session:
         self.event("session-started", f"session started; recording to {self.record_path}", config=cfg.to_dict())
         self._tick_thread = threading.Thread(target=self._tick_loop, name="loadtui-ticks", daemon=True)
         self._tick_thread.start()
+        self._spread_after_ramp = cfg.rebalance and cfg.workers >= 2 and cfg.users >= 2 * cfg.workers
         if cfg.users > 0:
             first = max(1, cfg.workers)
             if first * 2 <= cfg.users:
@@ -231,6 +234,17 @@ class Session:
                 )
             else:
                 self.loadgen.set_users(cfg.users, cfg.spawn_rate)  # type: ignore[union-attr]
+
+    def _spread_first_ramp(self, tick: Tick) -> None:
+        """Once every user of the first ramp runs, spread their connections over the workers, as after a change.
+
+        A shared listening socket hands new connections to whichever worker wakes first, often the busiest: one
+        worker may get nearly all of them (small_pool, 2 workers: CPU 9% / 1%), and the figures then measure that
+        spread rather than the app.
+        """
+        if self._spread_after_ramp and self._first_step_until is None and tick.users >= self.config.users:
+            self._spread_after_ramp = False
+            self.start_rebalance("the first ramp")
 
     def _end_first_step(self, *, now: bool = False) -> None:
         """Once the first step is over (or `now`, a change cuts it short), ramp to the users asked for."""
@@ -362,6 +376,7 @@ class Session:
     def _new_segment(self, cfg: RunConfig, reason: str, kind: EventKind = "config", **data: Any) -> None:
         """Start a segment: one event says what changed and carries the new segment and configuration."""
         self._end_first_step(now=True)
+        self._spread_after_ramp = False  # a change spreads the connections itself when it needs to
         self._segment += 1
         self._segment_configs[self._segment] = cfg
         self.event(kind, reason, segment=self._segment, config=cfg.to_dict(), **data)
@@ -650,6 +665,7 @@ class Session:
             if self.recorder is not None:
                 self.recorder.tick(tick)
             self._end_first_step()
+            self._spread_first_ramp(tick)
             for cb in self._tick_callbacks:
                 cb(tick)
 

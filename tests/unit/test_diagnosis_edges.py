@@ -735,3 +735,15 @@ def test_a_pool_queue_behind_a_pinned_worker_is_its_consequence() -> None:
     # With the worker's core to spare, the same queue is the pool's own.
     calm = evaluate(seconds(worker_cpu=[40.0], pool_waiting=17, rps=2600.0, p50=17.0), RunConfig())
     assert [f.id for f in calm] == ["pool-exhausted"] and not calm[0].advice.startswith("A consequence")
+
+
+@pytest.mark.parametrize(("kept_ms", "queue"), [(43.0, True), (None, False)])
+def test_a_fixed_delay_outside_the_app_is_left_out_of_the_latencys_growth(kept_ms: float | None, queue: bool) -> None:
+    # Stock uvicorn --workers 2, a full pool: p50 64 ms at the first step (22 ms of query, ~40 ms of Nagle), 92 ms at
+    # 20 users. Raw growth 1.44×; without the delay the probe measures on a kept-alive connection, 1.9×.
+    first = [tick(float(i), **(CALM | {"users": 2, "rps": 31.0, "p50": 64.0, "probe_ms": 1.5, "kept_ms": kept_ms}))
+             for i in range(2)]  # fmt: skip
+    now = [tick(float(2 + i), **(CALM | {"users": 20, "rps": 190.0, "p50": 92.0, "probe_ms": 1.5,
+                                         "kept_ms": kept_ms})) for i in range(5)]  # fmt: skip
+    window = Window(now, RunConfig(workers=2))
+    assert (capacity(window, first + now, latency_only=True) is not None) is queue
