@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import psutil
 import psycopg
 
-from loadtui.model import DbStats, PoolStats, ProcessStats, WorkerStats
+from loadtui.model import DbStats, OutsideProcess, PoolStats, ProcessStats, WorkerStats
 
 T = TypeVar("T")
 
@@ -112,6 +113,28 @@ class Rescanned(Generic[T]):
         return value
 
 
+_LOCKS_SQL = """
+SELECT left(a.query, 400), count(*),
+       max((SELECT l.relation::regclass::text FROM pg_locks l
+            WHERE l.pid = a.pid AND NOT l.granted AND l.relation IS NOT NULL LIMIT 1)),
+       max((SELECT left(b.query, 400) FROM pg_stat_activity b WHERE b.pid = (pg_blocking_pids(a.pid))[1]))
+FROM pg_stat_activity a
+WHERE a.wait_event_type = 'Lock' AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+GROUP BY 1 ORDER BY 2 DESC LIMIT 1
+"""
+"""Asked only while backends wait on locks: the query most of them wait in, the table, and the blocker's query."""
+
+QUERY_CHARS = 160
+"""A query is shown up to this many characters (white space folded)."""
+
+
+def _short(query: str | None) -> str | None:
+    if not query:
+        return None
+    text = " ".join(query.split())
+    return text if len(text) <= QUERY_CHARS else text[: QUERY_CHARS - 1] + "…"
+
+
 _ACTIVITY_SQL = """
 SELECT coalesce(state, 'unknown'), coalesce(application_name, ''), count(*),
        count(*) FILTER (WHERE wait_event_type = 'Lock')
@@ -146,6 +169,9 @@ class DbCollector:
                 row = self._conn.execute("SHOW max_connections").fetchone()
                 self._max_connections = int(row[0]) if row else None
             rows = self._conn.execute(_ACTIVITY_SQL).fetchall()
+            locks = None
+            if any(row[3] for row in rows):
+                locks = self._conn.execute(_LOCKS_SQL).fetchone()
         except psycopg.Error as exc:
             self.last_error = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             self.close()
@@ -165,6 +191,9 @@ class DbCollector:
             by_application=by_app,
             reserved=self.reserved,
             waiting_on_locks=waiting,
+            lock_query=_short(locks[0]) if locks else None,
+            lock_relation=locks[2] if locks else None,
+            lock_blocker=_short(locks[3]) if locks else None,
         )
 
     def close(self) -> None:
@@ -315,3 +344,92 @@ def _maybe_float(value: Any) -> float | None:
 
 def _maybe_int(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class OutsideCollector:
+    """The CPU of processes outside loadtui's tree: another program competing for the cores disturbs the figures.
+
+    Scanning every process costs a few milliseconds, so it runs only in seconds when the machine is busier than
+    loadtui's own processes explain; CPU is the difference of each process's CPU time between two scans a second
+    apart. Excluded: loadtui and everything it started (the app, the load generator, the embedded PostgreSQL),
+    any PostgreSQL server (the database under test), the app loadtui was pointed at (`app_port`), kernel threads.
+    """
+
+    MIN_PERCENT = 5.0
+    """% of one core: quieter processes are not listed."""
+    GATE_CORES = 0.1
+    """Cores of CPU the measured processes do not explain before the processes are scanned."""
+    MAX_GAP_S = 2.5
+    """Two scans further apart than this are not compared (the first is only a start)."""
+    LISTED = 5
+
+    def __init__(self, root: int | None = None) -> None:
+        self._root = root if root is not None else os.getpid()
+        self._last: dict[int, tuple[float, float]] = {}
+        self._at = 0.0
+        self.app_port: int | None = None
+        """The port of an app loadtui did not start but loads on this machine (`--host` on loopback)."""
+
+    def sample(self, machine_percent: float | None, measured_percent: float, cores: int) -> list[OutsideProcess]:
+        """The busiest outside processes over the last second, when the machine's CPU (`machine_percent` of all
+        cores) exceeds what the measured processes used (`measured_percent` of one core); else nothing."""
+        if machine_percent is None or machine_percent / 100 * cores - measured_percent / 100 < self.GATE_CORES:
+            self._last.clear()
+            return []
+        now = time.monotonic()
+        gap = now - self._at
+        procs = [p.info | {"pid": p.pid} for p in psutil.process_iter(["name", "cpu_times", "create_time", "ppid"])]
+        ours = self._ours({int(i["pid"]): i.get("ppid") or 0 for i in procs})
+        seen: dict[int, tuple[float, float]] = {}
+        out: list[OutsideProcess] = []
+        for info in procs:
+            pid, times = int(info["pid"]), info.get("cpu_times")
+            if pid in ours or times is None or info.get("ppid") in (0, 2) or info.get("name") == "postgres":
+                continue
+            used = times.user + times.system
+            seen[pid] = (info.get("create_time") or 0.0, used)
+            before = self._last.get(pid)
+            if before is None or before[0] != seen[pid][0] or gap > self.MAX_GAP_S or gap <= 0:
+                continue
+            percent = (used - before[1]) / gap * 100
+            if percent >= self.MIN_PERCENT:
+                out.append(OutsideProcess(pid=pid, name=str(info.get("name") or "?"), cpu_percent=round(percent, 1)))
+        self._last, self._at = seen, now
+        return sorted(out, key=lambda o: -o.cpu_percent)[: self.LISTED]
+
+    def _ours(self, parents: dict[int, int]) -> set[int]:
+        """loadtui's process and its whole tree, and the family of the app it loads on this machine (`app_port`)."""
+        roots = {self._root}
+        if self.app_port is not None:
+            try:
+                listening = {
+                    c.pid
+                    for c in psutil.net_connections(kind="tcp")
+                    if c.pid and c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.app_port
+                }
+            except psutil.Error:
+                listening = set()
+            roots |= {parents.get(pid, pid) if parents.get(pid, 0) > 2 else pid for pid in listening}
+        return tree(parents, roots)
+
+
+def tree(parents: dict[int, int], roots: set[int]) -> set[int]:
+    """`roots` and every process below them, from each pid's parent (one scan of the process table)."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(roots), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def steal_percent() -> float | None:
+    """CPU time the hypervisor gave other guests since the last call, % of all cores (None where not reported)."""
+    try:
+        return getattr(psutil.cpu_times_percent(None), "steal", None)
+    except (psutil.Error, OSError):
+        return None

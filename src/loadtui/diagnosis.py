@@ -85,6 +85,17 @@ class Thresholds:
     several workers it is accepted by the least-loaded loop, so it waits less than the average user)."""
     probe_free_share: float = 0.1
     """A probe answered within this share of the users' p50: the loop is free and the users wait inside the app."""
+    pinned_share: float = 0.8
+    """Without the helper, for a pool loadtui cannot read (any library): the app's busy connections stood at their
+    window's highest count N in this share of the seconds, never above it: something admits N at once."""
+    lock_busy_share: float = 0.25
+    """This share of the app's busy connections waiting on a lock, on average: requests wait for each other's rows."""
+    lock_p50_share: float = 0.25
+    """...and by Little's law the lock wait per request (waiting / req/s) is this share of the users' p50 or more."""
+    disturbed_cores: float = 0.1
+    """Processes outside loadtui's tree using this share of all cores, on average: another program competes."""
+    disturbed_steal: float = 5.0
+    """% of the cores taken by a hypervisor for other guests (steal time): the VM's neighbours compete."""
 
     @property
     def first_verdict_s(self) -> int:
@@ -126,6 +137,8 @@ class DbTime:
 
     loaded_share: float = 1.0
     """Share of the workers carrying the load: `connections` counts theirs only."""
+    pinned: int | None = None
+    """N when the busy connections stood at N (their highest) nearly every second: a cap of N, whoever sets it."""
 
     @property
     def whose(self) -> str:
@@ -271,6 +284,9 @@ class Window:
         share = self.loaded_workers_share
         conns = statistics.fmean(db.connections for db in dbs) * share
         all_busy = any(_busy(db) >= db.connections * share > 0 for db in dbs)
+        per_second = [_busy(db) for db in dbs]
+        top = max(per_second)
+        pinned = top if top >= 1 and per_second.count(top) >= THRESHOLDS.pinned_share * len(dbs) else None
         return DbTime(
             connections=conns,
             busy=busy,
@@ -279,6 +295,7 @@ class Window:
             p50=self.p50,
             all_busy=all_busy,
             loaded_share=share,
+            pinned=pinned,
         )
 
     @property
@@ -306,6 +323,75 @@ class Window:
     def steady_users(self) -> bool:
         """True when the user count did not change in the window."""
         return len({t.users for t in self.ticks}) == 1
+
+
+def measurement_disturbed(w: Window) -> Finding | None:
+    """Another program uses a share of the cores (or a hypervisor gives them to other guests): the figures measure
+    the app under that competition, and will not compare with a run without it.
+
+    Counts processes outside loadtui's tree (not the app, the load generator, PostgreSQL or loadtui; kernel threads
+    excluded) and the machine's steal time, on average over the window.
+    """
+    cores = w.last.cpu_count
+    usage: dict[int, float] = {}
+    names: dict[int, str] = {}
+    for t in w.ticks:
+        for o in t.outside:
+            usage[o.pid] = usage.get(o.pid, 0.0) + o.cpu_percent / len(w.ticks)
+            names[o.pid] = o.name
+    outside = sum(usage.values()) / 100
+    steal = w.mean(lambda t: t.steal_percent) or 0.0
+    if outside < THRESHOLDS.disturbed_cores * cores and steal < THRESHOLDS.disturbed_steal:
+        return None
+    busiest = sorted(usage.items(), key=lambda kv: -kv[1])[:3]
+    who = ", ".join(f"{names[pid]} (pid {pid}) {cpu:.0f}% of a core" for pid, cpu in busiest)
+    parts = [f"outside loadtui's processes: {who}; {outside:.1f} of {cores} cores in all"] if busiest else []
+    if steal >= THRESHOLDS.disturbed_steal:
+        parts.append(f"steal time {steal:.0f}% (the hypervisor gave the cores to other guests)")
+    return Finding(
+        id="measurement-disturbed",
+        severity="warning",
+        title="The measurement is disturbed: another program competes for the cores",
+        evidence="; ".join(parts),
+        advice="These figures measure the app beside that load, and will not compare with a run without it (loadtui "
+        "compare says so). Stop the other program, or measure on a quiet machine.",
+        signals=["process"],
+    )
+
+
+def lock_contention(w: Window) -> Finding | None:
+    """Requests wait for each other's row or table locks in PostgreSQL: a hot row every request updates.
+
+    pg_stat_activity counts the app's backends waiting on a lock; by Little's law waiting / req/s is how long each
+    request waits for one. Claimed only when that is a real share of the users' latency.
+    """
+    d = w.database
+    if d is None:
+        return None
+    waits = w.mean(lambda t: t.db.waiting_on_locks if t.db is not None else None) or 0.0
+    if waits < 1 or waits < THRESHOLDS.lock_busy_share * d.busy:
+        return None
+    wait_ms = waits / d.rps * 1000
+    if wait_ms < THRESHOLDS.slow_db_ms or wait_ms < THRESHOLDS.lock_p50_share * d.p50:
+        return None
+    last = next((t.db for t in reversed(w.ticks) if t.db is not None and t.db.lock_query), None)
+    where = ""
+    if last is not None:
+        table = f" on {last.lock_relation}" if last.lock_relation else ""
+        where = f"; waiting{table}: `{last.lock_query}`"
+        if last.lock_blocker:
+            where += f", held by: `{last.lock_blocker}`"
+    return Finding(
+        id="lock-contention",
+        severity="warning",
+        title="Requests wait on each other's locks in PostgreSQL: a hot row or table",
+        evidence=f"{waits:.1f} of {d.busy:.1f} busy connections wait on a lock on average, so by Little's law each "
+        f"request waits {wait_ms:.0f} ms for one ({waits:.1f} / {d.rps:.0f} req/s) of its p50 {ms(d.p50)}{where}",
+        advice="Every request updates the same rows and waits for the one before it: keep transactions short (commit "
+        "before other awaits), spread a hot counter (a row per worker summed on read, or INSERT instead of UPDATE), "
+        "use SELECT … FOR UPDATE SKIP LOCKED for queues. More workers or a bigger pool only add waiters.",
+        signals=["database", "load"],
+    )
 
 
 def machine_saturated(w: Window) -> Finding | None:
@@ -582,7 +668,10 @@ def pool_exhausted(w: Window) -> Finding | None:
 def _pool_exhausted_from_database(w: Window, headroom: str) -> Finding | None:
     """The helper-less half of :func:`pool_exhausted`: every app connection busy, requests holding one briefly."""
     d = w.database
-    if d is None or d.busy < 1 or d.busy_share < THRESHOLDS.pool_busy_share or not d.all_busy:
+    if d is None or d.busy < 1:
+        return None
+    full = d.busy_share >= THRESHOLDS.pool_busy_share and d.all_busy
+    if not full and d.pinned is None:
         return None
     if w.app_cpu_mean > THRESHOLDS.idle_cpu or event_loop_blocked(w) is not None:
         return None  # a blocked loop (a sync driver in async def) runs one query at a time: its line is the loop's
@@ -593,12 +682,19 @@ def _pool_exhausted_from_database(w: Window, headroom: str) -> Finding | None:
         # not waiting for a connection, even if the few connections are often all in use.
         return None
     waited = max(0.0, d.p50 - d.hold_ms)
+    if full:
+        seen = f"{d.busy:.1f} of {d.whose} busy in PostgreSQL on average ({d.busy_share:.0%}, all at once at times)"
+    else:
+        # A pool loadtui cannot read (SQLAlchemy's, asyncpg's...) beside connections the app keeps for other uses.
+        seen = (
+            f"the app's busy connections stood at {d.pinned} nearly every second and never above, while its other "
+            f"{max(0.0, d.connections - d.busy):.0f} connections idled: something admits {d.pinned} at once"
+        )
     return Finding(
         id="pool-exhausted",
         severity="warning",
         title=POOL_TITLE,
-        evidence=f"{d.busy:.1f} of {d.whose} busy in PostgreSQL on average "
-        f"({d.busy_share:.0%}, all at once at times){headroom}; by Little's law a request holds one {d.hold_ms:.0f} ms "
+        evidence=f"{seen}{headroom}; by Little's law a request holds one {d.hold_ms:.0f} ms "
         f"({d.busy:.1f} / {d.rps:.0f} req/s), so of the p50 {ms(d.p50)} about {waited:.0f} ms is waiting for a "
         "connection inside the app",
         advice="Raise your pool's max size (per worker: workers × max must fit max_connections), or hold connections "
@@ -617,8 +713,8 @@ def db_connection_limit(w: Window) -> Finding | None:
     if db is not None:
         allowed = db.allowed
         at_limit = db.connections >= allowed - THRESHOLDS.db_limit_margin
-    if not (refused or pool_errors or at_limit):
-        return None
+    if not (refused or at_limit):
+        return None  # connection errors alone (a database restarting) are a fault, not the limit
     conns = f"{db.connections} of {db.max_connections} connections ({db.reserved} reserved)" if db else "connections"
     mode = w.config.db_mode
     return Finding(
@@ -685,6 +781,19 @@ def nodelay_delay(w: Window) -> Finding | None:
     if kept is not None and fresh is not None:
         if not (low <= kept <= high and fresh <= kept / 4):
             return None
+        if w.p50 is None or w.p50 < low:
+            # The probe proves the sockets lack TCP_NODELAY; the users' own latency shows their client is not held by
+            # it (whether a client waits depends on how it sends and ACKs). A fact for other clients, not a problem.
+            return Finding(
+                id="nodelay-delay",
+                severity="info",
+                title="The server's sockets lack TCP_NODELAY; this load's requests were not delayed",
+                evidence=f"probe requests took {ms(fresh)} on a fresh connection but {ms(kept)} over a kept-alive one, "
+                f"while the users' p50 is {ms(w.p50)}: other clients (browsers, HTTP libraries that send headers and "
+                "body apart) may wait ~40 ms per request",
+                advice=NODELAY_ADVICE,
+                signals=["probe", "load"],
+            )
         return Finding(
             id="nodelay-delay",
             severity="warning",
@@ -831,28 +940,29 @@ def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | N
 
 
 RULES: tuple[Callable[[Window], Finding | None], ...] = (
+    measurement_disturbed,
     machine_saturated,
     loadgen_saturated,
     db_connection_limit,
     event_loop_blocked,
     threadpool_saturated,
+    lock_contention,
     pool_exhausted,
     db_bound,
     too_few_workers,
     worker_imbalance,
     nodelay_delay,
 )
-"""Rules over the window, root causes first: findings are shown in this order."""
-
-CONSEQUENCES = ("pool-exhausted", "threadpool-saturated", "queueing", "db-bound")
-"""Findings that are what a saturated machine looks like from inside the app: marked as such when it is."""
+"""Rules over the window (the rules over the whole history follow in :func:`evaluate`)."""
 
 ORDER: tuple[FindingId, ...] = (
+    "measurement-disturbed",
     "machine-saturated",
     "loadgen-saturated",
     "db-connection-limit",
     "event-loop-blocked",
     "threadpool-saturated",
+    "lock-contention",
     "pool-exhausted",
     "app-concurrency-limit",
     "db-bound",
@@ -862,7 +972,118 @@ ORDER: tuple[FindingId, ...] = (
     "queueing",
 )
 RANK: dict[str, int] = {fid: i for i, fid in enumerate(ORDER)}
-"""The order findings are shown in: a root cause before what follows from it."""
+"""The one order findings are shown in (a consequence after every cause): the dashboard, the log and headless."""
+
+
+@dataclass(frozen=True)
+class Relation:
+    """While `cause` holds, each of `consequences` is what it looks like from inside the app: it is marked
+    `consequence_of` the cause, listed after it, and not shown without it."""
+
+    cause: FindingId
+    consequences: tuple[FindingId, ...]
+    first: str
+    """What to do first, as the consequence's advice begins: "A consequence of {first}."""
+    when: Callable[[Window], bool] | None = None
+    """An extra condition on the window (None: whenever both hold)."""
+    demote: bool = False
+    """The consequence is shown as information only (its cause is the problem)."""
+
+    @property
+    def cause_text(self) -> str:
+        """The cause in words, without what to do: "the workers' full cores (too-few-workers)"."""
+        return self.first.split(":")[0]
+
+
+def relation(consequence: Finding) -> Relation | None:
+    """The relation that made `consequence` one (None for a root cause)."""
+    return next(
+        (r for r in RELATIONS if r.cause == consequence.consequence_of and consequence.id in r.consequences),
+        None,
+    )
+
+
+def _queries_fill_cores(w: Window) -> bool:
+    """PostgreSQL (most of "the rest") uses more of the cores than the app and the load generator together."""
+    use = w.cores_used
+    return use is not None and use.other > use.app + use.loadgen
+
+
+CAUSES_OF_QUEUEING: tuple[FindingId, ...] = (
+    "event-loop-blocked",
+    "threadpool-saturated",
+    "pool-exhausted",
+    "app-concurrency-limit",
+    "db-bound",
+    "db-connection-limit",
+)
+
+RELATIONS: tuple[Relation, ...] = (
+    # Checked in this order; a finding follows from the first relation whose cause holds.
+    Relation(
+        "db-bound",
+        ("machine-saturated",),
+        "the queries themselves (db-bound): PostgreSQL uses most of the cores",
+        when=_queries_fill_cores,
+        demote=True,
+    ),
+    Relation(
+        "machine-saturated",
+        ("pool-exhausted", "threadpool-saturated", "queueing", "db-bound", "lock-contention", "app-concurrency-limit"),
+        "the machine being out of CPU (machine-saturated): fix that first",
+    ),
+    Relation(
+        "too-few-workers",
+        ("pool-exhausted", "queueing"),
+        "the workers' full cores (too-few-workers): add workers first",
+    ),
+    Relation(
+        "lock-contention",
+        ("db-bound", "pool-exhausted", "app-concurrency-limit", "queueing"),
+        "requests waiting on the same rows (lock-contention): fix that first",
+    ),
+    *(Relation(cause, ("queueing",), f"{cause}, which caps the throughput") for cause in CAUSES_OF_QUEUEING),
+)
+"""Which finding follows from which: one table, read by the diagnosis, the front ends and the report alike."""
+
+CONSEQUENCE = "A consequence of "
+"""How the advice of a finding that follows from another begins."""
+
+
+def relate(found: list[Finding], held: set[str], w: Window | None) -> list[Finding]:
+    """`found` with each finding that follows from a cause in `held` marked (`consequence_of`, advice), in order.
+
+    `held`: the ids that hold now (for the diagnoser: active, or seen in its last seconds, so the marks do not flip
+    from second to second). A relation with a condition needs the window `w`. Relations are taken in table order;
+    a finding follows from one cause at most, and never from its own consequence.
+    """
+    ids = {f.id for f in found}
+    cause_of: dict[str, Relation] = {}
+    for r in RELATIONS:
+        if r.cause not in held or (r.when is not None and (w is None or not r.when(w))):
+            continue
+        for fid in r.consequences:
+            if fid in ids and fid not in cause_of and fid != r.cause:
+                mutual = cause_of.get(r.cause)
+                if mutual is None or mutual.cause != fid:
+                    cause_of[fid] = r
+    out = [
+        dataclasses.replace(
+            f,
+            consequence_of=rel.cause,
+            advice=f"{CONSEQUENCE}{rel.first}. {f.advice}",
+            severity="info" if rel.demote else f.severity,
+        )
+        if (rel := cause_of.get(f.id)) is not None
+        else f
+        for f in found
+    ]
+    return sorted(out, key=order)
+
+
+def order(f: Finding) -> tuple[bool, int]:
+    """Where a finding is listed: root causes before their consequences, then in :data:`ORDER`."""
+    return f.consequence_of is not None, RANK.get(f.id, len(RANK))
 
 
 def probe_floor(ticks: Sequence[Tick]) -> float | None:
@@ -870,100 +1091,111 @@ def probe_floor(ticks: Sequence[Tick]) -> float | None:
     return min((t.probe.p50_ms for t in ticks if t.probe is not None and t.probe.p50_ms is not None), default=None)
 
 
+def _window(ticks: Sequence[Tick], config: RunConfig, probe_base: float | None, baseline: Sequence[Tick]) -> Window:
+    size = int(THRESHOLDS.window_s)
+    base = probe_base if probe_base is not None else probe_floor(ticks)
+    return Window(ticks[-size:], config, probe_base=base or 0.0, history=[*baseline, *ticks])
+
+
+def findings(w: Window) -> list[Finding]:
+    """Every rule once over the window, unrelated (see :func:`relate`) and unordered."""
+    found = [f for rule in RULES if (f := rule(w)) is not None]
+    history = w.history
+    if not any(f.id == "event-loop-blocked" for f in found):
+        fallback = serialized_without_helper(w, history)
+        if fallback is not None:
+            found.append(fallback)
+    for rule in (app_concurrency_limit, queueing):
+        f = rule(w, history)
+        if f is not None:
+            found.append(f)
+    if any(f.id == "machine-saturated" for f in found) and all(
+        f.severity == "info" for f in found if f.id not in ("machine-saturated", "measurement-disturbed")
+    ):
+        # A closed-loop test with no think time fills whatever cores it is given: with nothing slow beside it, a
+        # busy machine is a fact worth showing, not a problem.
+        found = [dataclasses.replace(f, severity="info") if f.id == "machine-saturated" else f for f in found]
+    return found
+
+
 def evaluate(
     ticks: Sequence[Tick], config: RunConfig, probe_base: float | None = None, baseline: Sequence[Tick] = ()
 ) -> list[Finding]:
-    """Findings whose condition holds over the last window of `ticks` (no hysteresis).
+    """Findings whose condition holds over the last window of `ticks` (no hysteresis), related and in order.
 
     `probe_base`: the fastest probe of the whole session (default: of `ticks`); `baseline`: earlier seconds with the
     fewest users, kept after `ticks` forgot them (the queueing rules compare with them).
     """
-    size = int(THRESHOLDS.window_s)
-    if len(ticks) < size:
+    if len(ticks) < THRESHOLDS.window_s:
         return []
-    base = probe_base if probe_base is not None else probe_floor(ticks)
-    history = [*baseline, *ticks]
-    window = Window(ticks[-size:], config, probe_base=base or 0.0, history=history)
-    found = [f for rule in RULES if (f := rule(window)) is not None]
-    if not any(f.id == "event-loop-blocked" for f in found):
-        fallback = serialized_without_helper(window, history)
-        if fallback is not None:
-            found.append(fallback)
-    limit = app_concurrency_limit(window, history)
-    if limit is not None:
-        found.append(limit)
-    q = queueing(window, history)
-    if q is not None:
-        found.append(q)
-    use = window.cores_used
-    if any(f.id == "db-bound" for f in found) and use is not None and use.other > use.app + use.loadgen:
-        # The queries themselves fill the cores (PostgreSQL is most of "the rest"): the database is the cause,
-        # and the busy machine is what it looks like.
-        found = [
-            dataclasses.replace(
-                f, severity="info", advice="PostgreSQL's queries use most of the cores: see db-bound. " + f.advice
-            )
-            if f.id == "machine-saturated"
-            else f
-            for f in found
-        ]
-    elif any(f.id == "machine-saturated" for f in found):
-        if all(f.severity == "info" for f in found if f.id != "machine-saturated"):
-            # A closed-loop test with no think time fills whatever cores it is given: with nothing slow beside
-            # it, a busy machine is a fact worth showing, not a problem.
-            found = [dataclasses.replace(f, severity="info") if f.id == "machine-saturated" else f for f in found]
-        found = _consequences(found, CONSEQUENCES, "the machine being out of CPU (machine-saturated): fix that first")
-    elif any(f.id == "too-few-workers" for f in found):
-        # A worker at 100% of its core is slow to hand back what its requests hold: they wait for its pool's
-        # connections and queue in line, and a bigger pool changes nothing until the worker has a core to spare.
-        found = _consequences(
-            found, ("pool-exhausted", "queueing"), "the workers' full cores (too-few-workers): add workers first"
-        )
-    return sorted(found, key=order)
-
-
-CONSEQUENCE = "A consequence of "
-"""How the advice of a finding that follows from another begins."""
-
-
-def _consequences(found: list[Finding], ids: Sequence[str], cause: str) -> list[Finding]:
-    """Mark the findings in `ids` as following from `cause` (their advice says so first; they sort after it)."""
-    return [
-        dataclasses.replace(f, advice=f"{CONSEQUENCE}{cause}. {f.advice}")
-        if f.id in ids and not f.advice.startswith(CONSEQUENCE)
-        else f
-        for f in found
-    ]
-
-
-def order(f: Finding) -> tuple[bool, int]:
-    """Where a finding is listed: root causes before their consequences, then in :data:`ORDER`."""
-    return f.advice.startswith(CONSEQUENCE), RANK.get(f.id, len(RANK))
+    w = _window(ticks, config, probe_base, baseline)
+    found = findings(w)
+    return relate(found, {f.id for f in found}, w)
 
 
 BASELINE_S = 5
 """Seconds at the fewest users the diagnoser keeps beyond its history (the first step lasts two)."""
 
+FAULT_HOLD_S = 5.0
+"""Seconds after a fault is over (the database back, a worker replaced) whose figures still carry its errors: the
+pools reconnect, retried requests finish. The diagnosis judges none of them."""
+
+FAULTS: dict[str, str] = {"db-lost": "db", "app-exited": "app"}
+"""Faults that last until their end event (by what they take down)."""
+FAULT_ENDS: dict[str, str] = {"db-back": "db", "app-started": "app"}
+BRIEF_FAULTS = ("worker-exited", "worker-started", "loadgen-exited")
+"""Events that disturb the figures for a moment (a worker dies and is replaced; the load generator is replaced)."""
+
 
 class Diagnoser:
-    """Keeps recent ticks and turns raw rule results into stable findings with start and end events."""
+    """Keeps recent ticks and turns raw rule results into stable findings with start and end events.
+
+    Stable in three ways: a finding starts after its condition held `start_after_s` seconds and ends after it was gone
+    `clear_after_s` (hysteresis); a consequence is marked as such while its cause holds or was seen in the last
+    `clear_after_s` seconds, and is not shown before its cause is (so the order does not flip); and while a fault
+    lasts and for :data:`FAULT_HOLD_S` after it, nothing new is judged (its errors are the fault's, not a limit's).
+    """
 
     def __init__(self, history: int = 60) -> None:
         self._ticks: deque[Tick] = deque(maxlen=history)
         self._streak: dict[str, int] = {}
         self._gone: dict[str, int] = {}
-        self.active: dict[str, Finding] = {}
-        """Findings active now, by id."""
+        self._seen: dict[str, float] = {}
+        """When each id last held (session seconds)."""
+        self._active: dict[str, Finding] = {}
+        self._shown: set[str] = set()
         self._baseline: list[Tick] = []
         """The seconds with the fewest users since the last reset (see :meth:`_keep_baseline`)."""
         self._probe_base: float | None = None
         """The fastest probe of the session: the network's share, kept across resets (the network does not change)."""
+        self._faults: set[str] = set()
+        """What is down now ("db", "app")."""
+        self._quiet_until = float("-inf")
+        self.held_by_fault: str | None = None
+        """The fault the last second was not judged for (its event's message), or None."""
+
+    @property
+    def active(self) -> dict[str, Finding]:
+        """Findings shown now, by id."""
+        return {fid: f for fid, f in self._active.items() if fid in self._shown}
 
     def reset(self) -> None:
         """Forget the past (after a restart or a configuration change the old seconds prove nothing)."""
         self._ticks.clear()
         self._streak.clear()
         self._baseline.clear()
+
+    def note(self, kind: str, t: float, message: str = "", restarted: bool = False) -> None:
+        """An event of the session: faults and their ends hold the diagnosis (see the class docstring)."""
+        ended = FAULT_ENDS.get(kind)
+        if kind in FAULTS:
+            self._faults.add(FAULTS[kind])
+        elif ended is not None and ended in self._faults:
+            self._faults.discard(ended)
+        elif not (kind in BRIEF_FAULTS or (kind == "db-started" and restarted)):
+            return
+        self._quiet_until = max(self._quiet_until, t + FAULT_HOLD_S)
+        self.held_by_fault = message or kind
 
     def _keep_baseline(self, tick: Tick) -> None:
         """Keep the seconds with the fewest users (the first step's), however long ago, up to BASELINE_S of them."""
@@ -975,33 +1207,54 @@ class Diagnoser:
             self._baseline.append(tick)
 
     def update(self, tick: Tick, config: RunConfig) -> tuple[list[Finding], list[Finding], list[str]]:
-        """Add a second; return (active findings, findings that started now, ids that ended now)."""
+        """Add a second; return (findings shown, findings shown from now on, ids no longer shown)."""
+        if self._faults or tick.t < self._quiet_until:
+            # The fault's seconds prove nothing about the app: judge none of them, and start afresh after it.
+            self._ticks.clear()
+            self._streak.clear()
+            return sorted(self.active.values(), key=order), [], []
+        self.held_by_fault = None
         self._ticks.append(tick)
         fastest = probe_floor([tick])
         if fastest is not None:
             self._probe_base = fastest if self._probe_base is None else min(self._probe_base, fastest)
         old = [t for t in self._baseline if t.t < self._ticks[0].t]  # the ones the history forgot
-        raw = {f.id: f for f in evaluate(list(self._ticks), config, self._probe_base, old)}
+        w = (
+            _window(list(self._ticks), config, self._probe_base, old)
+            if len(self._ticks) >= THRESHOLDS.window_s
+            else None
+        )
+        found = findings(w) if w is not None else []
         self._keep_baseline(tick)
-        started: list[Finding] = []
-        ended: list[str] = []
+        for f in found:
+            self._seen[f.id] = tick.t
+        recent = {fid for fid, at in self._seen.items() if tick.t - at < THRESHOLDS.clear_after_s}
+        raw = {f.id: f for f in relate(found, recent | set(self._active), w)}
         for fid, finding in raw.items():
             self._streak[fid] = self._streak.get(fid, 0) + 1
             self._gone.pop(fid, None)
-            if fid in self.active:
-                self.active[fid] = finding  # fresh evidence
-            elif self._streak[fid] >= THRESHOLDS.start_after_s:
-                self.active[fid] = finding
-                started.append(finding)
+            if fid in self._active or self._streak[fid] >= THRESHOLDS.start_after_s:
+                self._active[fid] = finding  # started, or fresh evidence
         for streaking in list(self._streak):
             if streaking not in raw:
                 self._streak.pop(streaking)
-        for active_id in list(self.active):
+        for active_id in list(self._active):
             if active_id not in raw:
                 self._gone[active_id] = self._gone.get(active_id, 0) + 1
                 if self._gone[active_id] >= THRESHOLDS.clear_after_s:
-                    del self.active[active_id]
+                    del self._active[active_id]
                     self._gone.pop(active_id)
-                    ended.append(active_id)
-        active = sorted(self.active.values(), key=order)
-        return active, started, ended
+        for f in list(self._active.values()):
+            cause = f.consequence_of
+            if cause is not None and cause not in self._active and cause in raw:
+                self._active[cause] = raw[cause]  # what explains a finding shown now is shown with it
+        # A new consequence waits for its cause (still starting, or a blip that may not come back).
+        shown = {
+            fid
+            for fid, f in self._active.items()
+            if f.consequence_of is None or f.consequence_of in self._active or fid in self._shown
+        }
+        started = sorted((self._active[fid] for fid in shown - self._shown), key=order)
+        ended = sorted(self._shown - shown, key=lambda fid: RANK.get(fid, len(RANK)))
+        self._shown = shown
+        return sorted(self.active.values(), key=order), started, ended

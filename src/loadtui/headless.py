@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from loadtui.config import RunConfig
-from loadtui.diagnosis import CONSEQUENCE, RANK
+from loadtui.diagnosis import RANK, RELATIONS
 from loadtui.errors import RunFailed
 from loadtui.model import Event, Tick, named_by
 from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
@@ -113,26 +113,31 @@ def _findings(session: Session) -> list[tuple[str, str, str]]:
     """Every finding the run named, root causes first: (severity, title, evidence), a consequence saying of what.
 
     A finding still active at the end reads as the diagnosis judged it last (it may have become a consequence of
-    one that started after it); one that ended reads as it started.
+    one that started after it); one that ended reads as it started. A consequence is named only after a cause that
+    the run named.
     """
     last = {f.id: f for f in session.ticks[-1].findings} if session.ticks else {}
-    named: dict[str, tuple[str, str, str, str]] = {}
+    named: dict[str, tuple[str, str, str, str | None]] = {}
     for e in session.events:
         if e.kind == "finding-started":
             fid = str(e.data.get("id"))
-            advice = last[fid].advice if fid in last else str(e.data.get("advice", ""))
-            named[fid] = (str(e.data.get("severity")), e.message, _evidence(e), advice)
-    ranked = sorted(named.items(), key=lambda kv: (kv[1][3].startswith(CONSEQUENCE), RANK.get(kv[0], len(RANK))))
+            cause = last[fid].consequence_of if fid in last else e.data.get("consequence_of")
+            named[fid] = (str(e.data.get("severity")), e.message, _evidence(e), str(cause) if cause else None)
+    rows = {
+        fid: (sev, title, evidence, cause if cause in named else None)
+        for fid, (sev, title, evidence, cause) in named.items()
+    }
+    ranked = sorted(rows.items(), key=lambda kv: (kv[1][3] is not None, RANK.get(kv[0], len(RANK))))
     return [
-        (
-            sev,
-            f"{title} ({advice.split(':')[0][0].lower()}{advice.split(':')[0][1:]})"
-            if advice.startswith(CONSEQUENCE)
-            else title,
-            evidence,
-        )
-        for _, (sev, title, evidence, advice) in ranked
+        (sev, f"{title} ({_consequence_text(fid, cause)})" if cause else title, evidence)
+        for fid, (sev, title, evidence, cause) in ranked
     ]
+
+
+def _consequence_text(fid: str, cause: str) -> str:
+    """ "a consequence of the workers' full cores (too-few-workers)", in the words of the relations table."""
+    rel = next((r for r in RELATIONS if r.cause == cause and fid in r.consequences), None)
+    return f"a consequence of {rel.cause_text if rel else cause}"
 
 
 def _evidence(event: Event) -> str:

@@ -27,6 +27,8 @@ FindingId = Literal[
     "queueing",
     "worker-imbalance",
     "app-concurrency-limit",
+    "lock-contention",
+    "measurement-disturbed",
 ]
 """Finding ids (DESIGN 3.3): other tools and tests rely on them, so they keep their meaning."""
 
@@ -167,6 +169,12 @@ class DbStats:
     """Slots the app's role may not use (superuser and other reserved slots)."""
     waiting_on_locks: int = 0
     """Backends waiting on a lock."""
+    lock_relation: str | None = None
+    """The table most lock waits were on (pg_locks), when they waited on rows or a table; None without waits."""
+    lock_query: str | None = None
+    """The query most lock waiters were running (shortened), None without waits."""
+    lock_blocker: str | None = None
+    """The query of the backend that blocked them (pg_blocking_pids), when PostgreSQL could tell."""
 
     @property
     def allowed(self) -> int:
@@ -232,6 +240,16 @@ def named_by(signals: list[Signal]) -> str:
 
 
 @dataclass(frozen=True)
+class OutsideProcess:
+    """A process outside loadtui's tree (not the app, the load generator, PostgreSQL or loadtui) using the CPU."""
+
+    pid: int
+    name: str
+    cpu_percent: float
+    """Percent of one core over the last second."""
+
+
+@dataclass(frozen=True)
 class Finding:
     """A named bottleneck with the numbers that prove it."""
 
@@ -244,6 +262,8 @@ class Finding:
     """What a stack dump of the suspect workers showed (py-spy), once the user asked for one."""
     signals: list[Signal] = field(default_factory=list)
     """Which measurements named it (the README's table says which findings need the helper, nothing, or ptrace)."""
+    consequence_of: FindingId | None = None
+    """The finding this one follows from while both hold (it is listed after it; fix that one first), else None."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +291,10 @@ class Tick:
     cpu_count: int = 1
     machine_cpu_percent: float | None = None
     """Whole-machine CPU, percent of all cores."""
+    steal_percent: float | None = None
+    """CPU time a hypervisor gave to other guests, percent of all cores (a VM's noisy neighbours)."""
+    outside: list[OutsideProcess] = field(default_factory=list)
+    """The busiest processes outside loadtui's tree, when they use a noticeable share of the cores."""
     segment: int = 0
     """Index of the configuration segment this second belongs to."""
 
@@ -309,6 +333,7 @@ class Tick:
             "pools": [build(PoolStats, p) for p in d.get("pools") or []],
             "probe": build(ProbeStats, d["probe"]) if d.get("probe") else None,
             "findings": [build(Finding, f) for f in d.get("findings") or []],
+            "outside": [build(OutsideProcess, o) for o in d.get("outside") or []],
         }
         d.update(nested)
         return build(cls, d)

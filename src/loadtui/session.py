@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -71,6 +72,10 @@ FIRST_STEP_S = 2.0
 That first level measures what a request costs when nothing queues (the service time), which no later second can:
 the diagnosis compares with it to tell a fixed limit (throughput flat, latency growing with the users) from a merely
 slow dependency, on apps it knows nothing about — whatever spawn rate the user chose."""
+
+
+REPLACED_WORKER_READY_S = 2.0
+"""Seconds a worker the supervisor started in place of a dead one gets to import the app before load moves to it."""
 
 
 class Session:
@@ -178,6 +183,7 @@ class Session:
         """Record an event and tell the front ends."""
         ev = Event(t=round(self.elapsed, 3), kind=kind, message=message, data=data)
         self.events.append(ev)
+        self._diagnoser.note(kind, ev.t, message, restarted=bool(data.get("restarted")))
         if self.recorder is not None:
             self.recorder.event(ev)
         for cb in self._event_callbacks:
@@ -322,6 +328,10 @@ class Session:
             if not wait_for_url(cfg.host, timeout=5):
                 raise UsageError(f"--host {cfg.host} does not answer; start your app or fix the URL")
             self.target_url = cfg.host
+            url = urllib.parse.urlsplit(cfg.host)
+            if url.hostname in ("localhost", "127.0.0.1", "::1"):
+                # The app runs on this machine outside loadtui's tree: its CPU is the app's, not a disturbance.
+                self._builder.outside.app_port = url.port or (443 if url.scheme == "https" else 80)
             return
         say(f"starting the app with {cfg.workers} worker(s)")
         self.app = AppSupervisor(run_dir=self.run_dir, guardian=self.guardian, cancel=self._cancel)
@@ -555,19 +565,23 @@ class Session:
 
     # -- spreading the load over the workers ---------------------------------------------------------------------
 
-    def start_rebalance(self, reason: str) -> None:
-        """Move the users' connections so every worker gets its share, in the background; records `rebalanced`."""
+    def start_rebalance(self, reason: str, delay: float = 0.0) -> None:
+        """Move the users' connections so every worker gets its share, in the background; records `rebalanced`.
+
+        `delay`: seconds to wait first (a worker the supervisor just started is still importing the app).
+        """
         if not self.config.rebalance or self.app is None or self.app.port is None or self.loadgen is None:
             return
         if self.paused or self.config.users <= 0 or len(self.app.worker_pids()) < 2:
             return
         self._rebalancing.set()
-        thread = threading.Thread(target=self._rebalance, args=(reason,), name="loadtui-rebalance", daemon=True)
+        thread = threading.Thread(target=self._rebalance, args=(reason, delay), name="loadtui-rebalance", daemon=True)
         thread.start()
 
-    def _rebalance(self, reason: str) -> None:
+    def _rebalance(self, reason: str, delay: float) -> None:
         try:
-            self._spread(reason)
+            if not self._stop.wait(delay):
+                self._spread(reason)
         finally:
             self._rebalancing.clear()
 
@@ -620,7 +634,7 @@ class Session:
         per_worker: dict[str, list[str]] = {}
         for w in workers[: self.MAX_DUMPS]:
             try:
-                lines = stacks.sample(w.pid)
+                lines = stacks.sample(w.pid, cpu_percent=w.cpu_percent)
             except stacks.StackDumpError as exc:
                 self.event("confirmation-failed", str(exc), findings=findings)
                 raise RunFailed(str(exc)) from None
@@ -703,6 +717,8 @@ class Session:
                 severity=finding.severity,
                 evidence=finding.evidence,
                 signals=finding.signals,
+                advice=finding.advice,
+                consequence_of=finding.consequence_of,
             )
         for fid in ended:
             self.event("finding-ended", f"{fid} ended", id=fid)
@@ -781,6 +797,10 @@ class Session:
                 # Workers whose supervisor died would serve on, unmanaged: stop them (off the tick thread).
                 threading.Thread(target=self.app.stop, name="loadtui-app-cleanup", daemon=True).start()
             self.event(notice.kind, notice.message, **data)
+            if notice.kind == "worker-started":
+                # The supervisor replaced a worker that died: the users' connections stay on the survivors until
+                # they are moved, and the new worker would idle beside a pinned one.
+                self.start_rebalance(f"worker {data.get('pid')} replaced a dead one", delay=REPLACED_WORKER_READY_S)
 
     @contextlib.contextmanager
     def _change(self) -> Iterator[None]:

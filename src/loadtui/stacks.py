@@ -153,22 +153,33 @@ def py_spy() -> str:
     return found
 
 
-def sample(pid: int, samples: int = SAMPLES, gap: float = 0.05) -> list[str]:
+HOT_CPU = 50.0
+"""% of one core: a worker this busy whose loop is caught in one function of the app runs that function hot (CPU
+work), rather than waiting in it (a blocking call)."""
+
+
+def sample(pid: int, samples: int = SAMPLES, gap: float = 0.05, cpu_percent: float | None = None) -> list[str]:
     """What `samples` dumps of `pid` show: the event loop's state first, saying how often it was seen, then the threads.
 
     One dump is one instant: a loop that serves many requests is caught in whatever it runs then (somewhere else
-    each time), while a loop held by one call is caught in that call every time. The count tells the two apart.
+    each time), while a loop held by one call is caught in that call every time. The count tells the two apart;
+    `cpu_percent` (the worker's, over the last second) tells a call that waits from one that computes.
     """
     dumps: list[list[Thread]] = []
     for i in range(samples):
         if i:
             time.sleep(gap)
         dumps.append(dump(pid))
-    return judge(dumps)
+    return judge(dumps, cpu_percent)
 
 
-def judge(dumps: list[list[Thread]]) -> list[str]:
-    """The lines of :func:`sample` from its dumps: held by one call, busy with many, or free; then the threads."""
+def judge(dumps: list[list[Thread]], cpu_percent: float | None = None) -> list[str]:
+    """The lines of :func:`sample` from its dumps: held by one call, hot in one function, busy with many, or free;
+    then the threads.
+
+    Caught in the same app function in most samples, the loop is *held* when the thread waits there (py-spy shows it
+    idle: a sleep, a socket read, a lock) or the worker's CPU is low, and *hot* when it runs there at high CPU.
+    """
     n = len(dumps)
     loops = [next((t for t in threads if t.frames and t.runs_event_loop), None) for threads in dumps]
     busy = [(i, t) for i, t in enumerate(loops) if t is not None and not t.loop_waits_for_io]
@@ -177,10 +188,19 @@ def judge(dumps: list[list[Thread]]) -> list[str]:
     if held and held.most_common(1)[0][1] * 2 > n:
         key, seen = held.most_common(1)[0]
         pick, frame = next((i, f) for i, t in busy if (f := t.app_frame) is not None and (f.function, f.file) == key)
-        first = (
-            f"event loop BUSY in {frame} ({seen} of {n} samples) — held by one call: nothing else runs on this "
-            "worker until it returns"
-        )
+        there = [t for _, t in busy if (f := t.app_frame) is not None and (f.function, f.file) == key]
+        running = sum(t.active for t in there) * 2 > len(there)
+        if running and (cpu_percent is None or cpu_percent >= HOT_CPU):
+            cpu = f" at {cpu_percent:.0f}% CPU" if cpu_percent is not None else ""
+            first = (
+                f"event loop HOT in {frame} ({seen} of {n} samples, running{cpu}) — CPU work in the app's own "
+                "code, not a blocking call: make it cheaper or cache it, move it to a process pool, or add workers"
+            )
+        else:
+            first = (
+                f"event loop BUSY in {frame} ({seen} of {n} samples) — held by one call: nothing else runs on this "
+                "worker until it returns"
+            )
     elif len(free) * 2 > n:
         pick = free[0]
         first = f"event loop free: waiting for I/O in select ({len(free)} of {n} samples)"

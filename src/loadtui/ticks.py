@@ -15,7 +15,15 @@ from typing import Any
 
 import psutil
 
-from loadtui.collectors import AppStatsCollector, DbCollector, ProcessCollector, Rescanned, descendants
+from loadtui.collectors import (
+    AppStatsCollector,
+    DbCollector,
+    OutsideCollector,
+    ProcessCollector,
+    Rescanned,
+    descendants,
+    steal_percent,
+)
 from loadtui.loadgen import LoadGen
 from loadtui.loadgen.record import LoadRecord
 from loadtui.model import LoadgenStats, Tick
@@ -55,6 +63,8 @@ class TickBuilder:
         self._loadgen_tree: Rescanned[list[int]] = Rescanned(self._loadgen_processes, list)
         self.workers: list[int] = []
         """The app's worker pids seen in the last second."""
+        self.outside = OutsideCollector()
+        """Other programs using the cores (their CPU disturbs the figures)."""
 
     def _app_processes(self) -> AppProcesses | None:
         app = self._running().app
@@ -92,6 +102,8 @@ class TickBuilder:
                 cores=now.loadgen_cores,
             )
         load = LoadRecord.parse(record)
+        cores = os.cpu_count() or 1
+        machine = psutil.cpu_percent(None)
         return Tick(
             t=t,
             rps=load.rps,
@@ -107,7 +119,9 @@ class TickBuilder:
             db=self.db.sample() if self.db is not None else None,
             pools=pools,
             probe=now.probe.take() if now.probe is not None else None,
-            cpu_count=os.cpu_count() or 1,
-            machine_cpu_percent=psutil.cpu_percent(None),
+            cpu_count=cores,
+            machine_cpu_percent=machine,
+            steal_percent=steal_percent(),
+            outside=self.outside.sample(machine, sum(p.cpu_percent for p in sampled.values()), cores),
             segment=now.segment,
         )

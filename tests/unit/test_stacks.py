@@ -97,3 +97,26 @@ def test_a_loop_free_in_most_samples_is_free() -> None:
     lines = judge([parse(FREE_LOOP_FULL_THREADPOOL), parse(BLOCKED), parse(FREE_LOOP_FULL_THREADPOOL)])
     assert lines[0] == "event loop free: waiting for I/O in select (2 of 3 samples)"
     assert "2 other threads in sleep_sync (sample_app/api.py:165)" in lines
+
+
+HOT = """\
+Thread 400 (active): "MainThread"
+    get_task (app/views.py:42)
+    run_endpoint_function (fastapi/routing.py:381)
+    Handle._run (asyncio/events.py:80)
+    BaseEventLoop._run_once (asyncio/base_events.py:1922)
+    BaseEventLoop.run_forever (asyncio/base_events.py:607)
+"""
+
+
+def test_a_loop_running_one_function_at_full_cpu_is_hot_not_held() -> None:
+    lines = judge([parse(HOT)] * 3, cpu_percent=100.0)
+    assert lines[0].startswith("event loop HOT in get_task (app/views.py:42) (3 of 3 samples, running at 100% CPU)")
+    assert "held by one call" not in lines[0] and "process pool" in lines[0]
+
+
+def test_the_same_function_at_idle_cpu_or_waiting_is_held() -> None:
+    # Running in py-spy's eyes but the worker idles (a C call that releases the GIL between samples): held.
+    assert "held by one call" in judge([parse(HOT)] * 3, cpu_percent=12.0)[0]
+    # Waiting (py-spy shows the thread idle: a sleep, a socket read) at any CPU: held.
+    assert "held by one call" in judge([parse(BLOCKED)] * 3, cpu_percent=100.0)[0]
