@@ -138,6 +138,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=d.db_max_connections,
         help="max_connections of the embedded server (%(default)s)",
     )
+    db.add_argument(
+        "--fast-db",
+        action="store_true",
+        help="run the embedded server without fsync and synchronous commit: faster writes, but rows committed "
+        "just before a crash are lost (default: PostgreSQL's durable settings)",
+    )
     p.add_argument("--record", default=None, metavar="PATH", help="session log path (default ./loadtui-sessions/…)")
     sweep = p.add_argument_group("sweeps and objectives")
     sweep.add_argument(
@@ -206,6 +212,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         scenario=args.scenario or "crud",
         dsn=args.dsn,
         db_max_connections=args.db_max_connections,
+        fast_db=args.fast_db,
         app=args.app,
         host=args.host,
         port=args.port,

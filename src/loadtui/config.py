@@ -82,6 +82,9 @@ class RunConfig:
     """An external PostgreSQL server; None starts the embedded one."""
     db_max_connections: int = 100
     """`max_connections` of the embedded server."""
+    fast_db: bool = False
+    """Run the embedded server without fsync and synchronous commit: faster writes, but a killed server loses
+    committed rows. Off by default: the figures are those of a durable database, as in production."""
     app: str | None = None
     """The user's app command with {host}, {port}, {workers} placeholders; None runs the sample app."""
     host: str | None = None

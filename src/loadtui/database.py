@@ -24,6 +24,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -187,8 +188,12 @@ class EmbeddedDatabase:
         max_connections: int = 100,
         state_dir: Path | None = None,
         guardian: Guardian | None = None,
+        durable: bool = True,
     ) -> None:
         self.max_connections = max_connections
+        self.durable = durable
+        """PostgreSQL's defaults (fsync, synchronous commit): a committed row survives a kill of the server.
+        False (`--fast-db`) trades that for speed, like a scratch database."""
         """`max_connections` the server is started with (`--db-max-connections`)."""
         self.state_dir = state_dir or default_state_dir()
         self._guardian = guardian
@@ -286,12 +291,7 @@ class EmbeddedDatabase:
                     "listen_addresses=",
                     "-c",
                     f"max_connections={self.max_connections}",
-                    "-c",
-                    "fsync=off",  # a benchmark scratch database: durability costs latency and proves nothing
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
+                    *self._durability_options(),
                 ],
                 stdout=log,
                 stderr=log,
@@ -303,6 +303,12 @@ class EmbeddedDatabase:
         if self._guardian is not None:
             self._guardian.watch(self._proc.pid, signal.SIGINT)
         self._wait_ready(log_path)
+
+    def _durability_options(self) -> list[str]:
+        """PostgreSQL's own durable defaults unless asked for speed: a killed server then loses committed rows."""
+        if self.durable:
+            return []
+        return ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
 
     def limits(self) -> ConnectionLimits:
         """Read the server's connection limits."""
@@ -334,8 +340,10 @@ class EmbeddedDatabase:
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _dsn(self, user: str, dbname: str) -> str:
+        """A `postgresql://` URL with the socket directory as `?host=`: the form psycopg, SQLAlchemy (with its driver
+        prefix), asyncpg and Django all parse (a libpq keyword string is psycopg's alone)."""
         assert self._socket_dir is not None, "start() first"
-        return psycopg.conninfo.make_conninfo(host=str(self._socket_dir), user=user, dbname=dbname)
+        return socket_url(self._socket_dir, user, dbname)
 
     def _chown(self, path: Path) -> None:
         if self._user is not None:
@@ -453,6 +461,12 @@ class EmbeddedDatabase:
 
 class DatabaseError(RuntimeError):
     """The database could not be started or reached."""
+
+
+def socket_url(socket_dir: Path, user: str, dbname: str) -> str:
+    """`postgresql://user@/dbname?host=/path/to/socket/dir`, each part quoted for a URL."""
+    quote = urllib.parse.quote
+    return f"postgresql://{quote(user, safe='')}@/{quote(dbname, safe='')}?host={quote(str(socket_dir), safe='/')}"
 
 
 def _ensure_system_user(name: str) -> None:

@@ -297,7 +297,10 @@ class Session:
         else:
             say("starting embedded PostgreSQL")
             self.database = EmbeddedDatabase(
-                max_connections=cfg.db_max_connections, state_dir=self._state_dir, guardian=self.guardian
+                max_connections=cfg.db_max_connections,
+                state_dir=self._state_dir,
+                guardian=self.guardian,
+                durable=not cfg.fast_db,
             )
             try:
                 self.database.start()

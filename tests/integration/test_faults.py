@@ -54,6 +54,13 @@ def test_a_killed_worker_is_replaced_and_serves_within_10_s(session: Session) ->
     later = list(session.ticks)[-(session.tick_count - seen) :]
     assert all(victim not in [w.pid for w in t.workers] for t in later[3:]), "the dead worker's stale stats linger"
     assert session.failed is None
+    # The load follows the supervisor's change: the users' connections are spread over the replacement too.
+    spread = wait_for(
+        lambda: next((e for e in session.events if e.kind == "rebalanced" and "replaced" in e.message), None),
+        20,
+        "the load spread after the replacement",
+    )
+    assert spread.data.get("even"), spread.message
 
 
 def test_a_killed_database_is_restarted_and_requests_succeed_again_within_20_s(session: Session) -> None:
@@ -70,6 +77,14 @@ def test_a_killed_database_is_restarted_and_requests_succeed_again_within_20_s(s
 
     wait_for(healthy, 20 - (session.elapsed - lost.t), "requests succeeding again")
     assert session.failed is None
+    # Nothing committed was lost: the users read back the rows they created before the kill (a 404 would be one).
+    settled = back.t + 3
+    wait_for(lambda: session.ticks[-1].t > settled + 8, 20, "eight seconds of load after the return")
+    missing = [e for t in session.ticks if t.t > settled for e in t.errors if e.new and "404" in e.error]
+    assert not missing, missing[:3]
+    # The fault's errors are read as the fault, not as a connection limit or a pool queue.
+    named = [e.data.get("id") for e in session.events if e.kind == "finding-started" and e.t > lost.t]
+    assert not {"db-connection-limit", "pool-exhausted"} & set(named), named
 
 
 def test_headless_exits_1_when_the_app_supervisor_is_killed(tmp_path: Path) -> None:
