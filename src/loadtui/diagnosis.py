@@ -85,6 +85,10 @@ class Thresholds:
     several workers it is accepted by the least-loaded loop, so it waits less than the average user)."""
     probe_free_share: float = 0.1
     """A probe answered within this share of the users' p50: the loop is free and the users wait inside the app."""
+    demand_share: float = 0.5
+    """Little's law on the users: requests in flight (req/s × p50) over users is the share of their time they wait
+    for answers. Below this, they mostly think between requests: the app has room, and what takes a request's time
+    is not what limits the load (a bottleneck claim needs users held back by it)."""
     pinned_share: float = 0.8
     """Without the helper, for a pool loadtui cannot read (any library): the app's busy connections stood at their
     window's highest count N in this share of the seconds, never above it: something admits N at once."""
@@ -320,6 +324,14 @@ class Window:
         return CoresUsed(total, cores, app, loadgen, max(0.0, total / 100 * cores - app - loadgen))
 
     @property
+    def users_waiting_share(self) -> float | None:
+        """Share of their time the users wait for answers (Little's law: req/s × p50 / users); None without users."""
+        users = self.last.users
+        if users <= 0 or self.p50 is None:
+            return None
+        return min(1.0, self.rps * self.p50 / 1000 / users)
+
+    @property
     def steady_users(self) -> bool:
         """True when the user count did not change in the window."""
         return len({t.users for t in self.ticks}) == 1
@@ -487,7 +499,7 @@ def worker_imbalance(w: Window) -> Finding | None:
 BLOCKED_TITLE = "The event loop is blocked: requests wait in line while the CPU idles"
 BLOCKED_ADVICE = (
     "A blocking call runs inside `async def` (time.sleep, requests, a sync driver). Make it async, or declare the "
-    "endpoint with plain `def` so it runs in the threadpool; press p (or headless --confirm) for the frame it is stuck in."
+    "endpoint with plain `def` so it runs in the threadpool; press p (headless samples it by itself) for the frame it is stuck in."
 )
 
 
@@ -743,13 +755,30 @@ def db_bound(w: Window) -> Finding | None:
         return None
     if d.query_ms < THRESHOLDS.slow_db_ms or d.query_ms < THRESHOLDS.db_hold_share * d.p50:
         return None
+    evidence = (
+        f"{d.active:.0f} of {d.whose} running a query on average, so by Little's law each request spends "
+        f"{d.query_ms:.0f} ms in queries ({d.active:.1f} / {d.rps:.0f} req/s) of its p50 {ms(d.p50)}; worker CPU "
+        f"{w.app_cpu_mean:.0f}%"
+    )
+    waiting = w.users_waiting_share
+    if waiting is not None and waiting < THRESHOLDS.demand_share:
+        # The users spend most of their time between requests: the app has room, and the queries are where a
+        # request's time goes, not what limits this load.
+        return Finding(
+            id="db-bound",
+            severity="info",
+            title="Most of each request's time is spent in the database",
+            evidence=f"{evidence}; the users wait for answers {waiting:.0%} of the time, so this load is not held "
+            "back by it",
+            advice="Faster queries make each answer faster (pg_stat_statements, EXPLAIN ANALYZE); under a heavier "
+            "load this is what would limit the app.",
+            signals=["database", "load", "process"],
+        )
     return Finding(
         id="db-bound",
         severity="warning",
         title="The database is the bottleneck: its backends are busy while the app waits",
-        evidence=f"{d.active:.0f} of {d.whose} running a query on average, so by "
-        f"Little's law each request spends {d.query_ms:.0f} ms in queries ({d.active:.1f} / {d.rps:.0f} req/s) of its "
-        f"p50 {ms(d.p50)}; worker CPU {w.app_cpu_mean:.0f}%",
+        evidence=evidence,
         advice="Look at the slow queries (pg_stat_statements, EXPLAIN ANALYZE), and at locks they wait on; more "
         "workers or a bigger pool will not help.",
         signals=["database", "load", "process"],
@@ -1143,6 +1172,8 @@ pools reconnect, retried requests finish. The diagnosis judges none of them."""
 FAULTS: dict[str, str] = {"db-lost": "db", "app-exited": "app"}
 """Faults that last until their end event (by what they take down)."""
 FAULT_ENDS: dict[str, str] = {"db-back": "db", "app-started": "app"}
+RESETS = ("applied", "workers")
+"""Events after which the old seconds prove nothing: a configuration applied by restart, workers changed live."""
 BRIEF_FAULTS = ("worker-exited", "worker-started", "loadgen-exited")
 """Events that disturb the figures for a moment (a worker dies and is replaced; the load generator is replaced)."""
 
@@ -1186,7 +1217,11 @@ class Diagnoser:
         self._baseline.clear()
 
     def note(self, kind: str, t: float, message: str = "", restarted: bool = False) -> None:
-        """An event of the session: faults and their ends hold the diagnosis (see the class docstring)."""
+        """An event of the session: a change of configuration starts the judging afresh; faults and their ends hold
+        it (see the class docstring). The session and an offline replay of its log call it alike."""
+        if kind in RESETS:
+            self.reset()
+            return
         ended = FAULT_ENDS.get(kind)
         if kind in FAULTS:
             self._faults.add(FAULTS[kind])

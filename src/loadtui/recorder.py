@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gzip
 import json
 import os
 import platform
@@ -206,7 +207,8 @@ def iter_log(path: Path) -> Iterator[tuple[str, Any]]:
     """A session log's records as they come, line by line: `header` (dict), `tick`, `event`, `summary` (dict), and
     `truncated` last if the final line was cut off (a killed session). UsageError names the first bad line."""
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115
+        # A gzipped log (NAME.jsonl.gz, as archived) reads like a plain one.
+        handle = gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot read {path} ({exc.strerror}); give the path of a loadtui session log") from None
     header = False
@@ -233,6 +235,8 @@ def iter_log(path: Path) -> Iterator[tuple[str, Any]]:
                 yield _record(path, number, record)
         except UnicodeDecodeError:
             raise UsageError(f"{path} is not a loadtui session log (it is not UTF-8 text)") from None
+        except (OSError, EOFError) as exc:  # a damaged gzip stream
+            raise UsageError(f"{path} is not a readable gzipped session log ({exc})") from None
     if broken is not None:
         yield "truncated", None
 

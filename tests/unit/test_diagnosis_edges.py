@@ -270,7 +270,9 @@ def _golden_cases() -> dict[str, list[Any]]:
         "threadpool-saturated": seconds(threads=41, in_flight=80, worker_cpu=[6.0], rps=260.0, p50=150.0),
         "pool-exhausted": seconds(pool_waiting=30, rps=180.0, p50=250.0, worker_cpu=[20.0]),
         "db-connection-limit": seconds(db_conns=97, errors=[error], pool_errors=2),
-        "db-bound": seconds(active=18, db_conns=20, worker_cpu=[5.0], rps=90.0, p50=200.0),
+        "db-bound": seconds(active=18, db_conns=20, worker_cpu=[5.0], rps=90.0, p50=200.0, users=20),
+        # The same queries while the users mostly think between requests (18 in flight of 50): information only.
+        "db-bound (light load)": seconds(active=18, db_conns=20, worker_cpu=[5.0], rps=90.0, p50=200.0, users=50),
         "pool-exhausted (no helper)": _pool_ramp(2, db_conns=2, rps=91.0, p50=220.0),
         "loadgen-saturated": seconds(loadgen_cpu=195.0, loadgen_cores=2),
         "nodelay-delay": seconds(p50=44.0, worker_cpu=[9.0, 8.0], rps=450.0),
@@ -443,7 +445,9 @@ def test_queries_that_fill_the_cores_are_the_cause_not_a_consequence() -> None:
     assert found["machine-saturated"].severity == "info" and found["machine-saturated"].consequence_of == "db-bound"
     assert found["db-bound"].consequence_of is None
     # The same busy machine with the app's workers using it: the slow queries are then a consequence.
-    busy_app = _machine(99.0, worker_cpu=[45.0, 45.0], loadgen_cpu=60.0, rps=80.0, p50=230.0, active=14, db_conns=18)
+    busy_app = _machine(
+        99.0, worker_cpu=[45.0, 45.0], loadgen_cpu=60.0, rps=80.0, p50=230.0, active=14, db_conns=18, users=20
+    )
     found = {f.id: f for f in evaluate(busy_app, RunConfig(workers=2))}
     assert found["db-bound"].consequence_of == "machine-saturated" and found["machine-saturated"].severity == "warning"
 
