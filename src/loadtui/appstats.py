@@ -24,8 +24,10 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -81,19 +83,30 @@ def decode(datagram: bytes, token: str | None) -> dict[str, Any]:
         if not hmac.compare_digest(mac, expected):
             raise WireError("bad or missing signature", unauthenticated=True)
     try:
-        record = json.loads(body)
-    except ValueError:
-        raise WireError("the body is not JSON") from None
+        record = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than any record is
+        raise WireError("the body is not JSON of finite numbers") from None
     if not isinstance(record, dict):
         raise WireError("the body is not a JSON object")
     return record
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as infinity
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a number a record may hold")
 
 
 def parse_stats_url(url: str) -> tuple[str, int]:
     """`udp://HOST:PORT` as (host, port); ValueError naming the expected form."""
     rest = url.removeprefix("udp://")
     host, _, port = rest.rpartition(":")
-    if not url.startswith("udp://") or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not url.startswith("udp://") or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f"{STATS_URL_ENV}={url!r}: expected udp://HOST:PORT")
     return host.strip("[]"), int(port)
 
@@ -111,6 +124,7 @@ class Sender:
         self._host = socket.gethostname()
         self._cpu = (time.monotonic(), time.process_time())
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._seq = 0
 
     def _cpu_percent(self) -> float:
         now = (time.monotonic(), time.process_time())
@@ -126,8 +140,17 @@ class Sender:
             return None
 
     def send(self, record: dict[str, Any]) -> None:
-        """Send one record; a full buffer or an unreachable port loses it (never the app's problem)."""
-        full = {**record, "host": self._host, "cpu_percent": self._cpu_percent(), "rss_bytes": self._rss()}
+        """Send one record; a full buffer or an unreachable port loses it (never the app's problem).
+
+        `seq` counts this worker's records: signed with the body, it lets the receiver refuse a replayed datagram."""
+        self._seq += 1
+        full = {
+            **record,
+            "host": self._host,
+            "cpu_percent": self._cpu_percent(),
+            "rss_bytes": self._rss(),
+            "seq": self._seq,
+        }
         with contextlib.suppress(OSError):
             self._socket.sendto(encode(full, self._token), self._address)
 
@@ -279,7 +302,13 @@ def instrument(app: Any, *, pool: Callable[[], Any] | None = None) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
         global _current
-        sender = Sender(url, os.environ.get(STATS_TOKEN_ENV) or None) if url else None
+        sender = None
+        if url:
+            try:
+                sender = Sender(url, os.environ.get(STATS_TOKEN_ENV) or None)
+            except (ValueError, OSError) as exc:
+                # The figures are loadtui's business, never a reason for the app not to start.
+                print(f"loadtui.appstats: not sending figures: {exc}", file=sys.stderr, flush=True)
         stats = WorkerStats(Path(directory) if directory else None, pool, sender)
         _current = stats
         task = asyncio.create_task(stats.run(), name="loadtui-appstats")

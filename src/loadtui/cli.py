@@ -24,7 +24,7 @@ import psutil
 
 from loadtui import __version__
 from loadtui.appstats import STATS_TOKEN_ENV
-from loadtui.config import SCENARIO_NAMES, RunConfig, check_fits_machine
+from loadtui.config import EMBEDDED_RESERVED, SCENARIO_NAMES, RunConfig, check_fits_machine, check_pool_fits
 from loadtui.errors import RunFailed, UsageError
 from loadtui.plan import DEFAULT_STEP_S, Plan
 from loadtui.verdict import Slo, parse_slo, parse_vary
@@ -53,14 +53,24 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     d = RunConfig()
     app = p.add_argument_group("app")
     app.add_argument("--workers", type=int, default=d.workers, help="uvicorn worker processes (default %(default)s)")
-    app.add_argument("--pool-min", type=int, default=d.pool_min, help="pool min size per worker (%(default)s)")
-    app.add_argument("--pool-max", type=int, default=d.pool_max, help="pool max size per worker (%(default)s)")
-    app.add_argument("--pool-timeout", type=float, default=d.pool_timeout, help="seconds to wait for a connection")
+    app.add_argument(
+        "--pool-min", type=int, default=d.pool_min, help="sample app: pool min size per worker (default %(default)s)"
+    )
+    app.add_argument(
+        "--pool-max", type=int, default=d.pool_max, help="sample app: pool max size per worker (default %(default)s)"
+    )
+    app.add_argument(
+        "--pool-timeout",
+        type=float,
+        default=d.pool_timeout,
+        help="sample app: seconds a request waits for a pooled connection (default %(default)g)",
+    )
     app.add_argument(
         "--db-mode",
         choices=("pool", "per-request"),
         default=d.db_mode,
-        help="sample app: a pool per worker, or a connection per request (the seed's naive version)",
+        help="sample app: a connection pool per worker, or a new connection for every request (slower, and it "
+        "runs out of connections under load) (default %(default)s)",
     )
     app.add_argument(
         "--access-log",
@@ -68,7 +78,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=d.access_log,
         help="uvicorn's access log (default off)",
     )
-    app.add_argument("--sleep-ms", type=int, default=d.sleep_ms, help="unit of work of the sleep scenarios (ms)")
+    app.add_argument(
+        "--sleep-ms",
+        type=int,
+        default=d.sleep_ms,
+        help="the sleep scenarios' and the slow query's unit of work, in ms (default %(default)s)",
+    )
     app.add_argument(
         "--app",
         default=None,
@@ -79,12 +94,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     app.add_argument("--host", default=None, metavar="URL", help="drive an app that is already running at URL")
     app.add_argument("--port", type=int, default=0, help="port for the app loadtui starts (default: a free one)")
     load = p.add_argument_group("load")
-    load.add_argument("--users", type=int, default=d.users, help="simulated users (%(default)s)")
+    load.add_argument("--users", type=int, default=d.users, help="simulated users (default %(default)s)")
     load.add_argument(
         "--spawn-rate",
         type=float,
         default=d.spawn_rate,
-        help="users started per second, after a first 2 s at one user per worker (the no-queue baseline the diagnosis compares with)",
+        help="users started per second, after a first 2 s at one user per worker (the no-queue baseline the "
+        "diagnosis compares with) (default %(default)g)",
     )
     load.add_argument("--scenario", default=None, help=f"one of {', '.join(SCENARIO_NAMES)} (default crud)")
     load.add_argument("--locustfile", default=None, metavar="PATH", help="your own locustfile")
@@ -93,7 +109,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         type=_int_or_auto,
         default=1,
         metavar="N|auto",
-        help="Locust processes (a master with N workers when N > 1)",
+        help="Locust processes: a master with N workers when N > 1; auto leaves a core to the app (default 1)",
     )
     load.add_argument(
         "--master-bind",
@@ -136,7 +152,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--db-max-connections",
         type=int,
         default=d.db_max_connections,
-        help="max_connections of the embedded server (%(default)s)",
+        help="max_connections of the embedded server (default %(default)s)",
     )
     db.add_argument(
         "--fast-db",
@@ -175,8 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The dashboard's parser (the default command)."""
     p = _Parser(
         prog="loadtui",
-        description="Why is my FastAPI app slow under load while the CPU is idle?",
-        epilog="Other commands: loadtui headless | replay FILE | report FILE (each has --help).",
+        usage="loadtui [OPTIONS]  |  loadtui {headless,replay,report} ...",
+        description="Why is my FastAPI app slow under load while the CPU is idle? Opens the dashboard on the "
+        "options below. Other commands (each has --help): `loadtui headless --duration 30` the same without a "
+        "terminal UI (for scripts and CI); `loadtui replay FILE` a recorded session; `loadtui report FILE "
+        "[FILE ...] -o report.html` an HTML report with plots.",
     )
     p.add_argument("--version", action="version", version=f"loadtui {__version__}")
     add_run_options(p)
@@ -188,10 +207,9 @@ def build_headless_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="loadtui headless", description="Run a session without the dashboard.")
     p.add_argument("--duration", type=float, default=None, help="seconds of load (with --vary: optional, a cap)")
     p.add_argument(
-        "--confirm",
+        "--verbose",
         action="store_true",
-        help="confirm each finding with a py-spy stack dump of the busiest workers (needs ptrace; the default "
-        "unless --no-auto-confirm)",
+        help="print each stack sample in full (by default one line per finding; the log keeps every stack)",
     )
     add_run_options(p)
     return p
@@ -228,12 +246,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         scenario_given=args.scenario is not None,
     )
     config.validate()
-    check_fits_machine(
-        config,
-        memory_bytes=psutil.virtual_memory().available,
-        cores=os.cpu_count() or 1,
-        open_files=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
-    )
+    _check_machine(config)
     if config.stats_listen is not None:
         from loadtui.remote import parse_listen
 
@@ -252,7 +265,24 @@ def sweep_from_args(args: argparse.Namespace, config: RunConfig) -> tuple[Plan |
         return None, slos
     plan = Plan.from_varies([parse_vary(text) for text in args.vary])
     plan.check(config)
+    for step in plan.steps:
+        try:
+            _check_machine(config.replace(**step.changes))
+        except UsageError as exc:
+            raise UsageError(f"--vary step “{step.label}”: {exc}") from None
     return plan, slos
+
+
+def _check_machine(config: RunConfig) -> None:
+    """What this machine, and the embedded server's connection limit, cannot hold: refused before anything starts."""
+    check_fits_machine(
+        config,
+        memory_bytes=psutil.virtual_memory().available,
+        cores=os.cpu_count() or 1,
+        open_files=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+    )
+    if config.dsn is None and config.host is None:
+        check_pool_fits(config, config.db_max_connections - EMBEDDED_RESERVED)
 
 
 def _check_record_path(path: Path) -> None:
@@ -291,8 +321,15 @@ def _dispatch(args: list[str]) -> int:
         plan, slos = sweep_from_args(ns, config)
         from loadtui import headless
 
-        confirm = ns.confirm or config.auto_confirm
-        return headless.run(config, ns.duration, confirm=confirm, plan=plan, slos=slos, step_s=ns.step)
+        return headless.run(
+            config,
+            ns.duration,
+            confirm=config.auto_confirm,
+            plan=plan,
+            slos=slos,
+            step_s=ns.step,
+            verbose=ns.verbose,
+        )
     if command == "replay":
         p = _Parser(prog="loadtui replay", description="Open the dashboard on a recorded session.")
         p.add_argument("file", type=Path)
@@ -309,7 +346,13 @@ def _dispatch(args: list[str]) -> int:
     if command == "report":
         p = _Parser(prog="loadtui report", description="Write an HTML report (and CSV) from session logs.")
         p.add_argument("files", type=Path, nargs="+")
-        p.add_argument("-o", "--output", type=Path, default=Path("report.html"))
+        p.add_argument(
+            "-o",
+            "--output",
+            type=Path,
+            default=Path("report.html"),
+            help="the HTML file to write (default %(default)s)",
+        )
         p.add_argument("--csv", type=Path, default=None, metavar="DIR", help="also export ticks and segments as CSV")
         ns = p.parse_args(args[1:])
         from loadtui.report import write_report

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import shlex
+import shutil
 import string
+import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import psycopg
 
 from loadtui.errors import UsageError
 from loadtui.model import build
@@ -41,6 +45,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("slow-query", "SlowQueryUser", "pg_sleep through a small pool: requests wait for connections"),
 )
 SCENARIO_NAMES: tuple[str, ...] = tuple(s.name for s in SCENARIOS)
+
+SLEEP_SCENARIOS = frozenset(
+    {"sync-sleep", "async-sequential", "async-dependent", "async-gather", "blocking", "slow-query"}
+)
+"""Scenarios whose unit of work is `--sleep-ms` (the header shows it only for them)."""
 
 RESTART_FIELDS: tuple[str, ...] = ("pool_min", "pool_max", "db_mode", "access_log", "sleep_ms", "pool_timeout")
 """RunConfig fields the app reads only at start-up: changing them restarts it."""
@@ -164,7 +173,7 @@ class RunConfig:
             raise UsageError("--expect-workers needs --master-bind HOST:PORT, where the remote workers connect")
         if self.master_bind is not None:
             host, _, port = self.master_bind.rpartition(":")
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            if not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
                 raise UsageError(
                     f"--master-bind must be HOST:PORT with a port from 1 to 65535 (got {self.master_bind!r})"
                 )
@@ -181,15 +190,17 @@ class RunConfig:
         elif not Path(self.locustfile).is_file():
             raise UsageError(f"--locustfile {self.locustfile} does not exist; give the path of a Locust file")
         if self.app is not None:
-            check_app_command(self.app)
-        if self.host is not None and not self.host.startswith(("http://", "https://")):
-            raise UsageError(f"--host must be a URL like http://127.0.0.1:8000 (got {self.host!r})")
+            check_app_command(self.app, self.workers)
+        if self.host is not None:
+            check_host(self.host)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as recorded in the session log and shown in reports: a `--dsn` password is never written."""
         data = dataclasses.asdict(self)
         if self.dsn is not None:
             data["dsn"] = redact_dsn(self.dsn)
+        if self.host is not None:
+            data["host"] = redact_url(self.host)
         return data
 
     @classmethod
@@ -204,8 +215,17 @@ APP_PLACEHOLDERS = frozenset({"host", "port", "workers"})
 APP_EXAMPLE = '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"'
 
 
-def check_app_command(app: str) -> None:
-    """`--app` splits into words like a shell would (it is never run by one) and uses only our placeholders."""
+def app_path() -> str:
+    """The PATH `--app` runs with: the user's, then the folder of loadtui's own Python (where the uvicorn installed
+    with loadtui is, so `uvicorn myapp:app` works from an environment that was never activated)."""
+    path = os.environ.get("PATH", os.defpath)
+    here = str(Path(sys.executable).parent)
+    return path if here in path.split(os.pathsep) else f"{path}{os.pathsep}{here}" if path else here
+
+
+def check_app_command(app: str, workers: int = 1) -> None:
+    """`--app` splits into words like a shell would (it is never run by one) and uses only our placeholders; more
+    than one worker needs `{workers}`, or the app would start its own count while loadtui waits for `workers`."""
     try:
         words = shlex.split(app)
     except ValueError as exc:
@@ -226,6 +246,14 @@ def check_app_command(app: str) -> None:
         )
     if "port" not in fields:
         raise UsageError(f"--app must contain {{port}} (and may use {{host}}, {{workers}}), e.g. {APP_EXAMPLE}")
+    program = words[0]
+    if "{" not in program and shutil.which(program, path=app_path()) is None:
+        raise UsageError(f"--app: {program!r} is not a program on PATH; give the command that starts your app")
+    if workers > 1 and "workers" not in fields:
+        raise UsageError(
+            f"--workers {workers} needs {{workers}} in --app (e.g. ... --workers {{workers}}), or loadtui cannot "
+            "start or change them; or leave --workers out to run the app as its command says"
+        )
 
 
 HOST_IGNORES: dict[str, str] = {
@@ -290,9 +318,44 @@ def check_fits_machine(config: RunConfig, memory_bytes: int, cores: int, open_fi
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by `***` (URL form `user:pw@` and key=value form `password=pw`)."""
-    redacted = re.sub(r"(?<=://)([^:/@]+):[^@]*@", r"\1:***@", dsn)
-    return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|\S+)", r"\1***", redacted)
+    """The DSN with its password replaced by `***`, found the way libpq finds it (any spelling: a URL's `:pw@` or
+    `?password=`, percent-encoded or not, a quoted or escaped `password=` value); a DSN that does not parse is
+    hidden whole."""
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "*** (a DSN that does not parse)"
+    if "password" not in params:
+        return dsn
+    return psycopg.conninfo.make_conninfo(**{k: "***" if k == "password" else str(v) for k, v in params.items()})
+
+
+def redact_url(url: str) -> str:
+    """A URL with the password of its `user:password@` replaced by `***` (for the log and reports)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_host(host: str) -> None:
+    """`--host` must be an http(s) URL with a host and, if given, a numeric port."""
+    example = "give a URL like http://127.0.0.1:8000"
+    if not host.startswith(("http://", "https://")):
+        raise UsageError(f"--host must be a URL like http://127.0.0.1:8000 (got {host!r})")
+    try:
+        parts = urllib.parse.urlsplit(host)
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise UsageError(f"--host {host!r} is not a valid URL ({exc}); {example}") from None
+    if not parts.hostname or any(c.isspace() or not c.isprintable() for c in host):
+        raise UsageError(f"--host {host!r} has no host name, or spaces in it; {example}")
+
+
+EMBEDDED_RESERVED = 3
+"""Slots the embedded server keeps for superusers (PostgreSQL's superuser_reserved_connections): the app's role may
+use `--db-max-connections` less these."""
 
 
 def check_pool_fits(config: RunConfig, connections_allowed: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import sys
@@ -42,9 +43,22 @@ def format_tick(tick: Tick) -> str:
     return line
 
 
-def format_event(event: Event) -> str:
-    """One line for an event."""
-    return f"{event.t:5.0f} · {event.kind}: {event.message}"
+def format_event(event: Event, verbose: bool = False) -> str:
+    """One line for an event (a stack sample summarised to its verdict unless `verbose`)."""
+    message = event.message if verbose or event.kind != "confirmation" else short_confirmation(event.message)
+    return f"{event.t:5.0f} · {event.kind}: {message}"
+
+
+SHORT_CHARS = 150
+"""A summarised stack sample is at most this long."""
+
+
+def short_confirmation(text: str) -> str:
+    """A py-spy confirmation's verdict: the busiest worker's first line ("worker 12: event loop BUSY in f (a.py:3)
+    (3 of 3 samples)"), the rest left to the log and --verbose."""
+    first = text.removeprefix("py-spy: ").split(" | ")[0].split("; ")[0].split(" — ")[0]
+    first = first if len(first) <= SHORT_CHARS else first[: SHORT_CHARS - 1] + "…"
+    return f"py-spy: {first} (full stacks in the log, or --verbose)"
 
 
 def format_summary(summary: Summary, findings: list[tuple[str, str, str]] | None = None) -> str:
@@ -150,33 +164,37 @@ def _evidence(event: Event) -> str:
 def run(
     config: RunConfig,
     duration: float | None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
     on_open: Callable[[Session], None] | None = None,
     confirm: bool = False,
     plan: Plan | None = None,
     slos: list[Slo] | None = None,
     step_s: float = DEFAULT_STEP_S,
+    verbose: bool = False,
 ) -> int:
     """Run a session for `duration` seconds of load (or until the `plan` is done); return the exit status.
 
-    0 ok, 1 the run failed, 3 an SLO was missed (by every step of a sweep, or by the run). With `confirm`, each
-    warning or critical finding is confirmed once with a py-spy dump of the busiest workers.
+    0 ok, 1 the run failed, 3 an SLO was missed (by every step of a sweep, or by the run), 128 + the signal when
+    interrupted (130 for Ctrl-C), after the summary. With `confirm`, each warning or critical finding is confirmed
+    once with a py-spy dump of the busiest workers (one line each unless `verbose`). A reader that closes the output
+    (`| head`) ends the run cleanly; the log keeps every second.
     """
     slos = slos or []
     done = threading.Event()
     lock = threading.Lock()
     to_confirm: queue.SimpleQueue[str] = queue.SimpleQueue()
+    out = Output(stdout, done.set)
+    err = Output(stderr, done.set)
+    interrupted: list[int] = []
 
     def on_tick(tick: Tick) -> None:
         with lock:
             out.write(format_tick(tick) + "\n")
-            out.flush()
 
     def on_event(event: Event) -> None:
         with lock:
-            err.write(format_event(event) + "\n")
-            err.flush()
+            err.write(format_event(event, verbose) + "\n")
         if event.kind in ("loadgen-exited", "app-exited"):
             done.set()
         if confirm and event.kind == "finding-started" and event.data.get("severity") in ("warning", "critical"):
@@ -186,6 +204,7 @@ def run(
     runner = PlanRunner(plan, slos, step_s) if plan is not None else None
 
     def stop(signum: int, _frame: Any) -> None:
+        interrupted.append(signum)
         err.write(f"loadtui: {signal.Signals(signum).name}, stopping\n")
         session.abort()  # a restart under way gives up instead of waiting for its app
         done.set()
@@ -237,7 +256,11 @@ def run(
         if summary is not None:
             found = _findings(session)
             found += [
-                ("py-spy", "stack dump", e.message.removeprefix("py-spy: "))
+                (
+                    "py-spy",
+                    "stack dump",
+                    (e.message if verbose else short_confirmation(e.message)).removeprefix("py-spy: "),
+                )
                 for e in session.events
                 if e.kind == "confirmation"
             ]
@@ -253,4 +276,31 @@ def run(
                 status = EXIT_SLO_MISSED
         if session.recorder is not None:
             err.write(f"loadtui: session log {session.record_path}\n")
+    if interrupted and status in (0, EXIT_SLO_MISSED):
+        return 128 + interrupted[0]
     return status
+
+
+class Output:
+    """A text stream that a reader may close (`loadtui headless | head`): the first broken write ends the run
+    (`closed` is called) instead of killing the thread that wrote, and later writes go nowhere."""
+
+    def __init__(self, stream: TextIO, closed: Callable[[], object]) -> None:
+        self._stream = stream
+        self._closed = closed
+        self.broken = False
+
+    def write(self, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self.broken = True
+            self._closed()
+            try:
+                # Python flushes sys.stdout again at exit: point the descriptor at /dev/null so that is quiet too.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ipaddress
+import re
 import socket
 import threading
 import time
@@ -32,12 +33,22 @@ GONE_S = 10.0
 
 MAX_DATAGRAM = 65_507
 
+MAX_WORKERS = 1024
+"""Remote workers tracked at once: records of further new ones are dropped (and counted) until some are gone."""
+
+REPLAY_WINDOW_S = 60.0
+"""With a token, a record whose own time is further than this from the receiver's clock is refused (a replay of an
+old datagram); within it, its `seq` must be above the worker's last one. Clocks of the two hosts must agree to it."""
+
+HOST_NAME = re.compile(r"^[A-Za-z0-9._:\-\[\]]{1,255}$")
+"""What a host name in a record may look like: no spaces, no control characters (they would reach the terminal)."""
+
 
 def parse_listen(text: str, token: str | None) -> tuple[str, int]:
     """`--stats-listen HOST:PORT` as (host, port); a non-loopback address needs a token (UsageError otherwise)."""
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise UsageError(f"--stats-listen must be HOST:PORT, e.g. 127.0.0.1:9999 (got {text!r})")
     try:
         loopback = ipaddress.ip_address(host).is_loopback
@@ -66,6 +77,8 @@ class StatsListener:
         self._token = token
         self._lock = threading.Lock()
         self._latest: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
+        self._seq: dict[tuple[str, int], tuple[int, float]] = {}
+        """Each signed worker's last sequence number, and when it came."""
         self._joiners: dict[str, AppStatsCollector] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loadtui-stats-listen", daemon=True)
@@ -75,6 +88,10 @@ class StatsListener:
         """Datagrams dropped: not signed with the token."""
         self.malformed = 0
         """Datagrams dropped: not a record of the expected shape."""
+        self.replayed = 0
+        """Signed datagrams dropped: too old, or seen already (a replay)."""
+        self.overflow = 0
+        """Records of new workers dropped while :data:`MAX_WORKERS` were tracked."""
         self.cpu_seconds = 0.0
         """CPU the receiving thread used (the benchmark reads it)."""
 
@@ -103,7 +120,11 @@ class StatsListener:
                 continue
             except OSError:
                 break
-            self.receive(data)
+            try:
+                self.receive(data)
+            except Exception:  # never let one datagram end the receiver
+                with self._lock:
+                    self.malformed += 1
             self.cpu_seconds = time.thread_time() - started
 
     def receive(self, data: bytes, now: float | None = None) -> bool:
@@ -123,7 +144,7 @@ class StatsListener:
             or (isinstance(record.get(k), (int, float)) and not isinstance(record.get(k), bool) and record[k] >= 0)
             for k in ("cpu_percent", "rss_bytes")
         )
-        if not (isinstance(host, str) and 0 < len(host) <= 255 and isinstance(pid, int) and numbers_ok) or (
+        if not (isinstance(host, str) and HOST_NAME.match(host) and isinstance(pid, int) and numbers_ok) or (
             record_problem(record) is not None
         ):
             with self._lock:
@@ -131,10 +152,32 @@ class StatsListener:
             return False
         # Staleness and rates go by this machine's clock: the sender's may be set differently.
         received = time.time() if now is None else now
+        key = (host, pid)
+        seq = record.get("seq")
         with self._lock:
-            self._latest[(host, pid)] = (received, {**record, "time": received})
+            if self._token and not self._fresh(key, record, seq, received):
+                self.replayed += 1
+                return False
+            if key not in self._latest and len(self._latest) >= MAX_WORKERS:
+                self.overflow += 1
+                return False
+            self._latest[key] = (received, {**record, "time": received})
+            if self._token and isinstance(seq, int):
+                self._seq[key] = (seq, received)
             self.received += 1
         return True
+
+    def _fresh(self, key: tuple[str, int], record: dict[str, Any], seq: Any, now: float) -> bool:
+        """A signed record is taken once: its own time within the window, its sequence number above the last one."""
+        sent = record.get("time")
+        if not isinstance(sent, (int, float)) or abs(now - sent) > REPLAY_WINDOW_S:
+            return False
+        return isinstance(seq, int) and not isinstance(seq, bool) and seq > self._seq.get(key, (0, 0.0))[0]
+
+    @property
+    def dropped(self) -> int:
+        """Every datagram dropped, whatever the reason."""
+        return self.unauthenticated + self.malformed + self.replayed + self.overflow
 
     def sample(self, now: float | None = None) -> tuple[list[WorkerStats], list[PoolStats]]:
         """The remote workers' rows now, sorted by host and pid; the gone ones are forgotten."""
@@ -142,6 +185,11 @@ class StatsListener:
         with self._lock:
             for key in [k for k, (at, _) in self._latest.items() if now - at > GONE_S]:
                 del self._latest[key]
+            # A gone worker's last number is kept for the window: a replay of its datagrams is too old after it.
+            for key in [k for k, (_, at) in self._seq.items() if now - at > REPLAY_WINDOW_S]:
+                del self._seq[key]
+            for host in set(self._joiners) - {h for h, _ in self._latest}:
+                del self._joiners[host]  # each host's previous counters go with its last worker
             by_host: dict[str, dict[int, dict[str, Any]]] = {}
             for (host, pid), (_, record) in sorted(self._latest.items()):
                 by_host.setdefault(host, {})[pid] = record

@@ -7,21 +7,24 @@ comparison: every segment of every run in one table (best highlighted) and reque
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import errno
 import html
 import os
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from loadtui import segments
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
-from loadtui.model import build
+from loadtui.model import Event, build
 from loadtui.recorder import SessionLog, read_log, read_ticks
-from loadtui.verdict import describe
+from loadtui.verdict import TOO_SHORT, describe
 
 TIMELINE_EVENTS = ("config", "mark", "restart", "restart-failed", "workers", "applied", "app-exited", "paused")
 """Events drawn as vertical lines on the plots."""
@@ -34,6 +37,7 @@ td:first-child,th:first-child,td.text{text-align:left}
 tr.best{background:#d8f5d0}
 .facts td{text-align:left}
 .note{color:#666;font-size:13px}
+li.missed{color:#b00}
 """
 
 SESSION_PANELS = (
@@ -293,6 +297,10 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
 
+NO_WINNER = -1
+"""`segment_table`'s highlight for a sweep that found no winner: nothing is highlighted."""
+
+
 def segment_table(rows: Sequence[tuple[str | None, segments.Segment]], highlight: int | None = None) -> str:
     """The segments as an HTML table, numbered as shown, the best highlighted.
 
@@ -301,7 +309,9 @@ def segment_table(rows: Sequence[tuple[str | None, segments.Segment]], highlight
     without telling anything — or is segment `highlight`, a sweep's winner.
     """
     shown = [(run, seg) for run, seg in rows if seg.steady_seconds > 0]
-    if highlight is not None:
+    if highlight == NO_WINNER:
+        winners: list[segments.Segment] = []
+    elif highlight is not None:
         winners = [seg for _, seg in shown if seg.index == highlight][:1]
     else:
         groups: dict[str, list[segments.Segment]] = {}
@@ -462,10 +472,9 @@ def render(logs: Sequence[SessionLog]) -> str:
             embed = False
         _, verdict = sweep_of(log)
         won = verdict.get("segment") if verdict else None
-        parts.append(
-            "<h3>Segments</h3>"
-            + segment_table([(None, s) for s in log_segments(log)], won if isinstance(won, int) else None)
-        )
+        highlight = won if isinstance(won, int) else NO_WINNER if verdict is not None else None
+        parts.append("<h3>Segments</h3>" + segment_table([(None, s) for s in log_segments(log)], highlight))
+        parts.append(_slo_html(log))
         parts.append("<h3>Findings</h3>")
         findings = _findings_figure(log)
         if findings is None:
@@ -477,7 +486,8 @@ def render(logs: Sequence[SessionLog]) -> str:
             parts.append(
                 "<ul>"
                 + "".join(
-                    f"<li>{e.t:.0f} s — <b>{html.escape(e.message)}</b>: {html.escape(str(e.data.get('evidence', '')))}</li>"
+                    f"<li>{e.t:.0f} s — <b>{html.escape(e.message)}</b>{_consequence(e)}: "
+                    f"{html.escape(str(e.data.get('evidence', '')))}</li>"
                     for e in started
                 )
                 + "</ul>"
@@ -487,6 +497,37 @@ def render(logs: Sequence[SessionLog]) -> str:
         embed = False
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _consequence(event: Event) -> str:
+    """ " (a consequence of too-few-workers)" for a finding that started as the consequence of another."""
+    cause = event.data.get("consequence_of")
+    return f" <i>(a consequence of {html.escape(str(cause))})</i>" if cause else ""
+
+
+def _slo_html(log: SessionLog) -> str:
+    """A plain run's `--slo` results from its summary, each met or missed (a sweep shows its own)."""
+    checks = (log.summary or {}).get("slo_checks")
+    if not isinstance(checks, list) or not checks:
+        return ""
+    rows = []
+    for check in checks:
+        if not isinstance(check, dict):
+            continue
+        met = bool(check.get("met"))
+        value = check.get("value")
+        where = (
+            f"segment {check.get('segment')}"
+            if isinstance(check.get("segment"), int) and check["segment"] >= 0
+            else TOO_SHORT
+        )
+        shown = "—" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:,.2f}"
+        rows.append(
+            f"<li class='{'met' if met else 'missed'}'><b>{html.escape(str(check.get('slo', '')))}</b>: "
+            f"{'met' if met else 'MISSED'} ({html.escape(shown)}, {html.escape(where)})</li>"
+        )
+    head = "all met" if all(isinstance(c, dict) and c.get("met") for c in checks) else "MISSED (exit status 3)"
+    return f"<h3>SLOs: {head}</h3><ul>{''.join(rows)}</ul>"
 
 
 # -- CSV ---------------------------------------------------------------------------------------------------------
@@ -576,17 +617,36 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[TextIO]:
+    """Write `path` whole or not at all, safely in a shared folder: into a new file of an unguessable name beside it
+    (created exclusively, so a planted file or link is never followed), renamed over `path` once complete. A link at
+    `path` itself is refused."""
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "it is a symbolic link; write to a plain file")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            yield f
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_csv(log: SessionLog, directory: Path) -> list[Path]:
     """`<log>_ticks.csv` (per second) and `<log>_segments.csv` (steady state per segment); returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     ticks_path = directory / f"{log.path.stem}_ticks.csv"
-    with open(ticks_path, "w", newline="") as f:
+    with replacing(ticks_path) as f:
         w = csv.writer(f)
         w.writerow(TICK_COLUMNS)
         for row in tick_rows(log):
             w.writerow(csv_cell(v) for v in row)
     segs_path = directory / f"{log.path.stem}_segments.csv"
-    with open(segs_path, "w", newline="") as f:
+    with replacing(segs_path) as f:
         fields = [key for key, _ in SEGMENT_COLUMNS] + ["index", "start_t", "end_t", "seconds"]
         w2 = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w2.writeheader()
@@ -608,9 +668,8 @@ def write_report(files: list[Path], output: Path, csv_dir: Path | None = None) -
         raise UsageError(f"-o {output} is a symbolic link; write the report to a plain file")
     try:
         # Written beside the target and renamed: a reader never sees half a report, a failure leaves no debris.
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(render(logs), encoding="utf-8")
-        os.replace(tmp, output)
+        with replacing(output) as f:
+            f.write(render(logs))
     except OSError as exc:
         raise UsageError(f"cannot write {output} ({exc.strerror}); pass a writable -o") from None
     written = [output]

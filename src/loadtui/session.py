@@ -441,8 +441,18 @@ class Session:
             self.loadgen.set_users(users, rate)
         self._new_segment(self.config, f"users → {users}")
 
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume; asking for the state it is already in does nothing (keys pressed twice while a restart
+        runs arrive as two requests: the last one wins, and pause and resume always pair)."""
+        if paused and not self.paused:
+            self.pause()
+        elif not paused and self.paused:
+            self.resume()
+
     def pause(self) -> None:
         """Stop all users; :meth:`resume` starts them again."""
+        if self.paused:
+            return
         self.paused = True
         self._end_first_step(now=True)  # no ramp after the pause: resume starts every user
         if self.loadgen is not None:
@@ -451,6 +461,8 @@ class Session:
 
     def resume(self) -> None:
         """Start the users again after :meth:`pause`."""
+        if not self.paused:
+            return
         self.paused = False
         if self.loadgen is not None and self.config.users > 0:
             self.loadgen.set_users(self.config.users, self.config.spawn_rate)
@@ -489,7 +501,6 @@ class Session:
                 self.event("error", f"worker change failed: {exc}")
                 raise RunFailed(str(exc)) from None
             self._health.app_started(self.app.worker_pids())
-        self._diagnoser.reset()
         return {
             "message": f"workers {len(before)} → {workers} in {seconds:.2f} s (live)",
             "workers": workers,
@@ -560,7 +571,6 @@ class Session:
             self.pending = new
             if self.loadgen is not None and not self.paused and new.users > 0:
                 self.loadgen.set_users(new.users, new.spawn_rate)
-        self._diagnoser.reset()
         changed = [describe_change({f: getattr(new, f)}) for f in _changed(old, new)]
         self._new_segment(new, "configuration applied: " + (", ".join(changed) or "restarted as it was"), "applied")
         if restart_app:
@@ -607,6 +617,8 @@ class Session:
             if self._stop.wait(0.1):
                 return
         shares = rebalance.shares(list(self.ticks)[-3:])
+        if len(shares) < 2:
+            return  # another change replaced the workers meanwhile: it spreads the load itself
         text = " / ".join(f"{s:.0%}" for s in shares.values())
         self.event(
             "rebalanced",
@@ -629,7 +641,8 @@ class Session:
         Raises RunFailed with a one-line reason when py-spy cannot read the workers (no ptrace permission...).
         """
         tick = self.ticks[-1] if self.ticks else None
-        workers = sorted(tick.workers, key=lambda w: -w.cpu_percent) if tick else []
+        # Only this machine's workers: a remote row's pid names some other process here (and is the sender's word).
+        workers = sorted((w for w in tick.workers if w.host is None), key=lambda w: -w.cpu_percent) if tick else []
         if not workers:
             raise RunFailed("no app workers to dump (the app is not running, or loadtui does not run it)")
         findings = [f.id for f in tick.findings] if tick else []
@@ -856,7 +869,7 @@ class Session:
             plan=list(self.plan_results),
             slo_checks=verdict.check(segs, self.slos) if self.slos and self.verdict is None else [],
             stats_rejected=self._builder.appstats.rejected,
-            remote_dropped=(self.listener.unauthenticated + self.listener.malformed) if self.listener else 0,
+            remote_dropped=self.listener.dropped if self.listener else 0,
         )
 
     def _shutdown_children(self) -> None:

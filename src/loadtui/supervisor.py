@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 
 from loadtui.appstats import STATS_DIR_ENV
-from loadtui.config import RunConfig
+from loadtui.config import RunConfig, app_path
 from loadtui.errors import UsageError
 from loadtui.processes import Guardian, spawn, stop_group
 
@@ -132,6 +132,7 @@ class AppSupervisor:
     def env(self, config: RunConfig, dsn: str | None) -> dict[str, str]:
         """The app's environment: the sample app's settings, and where workers publish their stats."""
         env = dict(os.environ)
+        env["PATH"] = app_path()
         env[STATS_DIR_ENV] = str(self.stats_dir)
         env["PYTHONUNBUFFERED"] = "1"
         if dsn is not None:

@@ -15,6 +15,7 @@ them. The rules:
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -84,6 +85,20 @@ class Slo:
         return value < self.limit if self.below else value > self.limit
 
 
+def miss(seg: Segment, slos: Sequence[Slo]) -> float:
+    """How far `seg` misses the objectives it misses, each as a share of its limit, added up (0 when all are met;
+    infinite for a figure that was not measured): of the steps that miss as many, the closest misses by the least."""
+    total = 0.0
+    for slo in slos:
+        if slo.met(seg):
+            continue
+        value = slo.measure(seg)
+        if value is None or slo.limit == 0:
+            return math.inf
+        total += abs(value - slo.limit) / abs(slo.limit)
+    return total
+
+
 def parse_slo(text: str) -> Slo:
     """`p50|p95|p99 < N ms`, `fail < N %` or `rps > N` (spaces optional); UsageError otherwise."""
     m = _SLO.match(text)
@@ -100,6 +115,13 @@ def parse_slo(text: str) -> Slo:
     return Slo(metric=metric, limit=number)  # type: ignore[arg-type]
 
 
+TOO_SHORT = (
+    "nothing was measured: the first seconds (2 s at one user per worker, the ramp to all users, 3 s of settling) "
+    "are not steady state; give --duration 15 or more"
+)
+"""Why a run has no steady second, and how long it must be."""
+
+
 @dataclass(frozen=True)
 class SloCheck:
     """One objective checked against one configuration segment."""
@@ -110,7 +132,7 @@ class SloCheck:
     met: bool
 
     def __str__(self) -> str:
-        where = f"segment {self.segment}" if self.segment >= 0 else "nothing was measured"
+        where = f"segment {self.segment}" if self.segment >= 0 else TOO_SHORT
         value = "—" if self.value is None else f"{self.value:,.2f}".rstrip("0").rstrip(".")
         return f"{self.slo}: {'met' if self.met else 'MISSED'} ({value}, {where})"
 
@@ -179,7 +201,7 @@ def parse_vary(text: str) -> Vary:
 def _value(key: str, name: str, raw: str) -> Any:
     if name in NUMERIC:
         lowest = 0 if name == "pool_min" else 1
-        if not raw.isdigit() or int(raw) < lowest:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < lowest:
             auto = " or users=auto" if name == "users" else ""
             raise UsageError(f"--vary {key}: {raw!r} is not a whole number ≥ {lowest}; e.g. --vary {key}=1,2,4{auto}")
         return int(raw)
@@ -258,7 +280,7 @@ def choose(results: Sequence[StepResult], slos: Sequence[Slo], cores: int | None
     if slos:
         qualified = [r for r in done if all(s.met(r.segment) for s in slos)]
         if not qualified:
-            closest = min(done, key=lambda r: sum(not s.met(r.segment) for s in slos))
+            closest = min(done, key=lambda r: (sum(not s.met(r.segment) for s in slos), miss(r.segment, slos)))
             missed = ", ".join(f"{s} ({_figure(s, closest.segment)})" for s in slos if not s.met(closest.segment))
             return Verdict(
                 None,

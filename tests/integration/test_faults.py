@@ -112,3 +112,47 @@ def test_headless_exits_1_when_the_app_supervisor_is_killed(tmp_path: Path) -> N
             proc.kill()
     assert proc.returncode == 1, err
     assert "the app exited with status" in err
+
+
+def _headless(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtui", "headless", "--users", "4", "--record", str(tmp_path / "s.jsonl"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _log_kinds(path: Path) -> list[str]:
+    return [json.loads(line).get("type") for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_ctrl_c_in_headless_exits_130_after_its_summary(tmp_path: Path) -> None:
+    proc = _headless(tmp_path, "--duration", "60")
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the table's first second: the session is measuring
+            if line.split() and line.split()[0].isdigit():
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "configuration" in out and "Traceback" not in err
+    assert _log_kinds(tmp_path / "s.jsonl")[-1] == "summary"
+
+
+def test_a_reader_that_closes_the_output_ends_headless_cleanly(tmp_path: Path) -> None:
+    proc = _headless(tmp_path, "--duration", "60")
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        for _ in range(3):  # `loadtui headless … | head -3`
+            proc.stdout.readline()
+        proc.stdout.close()
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert _log_kinds(tmp_path / "s.jsonl")[-1] == "summary"

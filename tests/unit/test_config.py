@@ -78,6 +78,9 @@ def test_round_trip_through_the_log_ignores_unknown_fields() -> None:
         ({"master_bind": "127.0.0.1:99999"}, "--master-bind must be HOST:PORT with a port from 1 to 65535"),
         ({"master_bind": "127.0.0.1:"}, "--master-bind must be HOST:PORT"),
         ({"master_bind": ":5557"}, "--master-bind must be HOST:PORT"),
+        ({"master_bind": "127.0.0.1:5²"}, "--master-bind must be HOST:PORT"),  # a Unicode digit int() refuses
+        ({"app": "uvicorn m:app --port {port}", "workers": 2}, "--workers 2 needs {workers} in --app"),
+        ({"app": "no-such-program-here m:app --port {port}"}, "is not a program on PATH"),
         ({"host": "ftp://example"}, "must be a URL"),
     ],
 )
@@ -244,20 +247,41 @@ def test_record_path_must_be_new_and_in_a_directory(tmp_path: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("dsn", "shown"),
+    ("dsn", "secret"),
     [
-        ("postgresql://app:s3cret@db.example:5432/app", "postgresql://app:***@db.example:5432/app"),
-        ("postgresql://app@db/app", "postgresql://app@db/app"),
-        ("host=db user=app password=s3cret dbname=app", "host=db user=app password=*** dbname=app"),
-        ("host=db PASSWORD = 's3 cret' dbname=app", "host=db PASSWORD = *** dbname=app"),
+        ("postgresql://app:s3cret@db.example:5432/app", "s3cret"),
+        ("postgresql://:s3cret@db.example/app", "s3cret"),  # no user name
+        ("postgresql://app@db/app?%70assword=s3cret", "s3cret"),  # the key percent-encoded
+        ("host=db user=app password=s3cret dbname=app", "s3cret"),
+        ("host=db user=app password=s3\\ cret dbname=app", "cret"),  # an escaped space
+        ("host=db user=app password='s3\\'cret' dbname=app", "cret"),  # an escaped quote
+        ("host=db PASSWORD = 's3 cret' dbname=app", "cret"),  # not libpq's spelling: hidden whole
     ],
 )
-def test_a_dsn_password_is_never_recorded(dsn: str, shown: str) -> None:
+def test_a_dsn_password_is_never_recorded(dsn: str, secret: str) -> None:
     from loadtui.config import redact_dsn
 
-    assert redact_dsn(dsn) == shown
+    shown = redact_dsn(dsn)
+    assert secret not in shown and "***" in shown, shown
     assert RunConfig(dsn=dsn).to_dict()["dsn"] == shown
     assert RunConfig(dsn=dsn).dsn == dsn  # the session itself still connects with it
+
+
+def test_a_dsn_without_a_password_is_recorded_as_given() -> None:
+    from loadtui.config import redact_dsn
+
+    assert redact_dsn("postgresql://app@db/app") == "postgresql://app@db/app"
+
+
+@pytest.mark.parametrize("host", ["http://[::1", "http://h:abc", "http://x y", "http://", "http://h:99999"])
+def test_a_broken_host_url_is_one_line_not_a_crash(host: str) -> None:
+    with pytest.raises(UsageError, match="--host"):
+        RunConfig(host=host).validate()
+
+
+def test_host_credentials_are_never_recorded() -> None:
+    recorded = RunConfig(host="http://me:s3cret@127.0.0.1:8000/api").to_dict()["host"]
+    assert recorded == "http://me:***@127.0.0.1:8000/api"
 
 
 @pytest.mark.parametrize("speed", ["0", "nan", "-1", "inf"])

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from loadtui.processes import Guardian
 from tests.helpers import wait_for
+
+pytestmark = pytest.mark.slow  # each test starts a Python process
 
 
 def test_the_guardian_removes_registered_directories_when_its_pipe_closes(tmp_path: Path) -> None:

@@ -6,10 +6,15 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import loadtui
 
 CHILD_ONLY = {"loadtui.loadgen.runner", "loadtui.loadgen.connections"}
 """Modules that run only inside the load-generator child process, where Locust and gevent belong."""
+
+
+pytestmark = pytest.mark.slow  # each test starts a Python process
 
 
 def core_modules() -> list[str]:

@@ -15,7 +15,7 @@ README = Path(__file__).parents[2] / "README.md"
 USER_FILES = ("my_locustfile.py",)
 """Files the README asks users to bring: created empty so the command can be checked."""
 
-PROSE = {"loadtui headless", "loadtui headless --confirm"}
+PROSE = {"loadtui headless"}
 """Names of a mode in a sentence, not commands to paste."""
 
 

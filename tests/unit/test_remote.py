@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from typing import Any
@@ -10,12 +11,16 @@ import pytest
 
 from loadtui.appstats import Sender, WireError, decode, encode, parse_stats_url
 from loadtui.errors import UsageError
-from loadtui.remote import GONE_S, StatsListener, parse_listen
+from loadtui.remote import GONE_S, MAX_WORKERS, REPLAY_WINDOW_S, StatsListener, parse_listen
+
+SEQ = itertools.count(1)
+"""Each record a sender sends is numbered (signed with it, so a replay is refused)."""
 
 
 def record(pid: int = 41, host: Any = "web-1", **kw: Any) -> dict[str, Any]:
     base = {"pid": pid, "host": host, "time": time.time(), "in_flight": 2, "requests": 100, "loop_lag_max_ms": 1.5,
-            "cpu_percent": 37.5, "rss_bytes": 60 * 2**20, "pool": {"pool_size": 4, "requests_waiting": 0}}  # fmt: skip
+            "cpu_percent": 37.5, "rss_bytes": 60 * 2**20, "pool": {"pool_size": 4, "requests_waiting": 0},
+            "seq": next(SEQ)}  # fmt: skip
     return {**base, **kw}
 
 
@@ -36,6 +41,9 @@ def test_a_record_survives_the_wire_signed_or_not() -> None:
         (b"LT1 - {not json", None, False),
         (b"GET / HTTP/1.1", None, False),
         (b"", None, False),
+        (b'LT1 - {"pid": 1, "cpu_percent": 1e999}', None, False),  # infinity, spelled as a number
+        (b'LT1 - {"pid": 1, "cpu_percent": NaN}', None, False),
+        (b"LT1 - " + b'{"a":' * 100_000 + b"1" + b"}" * 100_000, None, False),  # deeper than any record
     ],
 )
 def test_bad_datagrams_are_refused(datagram: bytes, token: str | None, unauthenticated: bool) -> None:
@@ -47,15 +55,16 @@ def test_bad_datagrams_are_refused(datagram: bytes, token: str | None, unauthent
 def test_stats_urls_and_listen_addresses_are_checked() -> None:
     assert parse_stats_url("udp://127.0.0.1:9999") == ("127.0.0.1", 9999)
     assert parse_stats_url("udp://[::1]:9999") == ("::1", 9999)
-    for bad in ("127.0.0.1:9999", "udp://host", "udp://host:0", "tcp://host:1"):
+    for bad in ("127.0.0.1:9999", "udp://host", "udp://host:0", "tcp://host:1", "udp://host:9²"):
         with pytest.raises(ValueError, match="udp://HOST:PORT"):
             parse_stats_url(bad)
     assert parse_listen("127.0.0.1:9999", None) == ("127.0.0.1", 9999)
     assert parse_listen("0.0.0.0:9999", "s3cret") == ("0.0.0.0", 9999)
     with pytest.raises(UsageError, match="set LOADTUI_STATS_TOKEN"):
         parse_listen("0.0.0.0:9999", None)
-    with pytest.raises(UsageError, match="must be HOST:PORT"):
-        parse_listen("9999", None)
+    for bad in ("9999", "127.0.0.1:9²", "127.0.0.1:٩٩"):  # Unicode digits are digits to str.isdigit, not to int
+        with pytest.raises(UsageError, match="must be HOST:PORT"):
+            parse_listen(bad, None)
 
 
 def test_the_receiver_keeps_the_latest_record_per_worker_and_counts_what_it_drops() -> None:
@@ -102,5 +111,39 @@ def test_a_sender_reaches_a_listener_with_its_own_cpu_and_memory() -> None:
         assert len(rows) == 1 and rows[0].host == socket.gethostname() and rows[0].pid == 99
         assert rows[0].cpu_percent > 0 and rows[0].rss_bytes > 10 * 2**20
         sender.close()
+    finally:
+        listener.stop()
+
+
+def test_a_signed_datagram_counts_once_and_only_while_it_is_fresh() -> None:
+    listener = StatsListener("127.0.0.1", 0, "s3cret")
+    try:
+        now = time.time()
+        datagram = encode(record(time=now), "s3cret")
+        assert listener.receive(datagram, now)
+        assert not listener.receive(datagram, now + 1)  # the same datagram again: a replay
+        assert not listener.receive(encode(record(time=now - REPLAY_WINDOW_S - 1), "s3cret"), now)  # too old
+        assert not listener.receive(encode(record(time=now, seq=None), "s3cret"), now)  # unnumbered
+        assert listener.receive(encode(record(time=now + 1), "s3cret"), now + 1)
+        assert (listener.received, listener.replayed) == (2, 3)
+        # Gone and forgotten, its numbers are kept for the window: the first datagram is still refused.
+        listener.sample(now + GONE_S + 5)
+        assert not listener.receive(datagram, now + GONE_S + 5)
+    finally:
+        listener.stop()
+
+
+def test_hostile_hosts_cannot_reach_the_terminal_nor_hold_memory() -> None:
+    listener = StatsListener("127.0.0.1", 0, None)
+    try:
+        now = time.time()
+        assert not listener.receive(encode(record(host="web\x1b[2J"), None), now)  # an escape sequence
+        assert not listener.receive(encode(record(host="web 1"), None), now)
+        for pid in range(MAX_WORKERS + 5):
+            listener.receive(encode(record(pid=pid, host=f"h{pid}"), None), now)
+        assert listener.overflow == 5 and listener.malformed == 2
+        assert len(listener.sample(now)[0]) == MAX_WORKERS
+        assert listener.sample(now + GONE_S + 1)[0] == [] and listener._joiners == {}
+        assert listener.dropped == 7
     finally:
         listener.stop()

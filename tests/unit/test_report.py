@@ -72,6 +72,7 @@ def loadtui(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "loadtui", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # starts `python -m loadtui report`
 def test_a_log_cut_off_mid_line_is_reported_up_to_the_cut(tmp_path: Path) -> None:
     path = write_session_log(tmp_path / "killed.jsonl")
     text = path.read_text()
@@ -90,6 +91,7 @@ def test_a_log_cut_off_mid_line_is_reported_up_to_the_cut(tmp_path: Path) -> Non
         (json.dumps({"type": "session", "schema_version": 99}) + "\n", "schema_version 99"),
     ],
 )
+@pytest.mark.slow  # starts `python -m loadtui report`
 def test_foreign_or_newer_files_are_one_line_and_exit_2(tmp_path: Path, content: str, words: str) -> None:
     path = tmp_path / "x.jsonl"
     path.write_text(content)
@@ -433,3 +435,51 @@ def test_a_three_minute_report_is_plotly_js_plus_a_little_data(tmp_path: Path) -
     scripts = sorted(len(s) for s in re.findall(r"<script[^>]*>(.*?)</script>", page, re.S))
     assert scripts[-1] > 1_000_000  # plotly.js, embedded once so the file works offline
     assert len(page) - scripts[-1] < 250_000, "the data of a 3-minute session is written more than once"
+
+
+def test_no_winner_highlights_nothing_and_slo_results_and_consequences_are_shown(tmp_path: Path) -> None:
+    from loadtui.model import Event
+    from loadtui.recorder import SessionLog
+
+    log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=10))
+    verdict: dict[str, Any] = {
+        "segment": None,
+        "config": {},
+        "why": "no configuration met the SLOs",
+        "slos": ["p95 < 1 ms"],
+    }
+    no_winner = SessionLog(log.path, log.header, log.ticks, log.events, {**(log.summary or {}), "plan": [],
+                           "verdict": verdict}, log.truncated)  # fmt: skip
+    page = render([no_winner])
+    assert page[page.index("<h3>Segments</h3>") :].count("class='best'") == 0
+    # A plain run's SLOs, met and missed, each with its figure; the finding that followed from another says so.
+    checks = [{"slo": "p95 < 100 ms", "segment": 0, "value": 30.0, "met": True},
+              {"slo": "rps > 5000", "segment": 1, "value": 2000.0, "met": False}]  # fmt: skip
+    started = Event(5.0, "finding-started", "The pool is exhausted", {"id": "pool-exhausted", "evidence": "17 wait",
+                    "consequence_of": "too-few-workers"})  # fmt: skip
+    plain = SessionLog(log.path, log.header, log.ticks, [*log.events, started],
+                       {**(log.summary or {}), "slo_checks": checks}, log.truncated)  # fmt: skip
+    page = render([plain])
+    assert "<h3>SLOs: MISSED (exit status 3)</h3>" in page
+    assert "<b>p95 &lt; 100 ms</b>: met (30.00, segment 0)" in page and "<b>rps &gt; 5000</b>: MISSED" in page
+    assert "<b>The pool is exhausted</b> <i>(a consequence of too-few-workers)</i>: 17 wait" in page
+
+
+def test_planted_links_in_a_shared_folder_are_never_written_through(tmp_path: Path) -> None:
+    import os
+
+    from loadtui.errors import UsageError
+    from loadtui.report import write_report
+
+    log = write_session_log(tmp_path / "run.jsonl", segments=1, seconds=3)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    os.symlink(victim, tmp_path / ".r.html.tmp")  # the temp name a report once used
+    assert write_report([log], tmp_path / "r.html") == 0
+    assert victim.read_text() == "keep" and "<html" in (tmp_path / "r.html").read_text()
+    out = tmp_path / "csv"
+    out.mkdir()
+    os.symlink(victim, out / "run_ticks.csv")
+    with pytest.raises(UsageError, match="symbolic link"):
+        write_report([log], tmp_path / "r2.html", csv_dir=out)
+    assert victim.read_text() == "keep"

@@ -37,3 +37,26 @@ def test_only_stale_directories_are_removed(tmp_path: Path) -> None:
     assert sorted(removed) == sorted([dead, socket_dir, cluster])
     assert live.exists() and young.exists() and (target / "file").exists() and other.exists()
     assert stale.sweep(state, tmp) == [live]  # its lock is free now: the session that held it is gone
+
+
+def test_a_fifo_planted_as_a_lock_never_blocks_the_sweep(tmp_path: Path) -> None:
+    import threading
+
+    tmp = tmp_path / "tmp"
+    trap = aged(tmp / "loadtui-run-trap")
+    os.mkfifo(trap / ".lock")
+    os.utime(trap, (time.time() - 3600, time.time() - 3600))
+    result: list[list[Path]] = []
+    worker = threading.Thread(target=lambda: result.append(stale.sweep(None, tmp)), daemon=True)
+    worker.start()
+    worker.join(5)
+    assert result == [[]], "the sweep blocked on a FIFO (or removed a directory it could not prove stale)"
+    assert trap.exists()
+
+
+def test_only_the_given_owners_directories_are_looked_at(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    dead = aged(tmp / "loadtui-run-dead")
+    assert stale.sweep(None, tmp, uids={os.geteuid() + 1}) == []  # another user's: left alone, never opened
+    assert stale.sweep(None, tmp, uids={os.geteuid()}) == [dead]
+    assert os.geteuid() in stale.owners(None)

@@ -75,6 +75,7 @@ def test_slo_checks_cover_every_measured_segment_and_a_run_with_none_misses() ->
     assert "MISSED (150, segment 2)" in str(checks[1])
     nothing = check([seg(0, None, steady=0)], [slo])
     assert [(c.segment, c.met) for c in nothing] == [(-1, False)] and "nothing was measured" in str(nothing[0])
+    assert "give --duration 15 or more" in str(nothing[0])
 
 
 def test_vary_values_parse_in_order() -> None:
@@ -220,3 +221,18 @@ def test_summary_says_whether_slos_were_met() -> None:
     assert summary(verdict=Verdict(None, {}, None, None, "none", slos=["p95 < 1 ms"])).slos_met is False
     assert summary(verdict=Verdict(1, {}, 1.0, 1.0, "won", slos=["p95 < 1 ms"])).slos_met
     assert summary(verdict=Verdict(None, {}, None, None, "no step was measured")).slos_met
+
+
+def test_of_the_steps_that_miss_as_many_the_closest_misses_by_the_least() -> None:
+    slos = [parse_slo("p95 < 75 ms")]
+    results = [step({"workers": 1}, seg(0, 100.0, p95=80.0)), step({"workers": 2}, seg(1, 150.0, p95=76.0))]
+    assert "closest: 2 workers, missed p95 < 75 ms (76 ms)" in choose(results, slos).why
+    # Each miss as a share of its limit: 20% over on p95 weighs more than 10% under on req/s.
+    slos = [parse_slo("p95 < 100 ms"), parse_slo("rps > 1000")]
+    results = [step({"workers": 1}, seg(0, 1500.0, p95=120.0)), step({"workers": 2}, seg(1, 900.0, p95=50.0))]
+    assert "closest: 2 workers" in choose(results, slos).why
+
+
+def test_a_unicode_digit_in_a_vary_list_is_one_clear_line() -> None:
+    with pytest.raises(UsageError, match="workers"):
+        parse_vary("workers=1,²")

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Static
 
-from loadtui.config import RunConfig
+from loadtui.config import SLEEP_SCENARIOS, RunConfig
 from loadtui.diagnosis import THRESHOLDS
 from loadtui.errors import UsageError
 from loadtui.model import Event, Tick
@@ -89,6 +89,8 @@ class LoadtuiApp(App[int]):
         self._last_warning: tuple[str, float] | None = None
         self._confirmed: set[str] = set()
         self._cannot_confirm = False
+        self._pause_wanted: bool | None = None
+        """What the last space asked for while its job may still be queued (None: follow the session)."""
 
     @property
     def pending(self) -> RunConfig:
@@ -245,6 +247,8 @@ class LoadtuiApp(App[int]):
         """A control job is done: show its outcome and the configuration now applied."""
         if message.name == "auto-confirm":
             return  # its result is a confirmation (or confirmation-failed) event, shown with the finding
+        if message.name in ("pause", "resume") and self.controller is not None and not self.controller.busy:
+            self._pause_wanted = None  # every press has run: the session's state is the truth again
         if message.name in ("plan", "plan-step"):
             if not message.ok:
                 self.notify(message.message, title="plan", severity="error", timeout=15, markup=False)
@@ -283,14 +287,21 @@ class LoadtuiApp(App[int]):
 
     # -- header ------------------------------------------------------------------------------------------------
 
+    def on_key(self, event: events.Key) -> None:
+        """A replay answers a live key (not bound in a replay) with one line, instead of nothing."""
+        if self.replay is not None and event.key in keys.live_keys():
+            self._warn(f"{event.key}: a replay is read-only; run loadtui to change users, workers or settings")
+
     def _render_config(self) -> None:
         c = self.applied
         text = Text()
-        text.append(" applied ", style="reverse")
+        text.append(" replay " if self.replay is not None else " applied ", style="reverse")
         scenario = c.scenario if c.locustfile is None else Path(c.locustfile).name
         if c.sample_app:
             pool = f"pool {c.pool_min}–{c.pool_max}" if c.db_mode == "pool" else "connection per request"
-            settings = f" · {pool} · access log {'on' if c.access_log else 'off'} · sleep {c.sleep_ms} ms"
+            # The sleep length is the unit of work of the sleep scenarios and the slow query only.
+            sleep = f" · sleep {c.sleep_ms} ms" if c.locustfile is None and c.scenario in SLEEP_SCENARIOS else ""
+            settings = f" · {pool} · access log {'on' if c.access_log else 'off'}{sleep}"
         else:  # the pool, access-log and sleep settings are the sample app's: another app has its own
             settings = f" · {c.host}" if c.host else " · your app (--app)"
         text.append(f" {scenario} · {c.users} users · {c.workers} worker(s){settings}")
@@ -310,10 +321,8 @@ class LoadtuiApp(App[int]):
         if self.replay is not None:
             r = self.replay
             total = r.total
-            text.append(
-                f" replay {min(r.index, total)}/{total} s · {'playing' if r.playing else 'paused'} · {r.speed:g}×",
-                style="bold",
-            )
+            state = "ended" if r.index >= total else "playing" if r.playing else "paused"
+            text.append(f" replay {min(r.index, total)}/{total} s · {state} · {r.speed:g}× · read-only", style="bold")
             if r.log.truncated:
                 text.append(" · log was cut off (killed session)", style="yellow")
         elif self.job_started is not None:
@@ -417,10 +426,14 @@ class LoadtuiApp(App[int]):
             return
         if self.session is None:
             return
-        if self.session.paused:
-            self._submit("resume", lambda s: s.resume(), "resuming…")
+        # Decided from what was asked last, not from the session's state: a press while a restart runs is queued
+        # behind it, and a second press must undo the first, not pause again.
+        want = not (self._pause_wanted if self._pause_wanted is not None else self.session.paused)
+        self._pause_wanted = want
+        if want:
+            self._submit("pause", lambda s: s.set_paused(True), "pausing…")
         else:
-            self._submit("pause", lambda s: s.pause(), "pausing…")
+            self._submit("resume", lambda s: s.set_paused(False), "resuming…")
 
     def action_scenario(self) -> None:
         """Choose a scenario."""

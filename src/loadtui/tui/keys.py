@@ -134,6 +134,16 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
 ]
 
 
+def live_keys() -> frozenset[str]:
+    """The keys of the live-only actions (a replay answers them with one line: it is read-only)."""
+    return frozenset(
+        key
+        for b in BINDINGS
+        if isinstance(b, Binding) and b.action.split("(")[0] in LIVE_ONLY
+        for key in b.key.split(",")
+    )
+
+
 def help_text(app: App[Any]) -> str:
     """The help page of the app's current mode, built from its bindings (so it cannot drift from them)."""
     replay = getattr(app, "replay", None) is not None
