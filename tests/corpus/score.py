@@ -1,6 +1,6 @@
 """Replay the corpus through the diagnosis offline and score it: `python -m tests.corpus.score`.
 
-Each log's seconds and events go through a fresh :class:`~loadtui.diagnosis.Diagnoser` exactly as the session fed
+Each log's seconds and events go through a fresh :class:`~loadtui.diagnose.Diagnoser` exactly as the session fed
 them, so the score is that of the diagnosis in this checkout, not of the version that recorded the log. A finding
 counts as named when it was shown with severity warning or critical at any second; information claims no problem.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtui.config import RunConfig
-from loadtui.diagnosis import ORDER, Diagnoser
+from loadtui.diagnose import ORDER, Diagnoser
 from loadtui.recorder import iter_log
 from tests.corpus.cases import CASES, Case
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from loadtui.config import RunConfig
-from loadtui.diagnosis import Diagnoser, evaluate
+from loadtui.diagnose import Diagnoser, evaluate
 from tests.helpers import tick
 
 

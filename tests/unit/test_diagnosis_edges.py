@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from loadtui.config import RunConfig
-from loadtui.diagnosis import (
+from loadtui.diagnose import (
     DB_LIMIT_MESSAGES,
     THRESHOLDS,
     Diagnoser,

@@ -10,7 +10,7 @@ import pytest
 
 from loadtui.collectors import tree
 from loadtui.config import RunConfig
-from loadtui.diagnosis import FAULT_HOLD_S, THRESHOLDS, Diagnoser, evaluate
+from loadtui.diagnose import FAULT_HOLD_S, THRESHOLDS, Diagnoser, evaluate
 from loadtui.model import ErrorCount, OutsideProcess, Tick
 from tests.helpers import tick
 
@@ -222,14 +222,14 @@ def test_a_long_standing_finding_brings_its_newly_held_cause_along() -> None:
 
 def test_a_new_consequence_waits_while_its_cause_was_just_seen(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rules scripted second by second: pool-exhausted holds throughout, the pinned worker only now and then."""
-    import loadtui.diagnosis as diagnosis
+    import loadtui.diagnose.diagnoser as diagnoser
     from loadtui.model import Finding
 
     pool = Finding("pool-exhausted", "warning", "pool", "numbers")
     cores = Finding("too-few-workers", "warning", "cores", "numbers")
     script = {4: [pool, cores], 5: [pool], 6: [pool], 7: [pool], 8: [pool], 9: [pool]}
     now = {"t": 0}
-    monkeypatch.setattr(diagnosis, "findings", lambda w: list(script.get(now["t"], [])))
+    monkeypatch.setattr(diagnoser, "findings", lambda w: list(script.get(now["t"], [])))
     d = Diagnoser()
     shown_at = {}
     for i in range(10):

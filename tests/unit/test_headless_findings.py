@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from loadtui.config import RunConfig
-from loadtui.diagnosis import evaluate
+from loadtui.diagnose import evaluate
 from loadtui.headless import _findings
 from loadtui.model import Event
 from tests.helpers import tick

@@ -27,7 +27,9 @@ def core_modules() -> list[str]:
 
 def test_the_walk_finds_the_core() -> None:
     found = core_modules()
-    assert {"loadtui.session", "loadtui.diagnosis", "loadtui.rebalance", "loadtui.loadgen.sampler"} <= set(found)
+    assert {"loadtui.session", "loadtui.diagnose.diagnoser", "loadtui.rebalance", "loadtui.loadgen.sampler"} <= set(
+        found
+    )
     assert len(found) >= 20
 
 
