@@ -15,7 +15,7 @@ import binascii
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
@@ -42,6 +42,16 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="loadtui sample app", lifespan=lifespan)
 instrument(app, pool=lambda: database.pool)
+
+if settings.work_us:
+
+    @app.middleware("http")
+    async def extra_work(request: Request, call_next: Any) -> Any:
+        """Spin the CPU for `work_us` before each request: the app made slower by a known amount."""
+        until = time.perf_counter() + settings.work_us / 1e6
+        while time.perf_counter() < until:
+            pass
+        return await call_next(request)
 
 
 async def connection() -> AsyncIterator[psycopg.AsyncConnection]:

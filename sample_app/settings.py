@@ -26,3 +26,6 @@ class Settings(BaseSettings):
     """Seconds a request waits for a pooled connection before failing."""
     sleep_ms: int = Field(default=50, ge=0)
     """The unit of work of the sleep scenarios and of the slow query, in milliseconds."""
+    work_us: int = Field(default=0, ge=0, le=1_000_000)
+    """CPU work added to every request, in microseconds: a deliberate slowdown (bench/baseline_gate.py slows the app
+    by a known share to measure how well `loadtui compare` detects it)."""

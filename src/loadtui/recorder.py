@@ -26,7 +26,7 @@ import psutil
 from loadtui import __version__
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
-from loadtui.model import Event, Tick, check_types
+from loadtui.model import MAX_FIGURE, Event, Tick, check_types
 
 SCHEMA_VERSION = 1
 DEFAULT_DIR = Path("loadtui-sessions")
@@ -169,6 +169,15 @@ class SessionLog:
         """The configuration the session started with."""
         return RunConfig.from_dict(self.header.get("config") or {})
 
+    def segment_configs(self) -> dict[int, RunConfig]:
+        """The configuration of each segment, from the header and the events that start segments."""
+        configs = {0: self.config}
+        for ev in self.events:
+            # A segment starts with the one event that says what changed (config, workers, applied, resumed).
+            if isinstance(ev.data.get("segment"), int) and isinstance(ev.data.get("config"), dict):
+                configs[int(ev.data["segment"])] = RunConfig.from_dict(ev.data["config"])
+        return configs
+
 
 def read_log(path: Path, *, slim: bool = False) -> SessionLog:
     """Read a session log; UsageError (one line) for a missing, foreign or too-new file.
@@ -252,6 +261,13 @@ def _header(path: Path, record: Any) -> dict[str, Any]:
     for key in ("config", "machine", "versions"):
         if not isinstance(record.get(key, {}), dict):
             raise UsageError(f"{path} line 1: the session header's {key} must be an object; is the file damaged?")
+    for key, value in (record.get("machine") or {}).items():
+        if key in ("cpu_count", "memory_bytes") and not (
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_FIGURE
+        ):
+            raise UsageError(
+                f"{path} line 1: the machine's {key} is {str(value)[:40]}, not a count; is the file damaged?"
+            )
     return record
 
 
@@ -266,6 +282,8 @@ def _record(path: Path, number: int, record: Any) -> tuple[str, Any]:
             return "tick", tick
         if kind == "event":
             event = Event.from_dict(record)
+            if not -MAX_FIGURE <= event.t <= MAX_FIGURE:
+                raise ValueError(f"t: {record.get('t')!r:.40} is not a time in the session")
             if "config" in event.data and not isinstance(event.data["config"], dict):
                 raise ValueError("config: expected an object")
             return "event", event

@@ -129,12 +129,7 @@ def summarize(
     200 users at 10/s is not steady state); a segment whose users never all ran is judged after `settle` only.
     """
     ticks = [s if isinstance(s, Row) else Row.of(s) for s in seconds]
-    start = settle
-    if config is not None and config.users > 0:
-        ramp = next((i for i, t in enumerate(ticks) if t.users >= config.users), None)
-        if ramp:  # users were still spawning in the first seconds
-            start = max(settle, ramp + 1)
-    steady = list(ticks[start:]) if len(ticks) > start else []
+    steady = steady_rows(ticks, config, settle)
     findings: list[str] = []
     for tick in ticks:
         if tick.users == 0:
@@ -163,6 +158,17 @@ def summarize(
         marks=[f"{m.t:.0f} s: {m.data.get('note') or m.message}" for m in marks],
         config=config.to_dict() if config else {},
     )
+
+
+def steady_rows(ticks: Sequence[Row], config: RunConfig | None, settle: int = SETTLE_SECONDS) -> list[Row]:
+    """A segment's steady seconds: after `settle` seconds and after the second in which every user had been spawned
+    (a ramp of 200 users at 10/s is not steady state); a segment whose users never all ran, after `settle` only."""
+    start = settle
+    if config is not None and config.users > 0:
+        ramp = next((i for i, t in enumerate(ticks) if t.users >= config.users), None)
+        if ramp:  # users were still spawning in the first seconds
+            start = max(settle, ramp + 1)
+    return list(ticks[start:]) if len(ticks) > start else []
 
 
 def split(

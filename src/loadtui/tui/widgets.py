@@ -86,8 +86,8 @@ class LoadPanel(Panel):
         yield Static("p95 latency (ms)", classes="chart-label")
         yield Sparkline([], id="p95-chart")
 
-    def show(self, tick: Tick) -> None:
-        """Render one second."""
+    def show(self, tick: Tick, against: str | None = None) -> None:
+        """Render one second (`against`: the live figures against a baseline, `--baseline`)."""
         self._rps.append(tick.rps)
         self._p95.append(tick.latency.p95 or 0.0)
         text = Text()
@@ -100,6 +100,8 @@ class LoadPanel(Panel):
         text.append("\n")
         lat = tick.latency
         text.append(f"p50 {ms(lat.p50)}  p95 {ms(lat.p95)}  p99 {ms(lat.p99)}  max {ms(lat.max)}")
+        if against:
+            text.append("\n" + against, style="cyan")
         self.query_one("#load-numbers", Static).update(text)
         if len(self._rps) > 1:  # one point alone would fill the chart: a height means something against another
             self.query_one("#rps-chart", Sparkline).data = list(self._rps)
