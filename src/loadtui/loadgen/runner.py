@@ -102,11 +102,12 @@ def run_worker(args: argparse.Namespace) -> None:
     import locust.runners
     from locust.env import Environment
 
-    from loadtui.loadgen import connections
+    from loadtui.loadgen import connections, peers
 
     locust.runners.WORKER_REPORT_INTERVAL = 1.0  # per-second numbers instead of 0/0/3x jumps (DESIGN 4.1)
     classes = load_user_classes(args.locustfile, args.user_class, args.scenario)
     connections.install()
+    peers.sign_worker_ids(os.environ.get(peers.SECRET_ENV, ""))  # the master hears only workers with its secret
     env = Environment(user_classes=classes, host=args.host)
     runner = env.create_worker_runner("127.0.0.1", args.master_port)
     reported = 0
@@ -134,25 +135,6 @@ def _reconnect(runner: Any, data: dict[str, Any]) -> int:
     )
 
 
-def refuse_strangers(runner: Any, expected: int, refused: list[str]) -> None:
-    """Count only the workers we expect: one that connects beyond them (any host that reaches --master-bind can)
-    is told to quit and removed before it gets users, and counted in `refused`."""
-    import gevent
-    from locust.rpc import Message
-
-    def on_connect(client_id: str) -> None:
-        if client_id not in runner.clients and runner.worker_count >= expected:
-            refused.append(client_id)
-            gevent.spawn_later(0, refuse, client_id)  # after the master has registered it
-
-    def refuse(client_id: str) -> None:
-        message = Message("quit", None, client_id)  # type: ignore[no-untyped-call]
-        runner.server.send_to_client(message)
-        runner.handle_message(client_id, message)
-
-    runner.environment.events.worker_connect.add_listener(on_connect)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the runner and the command loop until quit or end of input."""
     args = parser().parse_args(argv)
@@ -169,19 +151,20 @@ def main(argv: list[str] | None = None) -> None:
     from gevent.fileobject import FileObjectPosix
     from locust.env import Environment
 
-    from loadtui.loadgen import connections
+    from loadtui.loadgen import connections, peers
 
     connections.install()
     env = Environment(user_classes=classes, host=args.host)
     children: list[subprocess.Popen[bytes]] = []
-    refused: list[str] = []
-    """Locust workers that connected beyond the expected count and were told to quit."""
+    guard = peers.Guard(peers.new_secret(), remote=args.expect_workers or 0)
+    """Who the master hears: its local workers (by the secret), the expected remote ones; strangers are counted."""
     runner: Any
     if args.processes > 1 or args.expect_workers:
         from loadtui.supervisor import free_port
 
         port = args.master_port or free_port(args.master_bind)
         runner = env.create_master_runner(master_bind_host=args.master_bind, master_bind_port=port)
+        peers.install(runner, guard)  # before the master's listener first runs (it waits for us to yield)
         worker_argv = [
             sys.executable,
             "-m",
@@ -207,10 +190,10 @@ def main(argv: list[str] | None = None) -> None:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
+                    env=os.environ | {peers.SECRET_ENV: guard.secret},
                 )
             )
         expected = local + (args.expect_workers or 0)
-        refuse_strangers(runner, expected, refused)
         deadline = time.monotonic() + MASTER_WAIT_SECONDS
         while runner.worker_count < expected:
             if time.monotonic() > deadline:
@@ -249,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
             record = sampler.sample(runner.stats, runner.user_count)
             if distributed:
                 record["workers"] = runner.worker_count
-                record["refused_workers"] = len(refused)
+                record["refused_workers"] = len(guard.refused)
+                record["dropped_messages"] = guard.dropped
             emit(record)
 
     reporter = gevent.spawn(report)
