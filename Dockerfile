@@ -4,6 +4,8 @@ WORKDIR /srv
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY sample_app ./sample_app
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && useradd --system --no-create-home app
+# The app needs no privilege: it runs as a system user, not root.
+USER app
 EXPOSE 8000
 CMD ["python", "-m", "sample_app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

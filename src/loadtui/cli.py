@@ -5,6 +5,7 @@
     loadtui headless --vary workers=1,2,4    a sweep: a step per value, and the verdict (add --slo for CI)
     loadtui replay FILE                      the dashboard on a recorded session
     loadtui report FILE [FILE ...] -o report.html
+    loadtui compare BASE NEW [--max-regression 10%]  did it get slower? segment by segment, with intervals
 
 Bad input ends with one line on stderr naming the problem and the fix, and exit status 2; never a traceback.
 """
@@ -18,18 +19,19 @@ import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psutil
 
 from loadtui import __version__
 from loadtui.appstats import STATS_TOKEN_ENV
+from loadtui.compare import DEFAULT_MAX_REGRESSION, parse_percent
 from loadtui.config import EMBEDDED_RESERVED, SCENARIO_NAMES, RunConfig, check_fits_machine, check_pool_fits
 from loadtui.errors import RunFailed, UsageError
 from loadtui.plan import DEFAULT_STEP_S, Plan
 from loadtui.verdict import Slo, parse_slo, parse_vary
 
-COMMANDS = ("headless", "replay", "report")
+COMMANDS = ("headless", "replay", "report", "compare")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -185,6 +187,22 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="an objective: 'p50|p95|p99 < N ms', 'fail < N %%' or 'rps > N' (repeatable); headless exits 3 "
         "when it is missed",
     )
+    base = p.add_argument_group("baseline")
+    base.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="LOG",
+        help="a recorded session to compare with: the dashboard shows the live figures against it; headless "
+        "compares the run with it at the end (see loadtui compare)",
+    )
+    base.add_argument(
+        "--max-regression",
+        default=f"{DEFAULT_MAX_REGRESSION:g}%",
+        metavar="PCT",
+        help="with --baseline, headless exits 4 when a figure is significantly worse by more than this "
+        "(default %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,6 +303,27 @@ def _check_machine(config: RunConfig) -> None:
         check_pool_fits(config, config.db_max_connections - EMBEDDED_RESERVED)
 
 
+def _max_regression(text: str) -> float:
+    try:
+        return parse_percent(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def baseline_from_args(args: argparse.Namespace) -> tuple[Any, float]:
+    """The `--baseline` session log (read now: a bad file is refused before anything starts) and the allowed
+    regression in percent."""
+    limit = _max_regression(args.max_regression)
+    if args.baseline is None:
+        return None, limit
+    from loadtui.recorder import read_log
+
+    log = read_log(args.baseline, slim=True)
+    if not log.ticks:
+        raise UsageError(f"--baseline {args.baseline} holds no seconds of measurements; record a longer session")
+    return log, limit
+
+
 def _check_record_path(path: Path) -> None:
     if path.exists():
         raise UsageError(f"--record {path} exists already; choose a new file name")
@@ -319,6 +358,7 @@ def _dispatch(args: list[str]) -> int:
             raise UsageError(f"--duration must be a number of seconds above 0 (got {ns.duration})")
         config = config_from_args(ns)
         plan, slos = sweep_from_args(ns, config)
+        baseline, max_regression = baseline_from_args(ns)
         from loadtui import headless
 
         return headless.run(
@@ -329,6 +369,8 @@ def _dispatch(args: list[str]) -> int:
             slos=slos,
             step_s=ns.step,
             verbose=ns.verbose,
+            baseline=baseline,
+            max_regression=max_regression,
         )
     if command == "replay":
         p = _Parser(prog="loadtui replay", description="Open the dashboard on a recorded session.")
@@ -358,9 +400,34 @@ def _dispatch(args: list[str]) -> int:
         from loadtui.report import write_report
 
         return write_report(ns.files, ns.output, ns.csv)
+    if command == "compare":
+        p = _Parser(
+            prog="loadtui compare",
+            description="Compare two recorded sessions segment by segment: each figure's change with a 95% interval, "
+            "and whether it is a regression. Exit status 4 when a figure is significantly worse by more than "
+            "--max-regression, 0 otherwise (a comparison that cannot be trusted says why and gives no verdict).",
+        )
+        p.add_argument("base", type=Path, help="the baseline session log")
+        p.add_argument("new", type=Path, help="the session log to judge against it")
+        p.add_argument(
+            "--max-regression",
+            default=f"{DEFAULT_MAX_REGRESSION:g}%",
+            metavar="PCT",
+            help="how much worse a figure may be before it fails the gate (default %(default)s)",
+        )
+        ns = p.parse_args(args[1:])
+        from loadtui.compare import EXIT_REGRESSION, compare, format_comparison
+        from loadtui.recorder import read_log
+
+        limit = _max_regression(ns.max_regression)
+        base, new = read_log(ns.base, slim=True), read_log(ns.new, slim=True)
+        result = compare(base, new, limit)
+        print(format_comparison(result, ns.base.name, ns.new.name))
+        return EXIT_REGRESSION if result.regressions else 0
     ns = build_parser().parse_args(args)
     config = config_from_args(ns)
     plan, slos = sweep_from_args(ns, config)
+    baseline, _ = baseline_from_args(ns)
     from loadtui.tui.run import run_dashboard
 
-    return run_dashboard(config, plan=plan, slos=slos, step_s=ns.step)
+    return run_dashboard(config, plan=plan, slos=slos, step_s=ns.step, baseline=baseline)

@@ -215,6 +215,19 @@ APP_PLACEHOLDERS = frozenset({"host", "port", "workers"})
 APP_EXAMPLE = '"uvicorn myapp:app --host {host} --port {port} --workers {workers}"'
 
 
+def _literal_workers(words: list[str]) -> int | None:
+    """The worker count written into an `--app` command (`--workers 2`, `--workers=2`, gunicorn's `-w 2`), if any."""
+    for i, word in enumerate(words):
+        value = None
+        if word in ("--workers", "-w") and i + 1 < len(words):
+            value = words[i + 1]
+        elif word.startswith("--workers="):
+            value = word.split("=", 1)[1]
+        if value is not None and value.isascii() and value.isdigit():
+            return int(value)
+    return None
+
+
 def app_path() -> str:
     """The PATH `--app` runs with: the user's, then the folder of loadtui's own Python (where the uvicorn installed
     with loadtui is, so `uvicorn myapp:app` works from an environment that was never activated)."""
@@ -249,11 +262,18 @@ def check_app_command(app: str, workers: int = 1) -> None:
     program = words[0]
     if "{" not in program and shutil.which(program, path=app_path()) is None:
         raise UsageError(f"--app: {program!r} is not a program on PATH; give the command that starts your app")
-    if workers > 1 and "workers" not in fields:
-        raise UsageError(
-            f"--workers {workers} needs {{workers}} in --app (e.g. ... --workers {{workers}}), or loadtui cannot "
-            "start or change them; or leave --workers out to run the app as its command says"
-        )
+    if "workers" not in fields:
+        fixed = _literal_workers(words)
+        if fixed is None and workers > 1:
+            raise UsageError(
+                f"--workers {workers} needs {{workers}} in --app (e.g. ... --workers {{workers}}), or loadtui cannot "
+                "start or change them; or leave --workers out to run the app as its command says"
+            )
+        if fixed is not None and fixed != workers:
+            raise UsageError(
+                f"--app starts {fixed} worker(s) (its own --workers {fixed}) but --workers asks for {workers}: write "
+                "--workers {workers} in the command, or give the same number"
+            )
 
 
 HOST_IGNORES: dict[str, str] = {

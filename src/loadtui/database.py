@@ -479,11 +479,19 @@ def _ensure_system_user(name: str) -> None:
                 f"PostgreSQL refuses to run as root and there is no user {name!r}, nor `useradd` to create it; "
                 f"create the user, run loadtui as another user, or pass --dsn"
             ) from None
-        subprocess.run(
+        result = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if result.returncode != 0:
+            said = (result.stderr or result.stdout).strip().splitlines()
+            why = said[-1] if said else f"exit status {result.returncode}"
+            raise UsageError(
+                f"PostgreSQL refuses to run as root, and `useradd {name}` failed ({why}); create the user, run "
+                "loadtui as another user, or pass --dsn"
+            ) from None
 
 
 def read_limits(dsn: str) -> ConnectionLimits:

@@ -11,17 +11,20 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from loadtui.compare import DEFAULT_MAX_REGRESSION, EXIT_REGRESSION, compare, format_comparison
 from loadtui.config import RunConfig
-from loadtui.diagnosis import RANK, RELATIONS
-from loadtui.errors import RunFailed
+from loadtui.diagnose import RANK, cause_text
+from loadtui.errors import RunFailed, UsageError
 from loadtui.model import Event, Tick, named_by
 from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
+from loadtui.recorder import SessionLog, read_log
 from loadtui.segments import Summary
 from loadtui.session import Session
 from loadtui.units import num
 from loadtui.verdict import Slo, StepResult
 
 EXIT_SLO_MISSED = 3
+
 """Exit status when an SLO was missed (0 met, 1 the run failed, 2 bad input), so CI can gate on it."""
 
 HEADER = f"{'t':>5} {'users':>5} {'req/s':>8} {'fail/s':>7} {'p50':>6} {'p95':>6} {'p99':>6}  {'worker CPU %':<22} {'lg CPU':>6} {'db conn':>8}"
@@ -143,15 +146,9 @@ def _findings(session: Session) -> list[tuple[str, str, str]]:
     }
     ranked = sorted(rows.items(), key=lambda kv: (kv[1][3] is not None, RANK.get(kv[0], len(RANK))))
     return [
-        (sev, f"{title} ({_consequence_text(fid, cause)})" if cause else title, evidence)
+        (sev, f"{title} ({cause_text(fid, cause)})" if cause else title, evidence)
         for fid, (sev, title, evidence, cause) in ranked
     ]
-
-
-def _consequence_text(fid: str, cause: str) -> str:
-    """ "a consequence of the workers' full cores (too-few-workers)", in the words of the relations table."""
-    rel = next((r for r in RELATIONS if r.cause == cause and fid in r.consequences), None)
-    return f"a consequence of {rel.cause_text if rel else cause}"
 
 
 def _evidence(event: Event) -> str:
@@ -172,11 +169,14 @@ def run(
     slos: list[Slo] | None = None,
     step_s: float = DEFAULT_STEP_S,
     verbose: bool = False,
+    baseline: SessionLog | None = None,
+    max_regression: float = DEFAULT_MAX_REGRESSION,
 ) -> int:
     """Run a session for `duration` seconds of load (or until the `plan` is done); return the exit status.
 
-    0 ok, 1 the run failed, 3 an SLO was missed (by every step of a sweep, or by the run), 128 + the signal when
-    interrupted (130 for Ctrl-C), after the summary. With `confirm`, each warning or critical finding is confirmed
+    0 ok, 1 the run failed, 3 an SLO was missed (by every step of a sweep, or by the run), 4 a figure significantly
+    worse than the `baseline` by more than `max_regression` percent, 128 + the signal when interrupted (130 for
+    Ctrl-C), after the summary. With `confirm`, each warning or critical finding is confirmed
     once with a py-spy dump of the busiest workers (one line each unless `verbose`). A reader that closes the output
     (`| head`) ends the run cleanly; the log keeps every second.
     """
@@ -218,7 +218,7 @@ def run(
         if runner is not None:
             runner.attach(session)
             assert plan is not None
-            err.write(f"loadtui: sweep of {len(plan.steps)} step(s), about {plan.estimate_s(step_s):.0f} s\n")
+            err.write(f"loadtui: sweep of {len(plan.steps)} step(s), about {plan.estimate_s(step_s, config):.0f} s\n")
         out.write(HEADER + "\n")
         deadline = time.monotonic() + (duration if duration is not None else float("inf"))
         confirmed: set[str] = set()
@@ -274,11 +274,26 @@ def run(
                 out.write("\n" + format_slo_checks(summary) + "\n")
             if status == 0 and not summary.slos_met:
                 status = EXIT_SLO_MISSED
+        if baseline is not None and summary is not None and status == 0 and not interrupted:
+            status = _against_baseline(baseline, session, max_regression, out, err)
         if session.recorder is not None:
             err.write(f"loadtui: session log {session.record_path}\n")
     if interrupted and status in (0, EXIT_SLO_MISSED):
         return 128 + interrupted[0]
     return status
+
+
+def _against_baseline(baseline: SessionLog, session: Session, max_regression: float, out: Output, err: Output) -> int:
+    """Compare the run just recorded with the baseline; EXIT_REGRESSION when a figure is significantly worse by more
+    than `max_regression` percent."""
+    try:
+        new = read_log(session.record_path, slim=True)
+    except UsageError as exc:
+        err.write(f"loadtui: cannot compare with the baseline: {exc}\n")
+        return 0
+    result = compare(baseline, new, max_regression)
+    out.write("\n" + format_comparison(result, baseline.path.name, session.record_path.name) + "\n")
+    return EXIT_REGRESSION if result.regressions else 0
 
 
 class Output:

@@ -367,6 +367,11 @@ class Event:
         )
 
 
+MAX_FIGURE = 1e15
+"""No figure of one second is larger (requests, bytes, milliseconds): larger ones, and NaN or ±Infinity, are a damaged
+or forged log, refused before a sum overflows or a plot breaks."""
+
+
 def check_types(obj: Any, where: str = "") -> None:
     """Raise ValueError naming the first field whose value does not have its declared type (records read from files).
 
@@ -409,6 +414,8 @@ def _check_value(value: Any, hint: Any, name: str) -> None:
     if hint is float or hint is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and isinstance(value, float)):
             raise ValueError(f"{name}: expected a number, got {value!r:.40}")
+        if not -MAX_FIGURE <= value <= MAX_FIGURE:  # also NaN (no comparison holds) and ±Infinity
+            raise ValueError(f"{name}: {str(value)[:40]} is not a figure a second can hold")
         return
     if hint is bool:
         if not isinstance(value, bool):
@@ -424,6 +431,11 @@ def _check_value(value: Any, hint: Any, name: str) -> None:
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{name}: expected an object, got {value!r:.40}")
+        key_hint, value_hint = typing.get_args(hint) or (str, Any)
+        for k, v in value.items():
+            _check_value(k, key_hint, f"{name} key")
+            if value_hint is not Any:
+                _check_value(v, value_hint, f"{name}[{k!r:.20}]")
         return
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, hint):

@@ -40,6 +40,15 @@ from loadtui.verdict import (
 DEFAULT_STEP_S = 20.0
 """Seconds measured per step (`--step`), after the step has settled."""
 
+RESTART_S = 3.0
+"""Seconds a restart of the sample app takes before its users can start (measured: 2-4 s on 2 cores)."""
+LOADGEN_RESTART_S = 2.0
+"""Seconds a new load generator takes to start (another scenario)."""
+LIVE_WORKER_S = 1.0
+"""Seconds to add or remove one worker live and see it in the figures."""
+SPREAD_S = 4.0
+"""Seconds spreading the users' connections over the workers takes, with the 3 s the figures then settle."""
+
 SETTLE_TIMEOUT_S = 60
 """A step that has not settled after this many seconds (users never all spawned...) is measured anyway, with a note."""
 
@@ -105,9 +114,30 @@ class Plan:
             except UsageError as exc:
                 raise UsageError(f"plan step “{step.label}”: {exc}") from None
 
-    def estimate_s(self, step_s: float) -> float:
-        """Seconds the plan takes at least (a capacity search may stop earlier)."""
-        return len(self.steps) * (step_s + segments.SETTLE_SECONDS + 2)
+    def estimate_s(self, step_s: float, config: RunConfig | None = None) -> float:
+        """Seconds the plan takes (a capacity search may stop earlier), from what each step costs before it is
+        measured: applying it (a restart, workers added live), the users' ramp, settling, spreading the connections
+        over two or more workers. Without `config`, settling only."""
+        total = 0.0
+        now = config
+        for step in self.steps:
+            total += step_s + segments.SETTLE_SECONDS + 1  # the second that closes the step
+            if now is None:
+                continue
+            new = now.replace(**step.changes)
+            restart = bool(new.needs_restart(now))
+            if restart:
+                total += RESTART_S + new.users / new.spawn_rate  # the users come back at the spawn rate
+            elif new.workers != now.workers:
+                total += LIVE_WORKER_S * abs(new.workers - now.workers)
+            if new.scenario != now.scenario and not restart:
+                total += LOADGEN_RESTART_S + new.users / new.spawn_rate  # a new load generator starts its users anew
+            elif new.users != now.users and not restart:
+                total += abs(new.users - now.users) / new.spawn_rate
+            if new.workers > 1 and (restart or new.workers != now.workers) and new.rebalance:
+                total += SPREAD_S
+            now = new
+        return total
 
 
 @dataclass(frozen=True)

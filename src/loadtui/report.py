@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from loadtui import segments
-from loadtui.config import RunConfig
+from loadtui.compare import compare
+from loadtui.diagnose import cause_text
 from loadtui.errors import UsageError
 from loadtui.model import Event, build
 from loadtui.recorder import SessionLog, read_log, read_ticks
@@ -38,6 +39,7 @@ tr.best{background:#d8f5d0}
 .facts td{text-align:left}
 .note{color:#666;font-size:13px}
 li.missed{color:#b00}
+tr.worse{background:#f8d7d7}
 """
 
 SESSION_PANELS = (
@@ -80,19 +82,9 @@ SEGMENT_COLUMNS = (
 )
 
 
-def segment_configs(log: SessionLog) -> dict[int, RunConfig]:
-    """The configuration of each segment, from the header and the `config` events."""
-    configs = {0: log.config}
-    for ev in log.events:
-        # A segment starts with the one event that says what changed (config, workers, applied, resumed).
-        if isinstance(ev.data.get("segment"), int) and isinstance(ev.data.get("config"), dict):
-            configs[int(ev.data["segment"])] = RunConfig.from_dict(ev.data["config"])
-    return configs
-
-
 def log_segments(log: SessionLog) -> list[segments.Segment]:
     """Steady-state figures per configuration segment, with the marks made in each."""
-    return segments.split(log.ticks, segment_configs(log), events=log.events)
+    return segments.split(log.ticks, log.segment_configs(), events=log.events)
 
 
 # -- figures -----------------------------------------------------------------------------------------------------
@@ -463,6 +455,9 @@ def render(logs: Sequence[SessionLog]) -> str:
         parts.append(segment_table([(log.path.name, s) for log in logs for s in log_segments(log)]))
         parts.append(_figure_html(_comparison_figure(logs), embed))
         embed = False
+    if len(logs) == 2:
+        parts.append(_change_html(logs[0], logs[1]))
+        embed = _change_figure(logs[0], logs[1], parts, embed)
     for log in logs:
         parts.append(f"<h2>{html.escape(log.path.name)}</h2>")
         parts.append(_facts(log))
@@ -499,10 +494,69 @@ def render(logs: Sequence[SessionLog]) -> str:
     return "\n".join(parts)
 
 
+def _change_html(base: SessionLog, new: SessionLog) -> str:
+    """Two logs: the second judged against the first (`loadtui compare`), each figure's change and interval."""
+    result = compare(base, new)
+    rows = []
+    for seg in result.segments:
+        if seg.untrusted:
+            rows.append(f"<tr><td class='text'>{html.escape(seg.label)}</td><td colspan='6' class='text'>no verdict: "
+                        f"{html.escape(seg.untrusted)}</td></tr>")  # fmt: skip
+            continue
+        for f in seg.figures:
+            cells = "".join(f"<td>{html.escape(c)}</td>" for c in f.row()[1:5])
+            cls = " class='worse'" if f.regression else ""
+            rows.append(
+                f"<tr{cls}><td class='text'>{html.escape(seg.label)}</td><td class='text'>{html.escape(f.figure)}</td>"
+                f"{cells}<td class='text'>{html.escape(f.row()[5])}</td></tr>"
+            )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("configuration", "figure", "base", "new", "change", "95% interval", "verdict")
+    )
+    return (
+        f"<h3>{html.escape(new.path.name)} against {html.escape(base.path.name)}</h3>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table><p><b>Verdict:</b> {html.escape(result.verdict)}</p>"
+    )
+
+
+def _change_figure(base: SessionLog, new: SessionLog, parts: list[str], embed: bool) -> bool:
+    """The changes with their intervals as a plot (one marker per figure and configuration); returns `embed`."""
+    import plotly.graph_objects as go
+
+    result = compare(base, new)
+    names, points, lows, highs = [], [], [], []
+    for seg in result.segments:
+        for f in seg.figures:
+            c = f.change
+            if c is None or not c.relative or seg.untrusted:
+                continue
+            names.append(f"{f.figure} · {seg.label}")
+            points.append(c.point * 100)
+            lows.append((c.point - c.low) * 100)
+            highs.append((c.high - c.point) * 100)
+    if not names:
+        return embed
+    fig = go.Figure(
+        go.Scatter(
+            x=points,
+            y=names,
+            mode="markers",
+            name="change, %",
+            error_x={"type": "data", "symmetric": False, "array": highs, "arrayminus": lows},
+        )
+    )
+    fig.add_vline(x=0, line_dash="dot")
+    fig.update_layout(
+        height=80 + 28 * len(names), xaxis_title="change against the base, % (95% interval)", margin={"l": 260}
+    )
+    parts.append(_figure_html(fig, embed))
+    return False
+
+
 def _consequence(event: Event) -> str:
     """ " (a consequence of too-few-workers)" for a finding that started as the consequence of another."""
     cause = event.data.get("consequence_of")
-    return f" <i>(a consequence of {html.escape(str(cause))})</i>" if cause else ""
+    return f" <i>({html.escape(cause_text(str(event.data.get('id')), str(cause)))})</i>" if cause else ""
 
 
 def _slo_html(log: SessionLog) -> str:

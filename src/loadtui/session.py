@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from loadtui import diagnosis, rebalance, remote, segments, stacks, stale, verdict
+from loadtui import rebalance, remote, segments, stacks, stale, verdict
 from loadtui.appstats import STATS_TOKEN_ENV
 from loadtui.collectors import DbCollector
 from loadtui.config import RunConfig, check_pool_fits, scenario
@@ -40,6 +40,7 @@ from loadtui.database import (
     default_state_dir,
     read_limits,
 )
+from loadtui.diagnose import Diagnoser
 from loadtui.errors import RunFailed, UsageError
 from loadtui.health import HealthWatcher, Observation
 from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
@@ -120,7 +121,7 @@ class Session:
         self.prober: Prober | None = None
         """The probe requests (probe.py), started once the app answers unless --no-probe."""
         self._builder = TickBuilder(self.run_dir / "appstats", self._running)
-        self._diagnoser = diagnosis.Diagnoser()
+        self._diagnoser = Diagnoser()
         self._stats_queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._started = time.monotonic()
         self._started_at = dt.datetime.now(dt.UTC)
@@ -773,21 +774,27 @@ class Session:
         self._remote_seen = now
 
     def _check_locust_workers(self, record: dict[str, Any] | None) -> None:
-        """With --master-bind, anyone who reaches the port can join as a Locust worker: say so when more than expected
-        did (their requests are in the figures)."""
+        """Anyone who reaches the load generator's master port can try to join it: say so when someone it does not
+        expect did (it was refused, and none of its messages reached the figures)."""
         cfg = self.config
-        if record is None or cfg.master_bind is None:
+        refused = record.get("refused_workers") if record is not None else None
+        if not isinstance(refused, int) or refused <= self._refused_workers:
             return
-        refused = record.get("refused_workers")
-        if isinstance(refused, int) and refused > self._refused_workers:
-            self._refused_workers = refused
-            self.event(
-                "error",
-                f"refused {refused} Locust worker(s) beyond the {cfg.expect_remote_workers} expected at "
-                f"--master-bind {cfg.master_bind}: a host that reached the port tried to join; only expected "
-                "workers count. Bind to a private address or firewall the port",
-                refused=refused,
-            )
+        self._refused_workers = refused
+        dropped = record.get("dropped_messages") if record is not None else None
+        where = (
+            f"beyond the {cfg.expect_remote_workers} expected at --master-bind {cfg.master_bind}: a host that reached "
+            "the port tried to join. Bind to a private address or firewall the port"
+            if cfg.master_bind is not None
+            else "without this session's secret: another program on this machine reached the load generator's port"
+        )
+        self.event(
+            "error",
+            f"refused {refused} Locust worker(s) {where}; their messages ({dropped or 0} dropped) never reach the "
+            "figures",
+            refused=refused,
+            dropped=dropped,
+        )
 
     def _watch(self, workers: list[int]) -> None:
         """Tell the health watcher what this second shows; record what it reports."""

@@ -133,7 +133,7 @@ def test_nothing_survives_the_end_of_a_session(tmp_path: Path, sig: signal.Signa
         (["--duration", "nan"], "--duration must be a number of seconds above 0"),
         (["--spawn-rate", "inf"], "--spawn-rate must be a number above 0"),
         (["--expect-workers", "2"], "--expect-workers needs --master-bind"),
-        (["--app", "nonexistent-cmd --port {port}"], "--app: command not found: nonexistent-cmd"),
+        (["--app", "nonexistent-cmd --port {port}"], "--app: 'nonexistent-cmd' is not a program on PATH"),
         (["--vary", "threads=1,2"], "KEY one of workers"),
         (["--vary", "workers=1", "--step", "1"], "--step must be at least 3 seconds"),
         (["--slo", "p95 > 3"], "p95 takes `< N ms`"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from textual.widgets import Static
 
 from loadtui.config import RunConfig
@@ -218,3 +219,49 @@ async def test_in_flight_of_a_worker_that_cannot_report_is_unknown_not_zero() ->
         await pilot.pause()
         assert [r[3] for r in app.query_one("#worker-table", TextTable).rows] == ["3", "3"]
         assert "unknown" not in text_of(app, "#app-total")
+
+
+PANELS = ("load", "diagnosis", "app", "database", "endpoints", "loadgen", "events")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+async def test_every_panel_can_be_brought_on_screen(size: tuple[int, int]) -> None:
+    """At 80×24 the panels stand in one column taller than the screen: page down reaches each of them."""
+    app = create_app(config=RunConfig(workers=2))
+    async with app.run_test(size=size) as pilot:
+        for i in range(3):
+            app.post_message(TickArrived(tick(float(i), worker_cpu=[40.0, 41.0])))
+        await pilot.pause()
+        unreachable = []
+        for pid in PANELS:
+            for _ in range(15):
+                geometry = app.screen.find_widget(app.query_one(f"#{pid}"))
+                shown = geometry.region.intersection(geometry.clip).intersection(app.screen.region)
+                if shown.height >= min(3, geometry.region.height):
+                    break
+                await pilot.press("pagedown")
+            else:
+                unreachable.append(pid)
+            for _ in range(15):
+                await pilot.press("pageup")
+        assert unreachable == [], f"panels that no key brings on screen at {size}: {unreachable}"
+
+
+async def test_f_opens_every_finding_in_full_however_long_its_advice() -> None:
+    long_advice = "Raise the pool's max size. " * 20 + "THE END"
+    findings = [
+        Finding("too-few-workers", "warning", "Too few workers", "100% CPU", "Add workers."),
+        Finding("pool-exhausted", "warning", "The pool is exhausted", "17 waiting", long_advice,
+                consequence_of="too-few-workers"),
+    ]  # fmt: skip
+    app = create_app(config=RunConfig())
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.post_message(TickArrived(tick(0.0, findings=findings)))
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "FindingsScreen"
+        text = str(app.screen.query_one("#findings-text", Static).render())
+        assert "THE END" in text and "Too few workers" in text
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ != "FindingsScreen"

@@ -27,3 +27,11 @@ def test_compose_runs_the_sample_app_through_the_launcher_with_known_settings() 
     assert parse_stats_url(url)[0] == "host.docker.internal"
     assert "host.docker.internal:host-gateway" in app["extra_hosts"]
     assert "sample_app" in (ROOT / "Dockerfile").read_text()
+
+
+def test_no_default_secret_and_no_root_in_the_container() -> None:
+    """The stats token must be set by whoever starts compose (no shared default), and the app does not run as root."""
+    token = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["app"]["environment"][STATS_TOKEN_ENV]
+    assert token.startswith("${LOADTUI_STATS_TOKEN:?"), token
+    users = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")

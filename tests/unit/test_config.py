@@ -80,6 +80,7 @@ def test_round_trip_through_the_log_ignores_unknown_fields() -> None:
         ({"master_bind": ":5557"}, "--master-bind must be HOST:PORT"),
         ({"master_bind": "127.0.0.1:5²"}, "--master-bind must be HOST:PORT"),  # a Unicode digit int() refuses
         ({"app": "uvicorn m:app --port {port}", "workers": 2}, "--workers 2 needs {workers} in --app"),
+        ({"app": "uvicorn m:app --port {port} --workers 3", "workers": 2}, "starts 3 worker"),
         ({"app": "no-such-program-here m:app --port {port}"}, "is not a program on PATH"),
         ({"host": "ftp://example"}, "must be a URL"),
     ],
@@ -361,3 +362,15 @@ def test_what_fits_passes() -> None:
     check_fits_machine(
         RunConfig(host="http://127.0.0.1:9", users=100), memory_bytes=8 * GIB, cores=2, open_files=1024 + 100
     )
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        "uvicorn m:app --port {port} --workers {workers}",
+        "uvicorn m:app --port {port} --workers 2",  # the count written in: loadtui waits for the same
+        "uvicorn m:app --port {port} --workers=2",
+    ],
+)
+def test_an_app_command_that_starts_the_asked_workers_is_taken(app: str) -> None:
+    RunConfig(app=app, workers=2).validate()

@@ -28,7 +28,7 @@ def commands() -> list[str]:
         line = line.strip().removeprefix("$ ")
         if line.startswith("loadtui ") and "`" not in line:
             found.append(line.split("  #")[0].strip())
-    skip = ("loadtui replay", "loadtui report")  # they need a recorded file; their parsers are tested elsewhere
+    skip = ("loadtui replay", "loadtui report", "loadtui compare")  # they need recorded files; tested elsewhere
     return [c for c in dict.fromkeys(found) if c not in PROSE and not c.startswith(skip)]
 
 

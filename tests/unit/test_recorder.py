@@ -288,7 +288,6 @@ def test_the_ticks_of_a_log_stream_one_at_a_time_and_summarize_the_same(tmp_path
     import types
 
     from loadtui.recorder import read_ticks
-    from loadtui.report import segment_configs
     from loadtui.segments import split
     from tests.helpers import write_session_log
 
@@ -296,5 +295,50 @@ def test_the_ticks_of_a_log_stream_one_at_a_time_and_summarize_the_same(tmp_path
     stream = read_ticks(path)
     assert isinstance(stream, types.GeneratorType)
     log = read_log(path)
-    configs = segment_configs(log)
+    configs = log.segment_configs()
     assert split(read_ticks(path), configs) == split(log.ticks, configs)
+
+
+def _edit(lines: list[str], index: int, **changes: Any) -> list[str]:
+    record = json.loads(lines[index])
+    for dotted, value in changes.items():
+        target = record
+        *parents, last = dotted.split(".")
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return [*lines[:index], json.dumps(record), *lines[index + 1 :]]
+
+
+HOSTILE: list[tuple[str, Any]] = [
+    ("memory as text", lambda ls: _edit(ls, 0, **{"machine.memory_bytes": "lots"})),
+    ("memory infinite", lambda ls: _edit(ls, 0, **{"machine.memory_bytes": float("inf")})),
+    ("memory NaN", lambda ls: _edit(ls, 0, **{"machine.memory_bytes": float("nan")})),
+    ("users null", lambda ls: _edit(ls, 1, users=None)),
+    ("t infinite", lambda ls: _edit(ls, 1, t=float("inf"))),
+    ("t minus infinite", lambda ls: _edit(ls, 1, t=float("-inf"))),
+    ("t NaN", lambda ls: _edit(ls, 1, t=float("nan"))),
+    ("rps 1e308", lambda ls: _edit(ls, 1, rps=1e308)),
+    ("rps of 400 digits", lambda ls: _edit(ls, 1, rps=int("9" * 400))),
+    ("Infinity then -Infinity", lambda ls: _edit(_edit(ls, 1, rps=float("inf")), 2, rps=float("-inf"))),
+    ("markup in by_state values", lambda ls: _edit(ls, 1, db={"connections": 1, "max_connections": 9,
+                                                             "by_state": {"active": "<b>x</b>"}, "by_application": {}})),
+    ("markup in by_state names", lambda ls: _edit(ls, 1, db={"connections": 1, "max_connections": 9,
+                                                            "by_state": {"<b>x</b>": 1}, "by_application": {}})),
+    ("event at infinity", lambda ls: [*ls[:2], '{"type":"event","t":Infinity,"kind":"mark","message":"m"}', *ls[2:]]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("change", [c for _, c in HOSTILE], ids=[n for n, _ in HOSTILE])
+def test_a_hostile_log_is_one_line_and_exit_2_or_a_safe_report(tmp_path: Path, change: Any) -> None:
+    """Reports and CSVs of a forged or damaged log: refused in one line (exit 2), or written with its text escaped."""
+    from loadtui.report import write_report
+
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(change(_valid_lines(tmp_path))) + "\n", encoding="utf-8")
+    try:
+        write_report([path], tmp_path / "r.html", tmp_path / "csv")
+    except UsageError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        return
+    assert "<b>x</b>" not in (tmp_path / "r.html").read_text()

@@ -40,10 +40,13 @@ def test_two_runs_are_compared_side_by_side(tmp_path: Path) -> None:
     one = read_log(write_session_log(tmp_path / "one-worker.jsonl", segments=1, workers=1))
     four = read_log(write_session_log(tmp_path / "four-workers.jsonl", segments=1, workers=4))
     page = render([one, four])
-    comparison = page[page.index("<h2>Comparison</h2>") : page.index("<h2>one-worker.jsonl</h2>")]
+    comparison = page[page.index("<h2>Comparison</h2>") : page.index("<h3>four-workers.jsonl against")]
     assert "one-worker.jsonl" in comparison and "four-workers.jsonl" in comparison
     assert comparison.count("<tr") == 3 and comparison.count("class='best'") == 1
     assert trace("one-worker.jsonl") in comparison and trace("four-workers.jsonl") in comparison
+    # The second judged against the first: nothing in common here, so no verdict, and why.
+    judged = page[page.index("<h3>four-workers.jsonl against") : page.index("<h2>one-worker.jsonl</h2>")]
+    assert "no verdict" in judged and "no configuration was measured by both runs" in judged
 
 
 def test_csv_columns_match_locust_stats_history(tmp_path: Path) -> None:
@@ -308,10 +311,9 @@ def test_render_puts_the_comparison_first_then_each_run(tmp_path: Path) -> None:
 
 
 def test_segment_configs_come_from_the_config_events(tmp_path: Path) -> None:
-    from loadtui.report import segment_configs
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=3, seconds=4))
-    configs = segment_configs(log)
+    configs = log.segment_configs()
     assert {i: c.workers for i, c in configs.items()} == {0: 2, 1: 3, 2: 4}
 
 
@@ -462,7 +464,9 @@ def test_no_winner_highlights_nothing_and_slo_results_and_consequences_are_shown
     page = render([plain])
     assert "<h3>SLOs: MISSED (exit status 3)</h3>" in page
     assert "<b>p95 &lt; 100 ms</b>: met (30.00, segment 0)" in page and "<b>rps &gt; 5000</b>: MISSED" in page
-    assert "<b>The pool is exhausted</b> <i>(a consequence of too-few-workers)</i>: 17 wait" in page
+    assert (
+        "<b>The pool is exhausted</b> <i>(a consequence of the workers&#x27; full cores (too-few-workers))</i>" in page
+    )
 
 
 def test_planted_links_in_a_shared_folder_are_never_written_through(tmp_path: Path) -> None:
@@ -483,3 +487,17 @@ def test_planted_links_in_a_shared_folder_are_never_written_through(tmp_path: Pa
     with pytest.raises(UsageError, match="symbolic link"):
         write_report([log], tmp_path / "r2.html", csv_dir=out)
     assert victim.read_text() == "keep"
+
+
+def test_two_runs_of_one_configuration_get_the_judged_comparison_with_its_plot(tmp_path: Path) -> None:
+    import dataclasses
+
+    base = read_log(write_session_log(tmp_path / "base.jsonl", segments=1, seconds=25))
+    slower = dataclasses.replace(
+        read_log(write_session_log(tmp_path / "new.jsonl", segments=1, seconds=25)),
+        ticks=[dataclasses.replace(t, rps=t.rps * 0.7) for t in base.ticks],
+    )
+    page = render([base, slower])
+    judged = page[page.index("<h3>new.jsonl against base.jsonl</h3>") : page.index("<h2>base.jsonl</h2>")]
+    assert "class='worse'" in judged and "REGRESSION beyond 10%" in judged and "-30.0%" in judged
+    assert trace("change, %") in judged

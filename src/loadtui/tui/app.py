@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,20 @@ from textual.app import App, ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Static
 
+from loadtui.compare import Baseline
 from loadtui.config import SLEEP_SCENARIOS, RunConfig
-from loadtui.diagnosis import THRESHOLDS
+from loadtui.diagnose import THRESHOLDS
 from loadtui.errors import UsageError
 from loadtui.model import Event, Tick
 from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.recorder import SessionLog
+from loadtui.segments import Row
 from loadtui.session import Session
 from loadtui.tui import keys
 from loadtui.tui.controller import SessionController
 from loadtui.tui.messages import EventArrived, JobFinished, Progress, TickArrived
 from loadtui.tui.replay import ReplayPlayer
-from loadtui.tui.screens import HelpScreen, MarkScreen, ScenarioScreen
+from loadtui.tui.screens import FindingsScreen, HelpScreen, MarkScreen, ScenarioScreen
 from loadtui.tui.widgets import (
     AppPanel,
     DatabasePanel,
@@ -68,6 +71,7 @@ class LoadtuiApp(App[int]):
         config: RunConfig | None = None,
         speed: float = 1.0,
         plan: PlanRunner | None = None,
+        baseline: Baseline | None = None,
     ) -> None:
         super().__init__()
         self.session = session
@@ -89,6 +93,9 @@ class LoadtuiApp(App[int]):
         self._last_warning: tuple[str, float] | None = None
         self._confirmed: set[str] = set()
         self._cannot_confirm = False
+        self.baseline = baseline
+        """A recorded session the live figures are shown against (`--baseline`), or None."""
+        self._recent: deque[Row] = deque(maxlen=Baseline.LIVE_S)
         self._pause_wanted: bool | None = None
         """What the last space asked for while its job may still be queued (None: follow the session)."""
 
@@ -197,7 +204,7 @@ class LoadtuiApp(App[int]):
         self.last_tick = tick
         self.ticks_seen += 1
         with self.batch_update():
-            self.query_one(LoadPanel).show(tick)
+            self.query_one(LoadPanel).show(tick, self._against(tick))
             self.query_one(EndpointsPanel).show(tick)
             self.query_one(AppPanel).show(tick)
             self.query_one(LoadgenPanel).show(tick)
@@ -205,6 +212,13 @@ class LoadtuiApp(App[int]):
             self.query_one(DiagnosisPanel).show(tick, judged=self.ticks_seen >= THRESHOLDS.first_verdict_s)
             if self.session is None:
                 self._render_status()
+
+    def _against(self, tick: Tick) -> str | None:
+        """The live figures against `--baseline`, for the load panel."""
+        if self.baseline is None:
+            return None
+        self._recent.append(Row.of(tick))
+        return self.baseline.line(self.applied, [r for r in self._recent if r.segment == tick.segment])
 
     @on(EventArrived)
     def show_event(self, message: EventArrived) -> None:
@@ -490,6 +504,18 @@ class LoadtuiApp(App[int]):
         """Show the help screen."""
         self.push_screen(HelpScreen())
 
+    def action_findings(self) -> None:
+        """The active findings in full (a panel cuts long advice at 160×48 and more at 80×24)."""
+        self.push_screen(FindingsScreen(self.last_tick.findings if self.last_tick is not None else []))
+
+    def action_page(self, direction: int) -> None:
+        """Scroll the panels a page (at 80×24 they stand in one scrolled column)."""
+        main = self.query_one("#main")
+        if direction > 0:
+            main.scroll_page_down(animate=False)
+        else:
+            main.scroll_page_up(animate=False)
+
     async def action_quit_app(self) -> None:
         """Stop everything and quit."""
         self.status = "stopping everything loadtui started…"
@@ -542,6 +568,7 @@ def create_app(
     plan: Plan | None = None,
     slos: Sequence[Slo] | None = None,
     step_s: float = DEFAULT_STEP_S,
+    baseline: SessionLog | None = None,
 ) -> LoadtuiApp:
     """The one factory for the dashboard, used by the CLI and the tests.
 
@@ -552,4 +579,5 @@ def create_app(
         return LoadtuiApp(replay=replay, speed=speed)
     session = Session(config or RunConfig(), slos=slos or ()) if live else None
     runner = PlanRunner(plan, slos or (), step_s) if plan is not None else None
-    return LoadtuiApp(session=session, config=config, plan=runner)
+    against = Baseline(baseline) if baseline is not None else None
+    return LoadtuiApp(session=session, config=config, plan=runner, baseline=against)

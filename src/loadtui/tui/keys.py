@@ -47,6 +47,16 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     # First, so the footer shows them however narrow the terminal (it cuts from the right).
     Binding("question_mark", "help", "help", id="help", tooltip="this help"),
     Binding("q", "quit_app", "quit", id="quit", tooltip="quit (stops everything loadtui started)"),
+    Binding("f", "findings", "findings", id="findings", tooltip="the findings in full: evidence, advice, stack sample"),
+    Binding(
+        "pagedown",
+        "page(1)",
+        "page down",
+        show=False,
+        id="page.down",
+        tooltip="scroll the panels down (80×24: one column)",
+    ),
+    Binding("pageup", "page(-1)", "page up", show=False, id="page.up", tooltip="scroll the panels up"),
     Binding("w", "users(1)", "users +1", id="users.up", tooltip="users +1 (live)"),
     Binding("W", "users(10)", "+10", show=False, id="users.up10", tooltip="users +10 (live)"),
     Binding("s", "users(-1)", "users −1", id="users.down", tooltip="users −1 (live)"),

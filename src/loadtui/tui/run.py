@@ -46,10 +46,15 @@ def _stop_then_leave(app: LoadtuiApp, status: int) -> None:
 
 
 def run_dashboard(
-    config: RunConfig, plan: Plan | None = None, slos: list[Slo] | None = None, step_s: float = DEFAULT_STEP_S
+    config: RunConfig,
+    plan: Plan | None = None,
+    slos: list[Slo] | None = None,
+    step_s: float = DEFAULT_STEP_S,
+    baseline: SessionLog | None = None,
 ) -> int:
-    """`loadtui`: the live dashboard (running the sweep `plan`, if any). Returns the exit status."""
-    app = create_app(config=config, live=True, plan=plan, slos=slos, step_s=step_s)
+    """`loadtui`: the live dashboard (running the sweep `plan`, if any; the live figures against `baseline`, if
+    given). Returns the exit status."""
+    app = create_app(config=config, live=True, plan=plan, slos=slos, step_s=step_s, baseline=baseline)
     session = app.session
     assert session is not None
 

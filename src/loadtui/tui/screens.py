@@ -1,6 +1,8 @@
-"""The dashboard's modal screens: help, the scenario picker, and the note for a mark."""
+"""The dashboard's modal screens: help, the findings in full, the scenario picker, and the note for a mark."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual import on
@@ -12,6 +14,7 @@ from textual.widgets import Input, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 from loadtui.config import SCENARIOS
+from loadtui.model import Finding, named_by
 from loadtui.tui.keys import help_text
 
 
@@ -23,6 +26,35 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Markdown(help_text(self.app))
+
+
+class FindingsScreen(ModalScreen[None]):
+    """Every active finding in full — title, evidence, advice, stack sample — however narrow the dashboard is."""
+
+    BINDINGS = [Binding("escape,q,f", "dismiss", "close")]
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        super().__init__()
+        self.findings = list(findings)
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        if not self.findings:
+            text.append("No finding is active.")
+        for f in self.findings:
+            style = {"critical": "bold red", "warning": "bold yellow"}.get(f.severity, "bold")
+            text.append(f"{f.severity.upper()}  {f.title}\n", style=style)
+            text.append(f"{f.evidence}\n")
+            if f.signals:
+                text.append(named_by(f.signals) + "\n", style="dim")
+            if f.advice:
+                text.append(f"→ {f.advice}\n", style="italic")
+            if f.confirmation:
+                text.append(f"stack sample: {f.confirmation}\n", style="dim")
+            text.append("\n")
+        with VerticalScroll(id="findings-box"):
+            yield Static("Findings in full (escape to close)", classes="box-title")
+            yield Static(text, id="findings-text")
 
 
 class ScenarioScreen(ModalScreen[str | None]):
