@@ -43,15 +43,25 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="loadtui sample app", lifespan=lifespan)
 instrument(app, pool=lambda: database.pool)
 
-if settings.work_us:
 
-    @app.middleware("http")
-    async def extra_work(request: Request, call_next: Any) -> Any:
-        """Spin the CPU for `work_us` before each request: the app made slower by a known amount."""
-        until = time.perf_counter() + settings.work_us / 1e6
-        while time.perf_counter() < until:
-            pass
-        return await call_next(request)
+class ExtraWork:
+    """Spin the CPU for `work_us` before each request: the app made slower by a known amount (a plain ASGI wrapper:
+    Starlette's `@app.middleware` would add its own, larger cost)."""
+
+    def __init__(self, inner: Any, work_us: int) -> None:
+        self.inner = inner
+        self.seconds = work_us / 1e6
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            until = time.perf_counter() + self.seconds
+            while time.perf_counter() < until:
+                pass
+        await self.inner(scope, receive, send)
+
+
+if settings.work_us:
+    app.add_middleware(ExtraWork, work_us=settings.work_us)
 
 
 async def connection() -> AsyncIterator[psycopg.AsyncConnection]:

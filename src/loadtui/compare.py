@@ -42,6 +42,12 @@ DEFAULT_MAX_REGRESSION = 10.0
 FAIL_POINTS = 1.0
 """Failures regress when their share rises significantly by at least this many percentage points."""
 
+RUN_TO_RUN: dict[str, float] = {"req/s": 0.04, "p50": 0.03, "p95": 0.07, "p99": 0.15, "CPU/request": 0.04}
+"""How much a figure's mean wanders from one run to the next of the same configuration, beyond the noise of its own
+seconds (standard deviation on the log scale). The same command run six times on a 2-core machine wandered this much
+(bench/baseline_gate.py): the machine's state (other work, caches, frequency) changes between runs, not within one.
+Without it, a run's own seconds make intervals so narrow that two runs of the same app differ "significantly"."""
+
 MATCHED_FIELDS = (
     "workers",
     "users",
@@ -158,12 +164,18 @@ class Change:
 
 
 def compare_series(
-    base: Sequence[float], new: Sequence[float], *, relative: bool = True, ignore_rho: bool = False
+    base: Sequence[float],
+    new: Sequence[float],
+    *,
+    relative: bool = True,
+    ignore_rho: bool = False,
+    run_sd: float = 0.0,
 ) -> Change:
     """The change from `base` to `new` with its interval: the ratio of the means on a log scale (or their difference
     when not `relative`), its standard error from each mean's autocorrelation-corrected variance, and Student's t
-    with Welch's degrees of freedom over the effective seconds. `ignore_rho` treats the seconds as independent (for
-    the tests that show why it must not)."""
+    with Welch's degrees of freedom over the effective seconds. `run_sd`: how much one run's mean wanders from
+    another's on the log scale, beyond its own seconds' noise (each run adds it once). `ignore_rho` treats the seconds
+    as independent (for the tests that show why it must not)."""
     b = MeanEstimate.of(base) if not ignore_rho else _independent(base)
     n = MeanEstimate.of(new) if not ignore_rho else _independent(new)
     if relative:
@@ -174,7 +186,7 @@ def compare_series(
     else:
         terms = (b.variance, n.variance)
         center = n.mean - b.mean
-    se = math.sqrt(sum(terms))
+    se = math.sqrt(sum(terms) + 2 * run_sd**2)
     denominator = sum(t**2 / (e.effective_n - 1) for t, e in zip(terms, (b, n), strict=True))
     df = sum(terms) ** 2 / denominator if denominator > 0 else 1e9
     half = t_quantile(1 - (1 - LEVEL) / 2, max(1.0, df)) * se
@@ -338,7 +350,7 @@ def compare_segment(
         if min(len(xs), len(ys)) < MIN_STEADY_S or (relative and min(statistics.fmean(xs), statistics.fmean(ys)) <= 0):
             figures.append(FigureChange(fig.name, fig.unit, None, "not measured"))
             continue
-        change = compare_series(xs, ys, relative=relative)
+        change = compare_series(xs, ys, relative=relative, run_sd=RUN_TO_RUN.get(fig.name, 0.0))
         worse = change.point > 0 if not fig.higher_is_better else change.point < 0
         verdict: Verdict = "no significant difference"
         if change.significant:

@@ -40,13 +40,13 @@ from loadtui.verdict import (
 DEFAULT_STEP_S = 20.0
 """Seconds measured per step (`--step`), after the step has settled."""
 
-RESTART_S = 3.0
-"""Seconds a restart of the sample app takes before its users can start (measured: 2-4 s on 2 cores)."""
+RESTART_S = 1.0
+"""Seconds a restart of the sample app takes before its users start again (measured on 2 cores: 1-1.5 s)."""
 LOADGEN_RESTART_S = 2.0
 """Seconds a new load generator takes to start (another scenario)."""
 LIVE_WORKER_S = 1.0
 """Seconds to add or remove one worker live and see it in the figures."""
-SPREAD_S = 4.0
+SPREAD_S = 6.0
 """Seconds spreading the users' connections over the workers takes, with the 3 s the figures then settle."""
 
 SETTLE_TIMEOUT_S = 60
@@ -116,26 +116,27 @@ class Plan:
 
     def estimate_s(self, step_s: float, config: RunConfig | None = None) -> float:
         """Seconds the plan takes (a capacity search may stop earlier), from what each step costs before it is
-        measured: applying it (a restart, workers added live), the users' ramp, settling, spreading the connections
-        over two or more workers. Without `config`, settling only."""
+        measured: applying it (a restart, workers added live), then the longest of settling, the users' ramp and the
+        spreading of their connections over two or more workers (they overlap). Without `config`, settling only."""
         total = 0.0
         now = config
         for step in self.steps:
-            total += step_s + segments.SETTLE_SECONDS + 1  # the second that closes the step
+            total += step_s
             if now is None:
+                total += segments.SETTLE_SECONDS
                 continue
             new = now.replace(**step.changes)
-            restart = bool(new.needs_restart(now))
-            if restart:
-                total += RESTART_S + new.users / new.spawn_rate  # the users come back at the spawn rate
-            elif new.workers != now.workers:
-                total += LIVE_WORKER_S * abs(new.workers - now.workers)
-            if new.scenario != now.scenario and not restart:
-                total += LOADGEN_RESTART_S + new.users / new.spawn_rate  # a new load generator starts its users anew
-            elif new.users != now.users and not restart:
-                total += abs(new.users - now.users) / new.spawn_rate
-            if new.workers > 1 and (restart or new.workers != now.workers) and new.rebalance:
-                total += SPREAD_S
+            apply = ramp = spread = 0.0
+            if new.needs_restart(now):
+                apply, ramp = RESTART_S, new.users / new.spawn_rate  # the users come back at the spawn rate
+            elif new.scenario != now.scenario:
+                apply, ramp = LOADGEN_RESTART_S, new.users / new.spawn_rate  # a new load generator starts them anew
+            else:
+                apply = LIVE_WORKER_S * abs(new.workers - now.workers)
+                ramp = max(0, new.users - now.users) / new.spawn_rate  # fewer users stop at once
+            if new.workers > 1 and new.rebalance and (new.needs_restart(now) or new.workers != now.workers):
+                spread = SPREAD_S
+            total += apply + max(segments.SETTLE_SECONDS, ramp, spread)
             now = new
         return total
 

@@ -9,6 +9,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, cast
 
+import pytest
+
 from loadtui.config import RunConfig
 from loadtui.model import Event, Tick
 from loadtui.plan import Plan, PlanRunner
@@ -184,3 +186,31 @@ def test_a_plan_refused_at_attach_never_runs_and_says_why() -> None:
     runner.poll(cast(Session, stand))
     assert stand.changes == [] and runner.finished and runner.verdict is None
     assert runner.stopped is not None and "4 workers × pool max 30" in runner.stopped
+
+
+@pytest.mark.parametrize(
+    ("vary", "config", "measured"),
+    [
+        # Measured on 2 cores (headless --step, the plan event to the verdict), and what the estimate says of each.
+        ("workers=1,2,3", RunConfig(users=20), 31.1),
+        ("pool-max=4,8", RunConfig(users=30), 18.0),
+        ("users=10,40", RunConfig(workers=2), 16.0),
+        ("pool-max=3,6,12", RunConfig(users=20), 27.1),
+    ],
+)
+def test_a_sweep_estimate_is_within_10_percent_of_what_it_took(vary: str, config: RunConfig, measured: float) -> None:
+    from loadtui.verdict import parse_vary
+
+    estimate = Plan.from_varies([parse_vary(vary)]).estimate_s(5, config)
+    assert abs(estimate - measured) <= 0.1 * measured, estimate
+
+
+def test_an_estimate_counts_a_restart_the_ramp_and_the_spreading_but_not_fewer_users() -> None:
+    from loadtui.plan import RESTART_S, SPREAD_S
+    from loadtui.verdict import parse_vary
+
+    base = RunConfig(users=50, spawn_rate=10)
+    assert Plan.from_varies([parse_vary("users=10")]).estimate_s(5, base) == 5 + 3  # fewer users stop at once
+    assert Plan.from_varies([parse_vary("users=100")]).estimate_s(5, base) == 5 + 5  # 50 more at 10/s
+    assert Plan.from_varies([parse_vary("pool-max=4")]).estimate_s(5, base) == 5 + RESTART_S + 5  # the ramp after it
+    assert Plan.from_varies([parse_vary("workers=2")]).estimate_s(5, base) == 5 + 1 + SPREAD_S
