@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from loadtui import rebalance, remote, segments, stacks, stale, verdict
+from loadtui import logfiles, rebalance, remote, segments, stacks, stale, verdict
 from loadtui.appstats import STATS_TOKEN_ENV
 from loadtui.collectors import DbCollector
 from loadtui.config import RunConfig, check_pool_fits, scenario
@@ -74,6 +74,9 @@ That first level measures what a request costs when nothing queues (the service 
 the diagnosis compares with it to tell a fixed limit (throughput flat, latency growing with the users) from a merely
 slow dependency, on apps it knows nothing about — whatever spawn rate the user chose."""
 
+
+LOG_CHECK_TICKS = 10
+"""Every this many seconds the children's logs are checked against their size cap (logfiles.py)."""
 
 REPLACED_WORKER_READY_S = 2.0
 """Seconds a worker the supervisor started in place of a dead one gets to import the app before load moves to it."""
@@ -696,6 +699,9 @@ class Session:
             if self.recorder is not None:
                 self.recorder.tick(tick)
             self._end_first_step()
+            if self.tick_count % LOG_CHECK_TICKS == 0:
+                for log in ("app.log", "loadgen.log"):
+                    logfiles.cap(self.run_dir / log)  # a chatty app's output must not fill the disk
             self._spread_first_ramp(tick)
             for cb in self._tick_callbacks:
                 cb(tick)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psutil
 
+from loadtui import logfiles
 from loadtui.appstats import STATS_DIR_ENV
 from loadtui.config import RunConfig, app_path
 from loadtui.errors import UsageError
@@ -213,12 +214,8 @@ class AppSupervisor:
         return self._proc.poll() if self._proc is not None else None
 
     def log_tail(self, lines: int = 8) -> list[str]:
-        """The app's last log lines (for error messages)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return []
-        return [line for line in text.splitlines() if line.strip()][-lines:]
+        """The app's last log lines (for error messages), read from the end of its log."""
+        return logfiles.tail(self.log_path, lines)
 
     # -- workers -----------------------------------------------------------------------------------------------
 

@@ -77,3 +77,34 @@ def test_a_capacity_search_stops_at_the_slo_breach(tmp_path: Path) -> None:
     assert [p["changes"] for p in summary["plan"]] == [{"users": 5}, {"users": 10}]
     assert summary["verdict"]["knee"] == 5
     assert "knee: 5 users (10 users missed p95 < 380 ms)" in run.stdout
+
+
+def test_headless_against_a_baseline_it_cannot_match_exits_4(tmp_path: Path) -> None:
+    """A real run judged against a baseline that served twice its requests/s: a regression beyond 10%, exit 4, the
+    comparison printed; against itself (the same figures), no regression."""
+    import json
+    import subprocess
+    import sys
+
+    first = tmp_path / "first.jsonl"
+    argv = [sys.executable, "-m", "loadtui", "headless", "--scenario", "ping", "--users", "5", "--duration", "22",
+            "--no-auto-confirm"]  # fmt: skip
+    assert subprocess.run([*argv, "--record", str(first)], capture_output=True, timeout=120).returncode == 0
+    doubled = tmp_path / "doubled.jsonl"
+    lines = []
+    for line in first.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("type") == "tick":
+            record["rps"] *= 2
+        lines.append(json.dumps(record))
+    doubled.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        [*argv, "--record", str(tmp_path / "second.jsonl"), "--baseline", str(doubled), "--max-regression", "10%"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert "second.jsonl against doubled.jsonl" in result.stdout and "REGRESSION beyond 10%" in result.stdout
+    same = subprocess.run(
+        [sys.executable, "-m", "loadtui", "compare", str(first), str(first)], capture_output=True, text=True, timeout=60
+    )
+    assert same.returncode == 0 and "no significant difference" in same.stdout, same.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,15 @@ async def test_replay_is_read_only(tmp_path: Path) -> None:
         assert "pending" not in text_of(app, "#config-bar")
         text = help_text(app)
         assert "one second forward" in text and "users +1" not in text and "(replay)" in text
+        # It says it is a replay, answers a live key in one line, and ends as ended.
+        assert text_of(app, "#config-bar").startswith(" replay ")
+        told = [n.message for n in app._notifications]
+        assert any("a replay is read-only" in m for m in told), told
+        await pilot.press("end")
+        deadline = time.monotonic() + 5
+        while "ended" not in text_of(app, "#status-bar") and time.monotonic() < deadline:
+            await pilot.pause(0.1)  # the last second plays, then the replay has ended
+        assert "ended" in text_of(app, "#status-bar") and "read-only" in text_of(app, "#status-bar")
 
 
 async def test_replay_feeds_recorded_ticks_through_the_same_path(tmp_path: Path) -> None:
@@ -265,3 +275,21 @@ async def test_f_opens_every_finding_in_full_however_long_its_advice() -> None:
         assert "THE END" in text and "Too few workers" in text
         await pilot.press("escape")
         assert app.screen.__class__.__name__ != "FindingsScreen"
+
+
+async def test_the_live_figures_are_shown_against_a_baseline(tmp_path: Path) -> None:
+    from loadtui.recorder import SessionLog
+
+    base_ticks = [tick(float(i), rps=1000.0, p50=10.0, users=50) for i in range(25)]
+    header = {"config": RunConfig(users=50).to_dict(), "machine": {}, "versions": {}}
+    baseline = SessionLog(tmp_path / "before.jsonl", header, base_ticks)
+    app = create_app(config=RunConfig(users=50), baseline=baseline)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for i in range(3):
+            app.post_message(TickArrived(tick(float(i), rps=900.0, p50=11.0, users=50)))
+            await pilot.pause()  # one second at a time (a newer tick supersedes one still queued)
+        assert "vs before.jsonl: measuring (3 of 10 s)" in text_of(app, "#load-numbers")
+        for i in range(3, 12):
+            app.post_message(TickArrived(tick(float(i), rps=900.0, p50=11.0, users=50)))
+            await pilot.pause()
+        assert "vs before.jsonl: req/s -10% · p50 +10%" in text_of(app, "#load-numbers")

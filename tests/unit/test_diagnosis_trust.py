@@ -11,7 +11,7 @@ import pytest
 from loadtui.collectors import tree
 from loadtui.config import RunConfig
 from loadtui.diagnose import FAULT_HOLD_S, THRESHOLDS, Diagnoser, evaluate
-from loadtui.model import ErrorCount, OutsideProcess, Tick
+from loadtui.model import ErrorCount, Finding, OutsideProcess, Tick
 from tests.helpers import tick
 
 STOCK = RunConfig(workers=2, app="uvicorn a:app --port {port} --workers {workers}")
@@ -223,7 +223,6 @@ def test_a_long_standing_finding_brings_its_newly_held_cause_along() -> None:
 def test_a_new_consequence_waits_while_its_cause_was_just_seen(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rules scripted second by second: pool-exhausted holds throughout, the pinned worker only now and then."""
     import loadtui.diagnose.diagnoser as diagnoser
-    from loadtui.model import Finding
 
     pool = Finding("pool-exhausted", "warning", "pool", "numbers")
     cores = Finding("too-few-workers", "warning", "cores", "numbers")
@@ -240,3 +239,37 @@ def test_a_new_consequence_waits_while_its_cause_was_just_seen(monkeypatch: pyte
     assert shown_at[6] == []
     # At 7 the worker was last seen 3 s ago: no longer a cause, the pool's queue is shown as a finding of its own.
     assert shown_at[7] == [("pool-exhausted", None)] and shown_at[9] == [("pool-exhausted", None)]
+
+
+def test_each_rule_is_computed_once_a_second_and_exclusions_are_one_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database's figures are read once per window though the pool, database and concurrency rules all ask;
+    what rules out what is the EXCLUDED_BY table, not code inside the rules."""
+    import loadtui.diagnose.window as window
+    from loadtui.diagnose.relations import EXCLUDED_BY, exclude
+
+    made: list[object] = []
+
+    class Counted(window.DbTime):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(window, "DbTime", Counted)
+    ticks = [tick(float(i), helper=False, worker_cpu=[8.0], active=3, db_conns=4, probe_ms=1.0) for i in range(5)]
+    evaluate(ticks, RunConfig())
+    assert len(made) == 1
+    limit = Finding("app-concurrency-limit", "warning", "a limit", "numbers")
+    for cause in EXCLUDED_BY["app-concurrency-limit"]:
+        assert exclude([limit, Finding(cause, "warning", "t", "e")]) == [Finding(cause, "warning", "t", "e")]
+    assert exclude([limit]) == [limit]
+
+
+def test_an_app_that_exited_and_was_restarted_by_apply_is_judged_again() -> None:
+    d = Diagnoser()
+    d.note("app-exited", 5.0, "the app exited with status 1")
+    assert d.update(tick(6.0), RunConfig())[0] == [] and d.held_by_fault is not None
+    d.note("applied", 8.0, "configuration applied: restarted as it was")
+    shown: list[Any] = []
+    for i in range(9, 9 + int(FAULT_HOLD_S) + int(THRESHOLDS.first_verdict_s) + 1):
+        shown, _, _ = d.update(tick(float(i), worker_cpu=[99.0], loadgen_cpu=10.0), RunConfig())
+    assert [f.id for f in shown] == ["too-few-workers"] and d.held_by_fault is None

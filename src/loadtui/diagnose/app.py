@@ -11,7 +11,7 @@ from loadtui.diagnose.database import (
     database_queue,
 )
 from loadtui.diagnose.thresholds import THRESHOLDS
-from loadtui.diagnose.window import Window, capacity
+from loadtui.diagnose.window import Window, capacity, once
 from loadtui.model import Finding, Signal, Tick
 from loadtui.units import ms
 
@@ -26,10 +26,9 @@ def app_concurrency_limit(w: Window, history: Sequence[Tick]) -> Finding | None:
     probe = w.probe_wait
     if probe is None or w.p50 is None or probe > THRESHOLDS.probe_free_share * w.p50:
         return None
-    if w.app_cpu_mean > THRESHOLDS.idle_cpu or threadpool_full(w) is not None:
+    if w.app_cpu_mean > THRESHOLDS.idle_cpu:
         return None
-    if database_queue(w):
-        return None  # the app's pool or the database is the limit: pool-exhausted or db-bound names it
+    # A full threadpool, the app's pool or the database as the limit rule it out: EXCLUDED_BY (relations.py).
     c = capacity(w, history, latency_only=True)
     if c is None:
         return None
@@ -46,6 +45,7 @@ def app_concurrency_limit(w: Window, history: Sequence[Tick]) -> Finding | None:
     )
 
 
+@once
 def threadpool_full(w: Window) -> tuple[int, str, list[Signal]] | None:
     """Every worker's threadpool in use over the window: (threads in all pools, what showed it, signals); else None.
 
@@ -90,6 +90,7 @@ def threadpool_full(w: Window) -> tuple[int, str, list[Signal]] | None:
     return threads, seen, ["process", "probe"]
 
 
+@once
 def threadpool_saturated(w: Window) -> Finding | None:
     """Sync endpoints use every thread of the pool while the CPU idles: the threadpool caps the throughput.
 
@@ -123,6 +124,7 @@ NODELAY_ADVICE = (
 )
 
 
+@once
 def nodelay_delay(w: Window) -> Finding | None:
     """About 40 ms added to each answer on kept-alive connections: the server's sockets lack TCP_NODELAY.
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from loadtui.diagnose.loop import event_loop_blocked
 from loadtui.diagnose.thresholds import DB_LIMIT_MESSAGES, THRESHOLDS
-from loadtui.diagnose.window import Window, capacity
+from loadtui.diagnose.window import Window, capacity, once
 from loadtui.model import Finding
 from loadtui.units import ms
 
 
+@once
 def lock_contention(w: Window) -> Finding | None:
     """Requests wait for each other's row or table locks in PostgreSQL: a hot row every request updates.
 
@@ -49,6 +50,7 @@ def lock_contention(w: Window) -> Finding | None:
 POOL_TITLE = "The connection pool is exhausted: requests queue for a connection"
 
 
+@once
 def pool_exhausted(w: Window) -> Finding | None:
     """Requests wait for a pooled connection while PostgreSQL could take more connections.
 
@@ -119,6 +121,7 @@ def _pool_exhausted_from_database(w: Window, headroom: str) -> Finding | None:
     )
 
 
+@once
 def db_connection_limit(w: Window) -> Finding | None:
     """Connections are refused or at max_connections ("too many clients")."""
     db = w.last.db
@@ -145,6 +148,7 @@ def db_connection_limit(w: Window) -> Finding | None:
     )
 
 
+@once
 def db_bound(w: Window) -> Finding | None:
     """The database holds most of each request's time while the app's workers idle: slow queries.
 
@@ -189,6 +193,7 @@ def db_bound(w: Window) -> Finding | None:
     )
 
 
+@once
 def database_queue(w: Window) -> bool:
     """Requests queue for the database or for the app's connections to it (so not for something else in the app)."""
     return pool_exhausted(w) is not None or db_bound(w) is not None

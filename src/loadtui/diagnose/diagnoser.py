@@ -31,11 +31,7 @@ from loadtui.diagnose.machine import (
     too_few_workers,
     worker_imbalance,
 )
-from loadtui.diagnose.relations import (
-    RANK,
-    order,
-    relate,
-)
+from loadtui.diagnose.relations import RANK, exclude, order, relate
 from loadtui.diagnose.thresholds import THRESHOLDS
 from loadtui.diagnose.window import Window, probe_floor
 from loadtui.model import Finding, Tick
@@ -64,7 +60,8 @@ def _window(ticks: Sequence[Tick], config: RunConfig, probe_base: float | None, 
 
 
 def findings(w: Window) -> list[Finding]:
-    """Every rule once over the window, unrelated (see :func:`relate`) and unordered."""
+    """Every rule once over the window (a rule that asks about another reads its kept result), those another rules out
+    dropped (:data:`~loadtui.diagnose.relations.EXCLUDED_BY`), unrelated (see :func:`relate`) and unordered."""
     found = [f for rule in RULES if (f := rule(w)) is not None]
     history = w.history
     if not any(f.id == "event-loop-blocked" for f in found):
@@ -75,6 +72,7 @@ def findings(w: Window) -> list[Finding]:
         f = rule(w, history)
         if f is not None:
             found.append(f)
+    found = exclude(found)
     if any(f.id == "machine-saturated" for f in found) and all(
         f.severity == "info" for f in found if f.id not in ("machine-saturated", "measurement-disturbed")
     ):
@@ -161,6 +159,8 @@ class Diagnoser:
         it (see the class docstring). The session and an offline replay of its log call it alike."""
         if kind in RESETS:
             self.reset()
+            if kind == "applied":
+                self._faults.discard("app")  # an app that had exited was started again by the restart
             return
         ended = FAULT_ENDS.get(kind)
         if kind in FAULTS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from loadtui.diagnose.thresholds import THRESHOLDS
-from loadtui.diagnose.window import Window
+from loadtui.diagnose.window import Window, once
 from loadtui.model import Finding
 from loadtui.units import ms
 
@@ -17,6 +17,7 @@ BLOCKED_ADVICE = (
 )
 
 
+@once
 def event_loop_blocked(w: Window) -> Finding | None:
     """Requests wait for the event loop while the CPU idles: something blocks inside `async def` (a sync call).
 

@@ -5,11 +5,12 @@ generator, workers at the limit of one core, and uneven workers.
 from __future__ import annotations
 
 from loadtui.diagnose.thresholds import THRESHOLDS
-from loadtui.diagnose.window import Window
+from loadtui.diagnose.window import Window, once
 from loadtui.model import Finding
 from loadtui.units import ms
 
 
+@once
 def measurement_disturbed(w: Window) -> Finding | None:
     """Another program uses a share of the cores (or a hypervisor gives them to other guests): the figures measure
     the app under that competition, and will not compare with a run without it.
@@ -44,6 +45,7 @@ def measurement_disturbed(w: Window) -> Finding | None:
     )
 
 
+@once
 def machine_saturated(w: Window) -> Finding | None:
     """Every core of the machine is busy: the app, the load generator and PostgreSQL compete for them.
 
@@ -67,6 +69,7 @@ def machine_saturated(w: Window) -> Finding | None:
     )
 
 
+@once
 def loadgen_saturated(w: Window) -> Finding | None:
     """The load generator's processes are near 100 % of their cores: the numbers measure it, not the app."""
     if w.last.loadgen is None:
@@ -87,6 +90,7 @@ def loadgen_saturated(w: Window) -> Finding | None:
     )
 
 
+@once
 def too_few_workers(w: Window) -> Finding | None:
     """A worker is near 100 % of a core while other cores are idle: one process cannot use more than one core."""
     cpu = w.worker_cpu()
@@ -113,6 +117,7 @@ def too_few_workers(w: Window) -> Finding | None:
     )
 
 
+@once
 def worker_imbalance(w: Window) -> Finding | None:
     """One worker pinned while another idles: keep-alive connections stay on the worker that accepted them."""
     cpu = w.worker_cpu()

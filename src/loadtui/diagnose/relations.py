@@ -95,6 +95,19 @@ RELATIONS: tuple[Relation, ...] = (
 )
 """Which finding follows from which: one table, read by the diagnosis, the front ends and the report alike."""
 
+EXCLUDED_BY: dict[FindingId, tuple[FindingId, ...]] = {
+    # What is left once the threadpool, the app's database pool and the database are ruled out is the app's own limit.
+    "app-concurrency-limit": ("threadpool-saturated", "pool-exhausted", "db-bound"),
+}
+"""A finding that does not stand while another holds: the other names the same wait more precisely."""
+
+
+def exclude(found: list[Finding]) -> list[Finding]:
+    """`found` without the findings that another one in it rules out (:data:`EXCLUDED_BY`)."""
+    ids = {f.id for f in found}
+    return [f for f in found if not any(other in ids for other in EXCLUDED_BY.get(f.id, ()))]
+
+
 CONSEQUENCE = "A consequence of "
 """How the advice of a finding that follows from another begins."""
 

@@ -4,9 +4,11 @@ the app's database time, who uses the cores, and the capacity test against the f
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from loadtui.config import RunConfig
 from loadtui.diagnose.thresholds import THRESHOLDS
@@ -95,6 +97,8 @@ class Window:
     for a --host far away), which no wait of the app's is."""
     history: Sequence[Tick] = ()
     """Earlier seconds, oldest first, ending with the window's: what the queueing rules compare with."""
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Each rule's result over this window, computed once however many rules ask for it (see :func:`once`)."""
 
     @property
     def last(self) -> Tick:
@@ -157,13 +161,13 @@ class Window:
         cpu = self.worker_cpu()
         return statistics.fmean(cpu.values()) if cpu else 0.0
 
-    @property
+    @functools.cached_property
     def probe_wait(self) -> float | None:
         """Mean wait of loadtui's probe requests over the window beyond the network's share (None without probes)."""
         wait = self.mean(lambda t: t.probe.wait_ms if t.probe is not None else None)
         return None if wait is None else max(0.0, wait - self.probe_base)
 
-    @property
+    @functools.cached_property
     def fixed_delay_ms(self) -> float:
         """The delay the server adds to every answer on a kept-alive connection (0 when none): the probe's kept-alive
         time less its fresh-connection time, when they show the Nagle + delayed-ACK signature (see nodelay_delay)."""
@@ -173,7 +177,7 @@ class Window:
             return 0.0
         return kept - fresh
 
-    @property
+    @functools.cached_property
     def database(self) -> DbTime | None:
         """How the app's database connections were used over the window (None without PostgreSQL's figures)."""
         dbs = [t.db for t in self.ticks if t.db is not None]
@@ -199,7 +203,7 @@ class Window:
             pinned=pinned,
         )
 
-    @property
+    @functools.cached_property
     def loaded_workers_share(self) -> float:
         """Share of the workers that carry the load: the kernel spreads kept-alive connections unevenly, and a worker
         far quieter than the busiest has (almost) none of them."""
@@ -209,7 +213,7 @@ class Window:
             return 1.0
         return sum(1 for v in cpu.values() if v >= THRESHOLDS.loaded_worker_share * busiest) / len(cpu)
 
-    @property
+    @functools.cached_property
     def cores_used(self) -> CoresUsed | None:
         """Who used the machine's cores over the window (None without the machine's figure)."""
         total = self.mean(lambda t: t.machine_cpu_percent)
@@ -298,3 +302,21 @@ def capacity(w: Window, history: Sequence[Tick], *, latency_only: bool = False) 
 def probe_floor(ticks: Sequence[Tick]) -> float | None:
     """The fastest probe among `ticks` (the per-second medians), or None without probes."""
     return min((t.probe.p50_ms for t in ticks if t.probe is not None and t.probe.p50_ms is not None), default=None)
+
+
+R = TypeVar("R")
+
+
+def once(rule: Callable[[Window], R]) -> Callable[[Window], R]:
+    """A rule computed once per window: a rule that asks whether another holds (a blocked loop rules out a pool
+    queue...) reads its result instead of computing it again."""
+    name = rule.__qualname__
+
+    @functools.wraps(rule)
+    def cached(w: Window) -> R:
+        if name not in w.memo:
+            w.memo[name] = rule(w)
+        result: R = w.memo[name]
+        return result
+
+    return cached

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loadtui import logfiles
 from loadtui.errors import UsageError
 from loadtui.processes import Guardian, spawn, stop_group
 
@@ -135,10 +136,8 @@ class LoadGen:
             raise LoadGenError(message)
 
     def _stderr_excerpt(self) -> str:
-        if self._stderr_path and self._stderr_path.exists():
-            lines = self._stderr_path.read_text(errors="replace").strip().splitlines()
-            return lines[-1] if lines else ""
-        return ""
+        lines = logfiles.tail(self._stderr_path, 1) if self._stderr_path else []
+        return lines[-1].strip() if lines else ""
 
     @property
     def alive(self) -> bool:
