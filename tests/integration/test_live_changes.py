@@ -67,6 +67,13 @@ def test_the_load_follows_plus_minus_and_a_restart(tmp_path: Path) -> None:
         session.apply(session.config.replace(pool_max=12))
         restarted_at = time.monotonic()
         wait_for(lambda: session.ticks[-1].rps >= 1.7 * one_worker, timeout=20, what="throughput after the restart")
+        # The users reconnect in a burst that lands where a worker woke first; loadtui then spreads them (its
+        # `rebalanced` event): the shares are judged once it says so.
+        wait_for(
+            lambda: [e for e in session.events if e.kind == "rebalanced" and "after restart" in e.message],
+            timeout=20,
+            what="the load spread after the restart",
+        )
         shares = request_shares(seconds_after(session, 4))
         assert len(shares) == 2 and min(shares.values()) >= 0.3, shares
         assert time.monotonic() - restarted_at < 30
