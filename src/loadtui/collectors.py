@@ -359,7 +359,10 @@ class OutsideCollector:
     """% of one core: quieter processes are not listed."""
     GATE_CORES = 0.1
     """Cores of CPU the measured processes do not explain before the processes are scanned."""
-    MAX_GAP_S = 2.5
+    SCAN_EVERY_S = 3.0
+    """Seconds between two scans (one costs about 9 ms with 8 workers): the seconds between reuse the last result,
+    and the rule judges a 5-second window, so a program that competes for a few seconds is still seen."""
+    MAX_GAP_S = 7.0
     """Two scans further apart than this are not compared (the first is only a start)."""
     LISTED = 5
 
@@ -367,6 +370,7 @@ class OutsideCollector:
         self._root = root if root is not None else os.getpid()
         self._last: dict[int, tuple[float, float]] = {}
         self._at = 0.0
+        self._result: list[OutsideProcess] = []
         self.app_port: int | None = None
         """The port of an app loadtui did not start but loads on this machine (`--host` on loopback)."""
 
@@ -375,9 +379,12 @@ class OutsideCollector:
         cores) exceeds what the measured processes used (`measured_percent` of one core); else nothing."""
         if machine_percent is None or machine_percent / 100 * cores - measured_percent / 100 < self.GATE_CORES:
             self._last.clear()
+            self._result, self._at = [], 0.0
             return []
         now = time.monotonic()
         gap = now - self._at
+        if self._at and gap < self.SCAN_EVERY_S:
+            return self._result
         procs = [p.info | {"pid": p.pid} for p in psutil.process_iter(["name", "cpu_times", "create_time", "ppid"])]
         ours = self._ours({int(i["pid"]): i.get("ppid") or 0 for i in procs})
         seen: dict[int, tuple[float, float]] = {}
@@ -395,7 +402,8 @@ class OutsideCollector:
             if percent >= self.MIN_PERCENT:
                 out.append(OutsideProcess(pid=pid, name=str(info.get("name") or "?"), cpu_percent=round(percent, 1)))
         self._last, self._at = seen, now
-        return sorted(out, key=lambda o: -o.cpu_percent)[: self.LISTED]
+        self._result = sorted(out, key=lambda o: -o.cpu_percent)[: self.LISTED]
+        return self._result
 
     def _ours(self, parents: dict[int, int]) -> set[int]:
         """loadtui's process and its whole tree, and the family of the app it loads on this machine (`app_port`)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from loadtui.collectors import ProcessCollector
 
@@ -73,3 +76,27 @@ def test_a_stats_record_of_the_wrong_shape_is_dropped_and_counted(tmp_path: Path
     assert len(rows) == 7  # every worker keeps its process figures
     assert [r.pid for r in rows if r.in_flight is not None] == [1] and [p.pid for p in pools] == [1]
     assert collector.rejected == 6 and collector.last_rejected == "worker 7: no number in `time`"
+
+
+def test_the_outside_scan_runs_every_few_seconds_not_every_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One scan of the process table costs milliseconds a tick: between scans the last result is reused."""
+    import psutil
+
+    from loadtui import collectors
+
+    scans: list[float] = []
+    clock = [100.0]
+    monkeypatch.setattr("loadtui.collectors.time.monotonic", lambda: clock[0])
+
+    def process_iter(attrs: list[str]) -> Any:
+        scans.append(clock[0])
+        return iter(())
+
+    monkeypatch.setattr(psutil, "process_iter", process_iter)
+    outside = collectors.OutsideCollector(root=1)
+    for _ in range(7):
+        outside.sample(machine_percent=90.0, measured_percent=10.0, cores=2)
+        clock[0] += 1.0
+    assert scans == [100.0, 103.0, 106.0]
+    assert outside.sample(machine_percent=5.0, measured_percent=10.0, cores=2) == []  # quiet: no scan
+    assert len(scans) == 3
