@@ -96,7 +96,28 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     app.add_argument("--host", default=None, metavar="URL", help="drive an app that is already running at URL")
     app.add_argument("--port", type=int, default=0, help="port for the app loadtui starts (default: a free one)")
     load = p.add_argument_group("load")
-    load.add_argument("--users", type=int, default=d.users, help="simulated users (default %(default)s)")
+    load.add_argument("--users", type=int, default=None, help=f"simulated users, each looping (default {d.users})")
+    load.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="REQ/S",
+        help="load by arrival rate instead of users: start this many of the locustfile's tasks per second whether "
+        "or not earlier ones were answered, latency measured from each one's intended start (the open model)",
+    )
+    load.add_argument(
+        "--arrivals",
+        choices=("uniform", "poisson"),
+        default=d.arrivals,
+        help="with --rate: evenly spaced arrivals, or a Poisson process (default %(default)s)",
+    )
+    load.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=d.max_in_flight,
+        metavar="N",
+        help="with --rate: tasks running at once at most; arrivals beyond are dropped and counted (default %(default)s)",
+    )
     load.add_argument(
         "--spawn-rate",
         type=float,
@@ -243,8 +264,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         db_mode=args.db_mode,
         access_log=args.access_log,
         sleep_ms=args.sleep_ms,
-        users=args.users,
+        users=_users(args),
         spawn_rate=args.spawn_rate,
+        rate=args.rate,
+        arrivals=args.arrivals,
+        max_in_flight=args.max_in_flight,
         scenario=args.scenario or "crud",
         dsn=args.dsn,
         db_max_connections=args.db_max_connections,
@@ -272,6 +296,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.record is not None:
         _check_record_path(Path(args.record))
     return config
+
+
+def _users(args: argparse.Namespace) -> int:
+    """`--users`, refused beside `--rate` (each picks the load model)."""
+    if args.rate is not None and args.users is not None:
+        raise UsageError(
+            "--users and --rate each choose how the load comes (users looping, or arrivals per second); give one"
+        )
+    return RunConfig().users if args.users is None else args.users
 
 
 def sweep_from_args(args: argparse.Namespace, config: RunConfig) -> tuple[Plan | None, list[Slo]]:

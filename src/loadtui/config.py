@@ -51,6 +51,9 @@ SLEEP_SCENARIOS = frozenset(
 )
 """Scenarios whose unit of work is `--sleep-ms` (the header shows it only for them)."""
 
+MAX_RATE = 1_000_000
+"""Arrivals per second at most: far beyond what one machine's load generator sends, a typo's guard."""
+
 RESTART_FIELDS: tuple[str, ...] = ("pool_min", "pool_max", "db_mode", "access_log", "sleep_ms", "pool_timeout")
 """RunConfig fields the app reads only at start-up: changing them restarts it."""
 
@@ -81,6 +84,12 @@ class RunConfig:
     """Simulated users (live)."""
     spawn_rate: float = 10.0
     """Users started per second (live)."""
+    rate: float | None = None
+    """Arrivals per second (`--rate`, the open model, live) instead of `users` looping; None: users."""
+    arrivals: Literal["uniform", "poisson"] = "uniform"
+    """How arrivals are spaced with `rate`: evenly, or as a Poisson process (live)."""
+    max_in_flight: int = 1000
+    """Arrivals running at once at most with `rate`; arrivals beyond it are dropped and counted (live)."""
     scenario: str = "crud"
     """The scenario, i.e. Locust user class, that runs (restarts the load generator)."""
     sleep_ms: int = 50
@@ -135,6 +144,21 @@ class RunConfig:
         return [f for f in RESTART_FIELDS if getattr(self, f) != getattr(other, f)]
 
     @property
+    def open_model(self) -> bool:
+        """True when the load comes by arrival rate (`--rate`), not from users looping."""
+        return self.rate is not None
+
+    @property
+    def has_load(self) -> bool:
+        """True when the configuration sends any load (some users, or a rate above 0)."""
+        return self.rate > 0 if self.rate is not None else self.users > 0
+
+    @property
+    def load_label(self) -> str:
+        """The load in words: `50 users` or `200 req/s`."""
+        return f"{self.rate:g} req/s" if self.rate is not None else f"{self.users} users"
+
+    @property
     def sample_app(self) -> bool:
         """True when loadtui runs its bundled sample app."""
         return self.app is None and self.host is None
@@ -163,6 +187,12 @@ class RunConfig:
             raise UsageError(f"--db-mode must be pool or per-request (got {self.db_mode!r})")
         if self.users < 0:
             raise UsageError(f"--users must be 0 or more (got {self.users})")
+        if self.rate is not None and not (math.isfinite(self.rate) and 0 <= self.rate <= MAX_RATE):
+            raise UsageError(f"--rate must be a number of requests per second from 0 to {MAX_RATE:,} (got {self.rate})")
+        if self.arrivals not in ("uniform", "poisson"):
+            raise UsageError(f"--arrivals must be uniform or poisson (got {self.arrivals!r})")
+        if self.max_in_flight < 1:
+            raise UsageError(f"--max-in-flight must be at least 1 (got {self.max_in_flight})")
         if not (math.isfinite(self.spawn_rate) and self.spawn_rate > 0):
             raise UsageError(f"--spawn-rate must be a number above 0 (got {self.spawn_rate})")
         if not (math.isfinite(self.pool_timeout) and self.pool_timeout > 0):
@@ -319,6 +349,11 @@ def check_fits_machine(config: RunConfig, memory_bytes: int, cores: int, open_fi
             f"(each worker takes about {WORKER_BYTES // MIB} MiB; {memory_bytes // MIB:,} MiB are available)"
         )
     most_users = max(1, min(memory_bytes // USER_BYTES, config.loadgen_process_count() * open_files - 1024))
+    if config.open_model and config.max_in_flight > most_users:
+        raise UsageError(
+            f"--max-in-flight {config.max_in_flight:,} is more than this machine holds: at most {most_users:,} (each "
+            f"arrival in flight keeps a connection open: {open_files:,} open files allowed)"
+        )
     if config.users > most_users:
         raise UsageError(
             f"--users {config.users:,} is more than this machine holds: at most {most_users:,} (each user keeps a "

@@ -41,6 +41,12 @@ def format_tick(tick: Tick) -> str:
     )
     if tick.retried_rps:
         line += f"  retried {tick.retried_rps:.1f}/s"
+    if tick.open is not None:
+        o = tick.open
+        line += f"  rate {o.target_rate:g}→{o.achieved_rate:.1f}/s in flight {o.in_flight}"
+        if o.dropped_rps:
+            line += f" dropped {o.dropped_rps:.1f}/s"
+        line += f" service p95 {num(o.service.p95)}"
     if tick.findings:
         line += "  ! " + ", ".join(f.id for f in tick.findings)
     return line

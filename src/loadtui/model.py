@@ -83,6 +83,24 @@ class Latency:
 
 
 @dataclass(frozen=True)
+class OpenLoad:
+    """The open model's second (`--rate`): arrivals asked and made, what could not start, and the service time."""
+
+    target_rate: float = 0.0
+    """Arrivals per second asked."""
+    achieved_rate: float = 0.0
+    """Arrivals finished this second."""
+    due_rate: float = 0.0
+    """Arrivals that came due this second (started or dropped)."""
+    dropped_rps: float = 0.0
+    """Arrivals not started this second: `--max-in-flight` were still running."""
+    in_flight: int = 0
+    """Arrivals running at the end of the second."""
+    service: Latency = field(default_factory=Latency)
+    """The requests' own time, without the wait for their arrival's start (the tick's `latency` includes it)."""
+
+
+@dataclass(frozen=True)
 class EndpointStats:
     """One endpoint over one second."""
 
@@ -278,6 +296,9 @@ class Tick:
     """Requests sent again after a worker closed their reused connection unread (counted in rps once)."""
     users: int = 0
     latency: Latency = field(default_factory=Latency)
+    """Percentiles of the requests' latency; with `--rate`, from each arrival's intended start."""
+    open: OpenLoad | None = None
+    """The open model's figures with `--rate`; None for users (the closed model)."""
     endpoints: list[EndpointStats] = field(default_factory=list)
     errors: list[ErrorCount] = field(default_factory=list)
     workers: list[WorkerStats] = field(default_factory=list)
@@ -324,6 +345,7 @@ class Tick:
         d.pop("type", None)
         nested: dict[str, Any] = {
             "latency": build(Latency, d.get("latency") or {}),
+            "open": _open(d["open"]) if d.get("open") else None,
             "endpoints": [build(EndpointStats, e) for e in d.get("endpoints") or []],
             "errors": [build(ErrorCount, e) for e in d.get("errors") or []],
             "workers": [build(WorkerStats, w) for w in d.get("workers") or []],
@@ -337,6 +359,12 @@ class Tick:
         }
         d.update(nested)
         return build(cls, d)
+
+
+def _open(data: dict[str, Any]) -> OpenLoad:
+    d = dict(data)
+    d["service"] = build(Latency, d.get("service") or {})
+    return build(OpenLoad, d)
 
 
 def _loadgen(data: dict[str, Any]) -> LoadgenStats:

@@ -26,10 +26,10 @@ def label(config: RunConfig) -> str:
     scenario = config.scenario if config.locustfile is None else "custom"
     if not config.sample_app:  # the pool and access-log settings are the sample app's; another app has its own
         where = "at " + config.host if config.host else "your app"
-        return f"{scenario} · {config.users} users · {config.workers}w · {where}"
+        return f"{scenario} · {config.load_label} · {config.workers}w · {where}"
     pool = f"pool {config.pool_min}-{config.pool_max}" if config.db_mode == "pool" else "conn/request"
     log = " +log" if config.access_log else ""
-    return f"{scenario} · {config.users} users · {config.workers}w · {pool}{log}"
+    return f"{scenario} · {config.load_label} · {config.workers}w · {pool}{log}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,16 @@ class Segment:
     db_connections: float | None
     pool_waiting: float | None
     findings: list[str] = field(default_factory=list)
+    target_rate: float | None = None
+    """With `--rate`: arrivals per second asked; None for users (the closed model)."""
+    achieved_rate: float | None = None
+    """With `--rate`: arrivals finished per second (below the target: the app did not keep up)."""
+    dropped_rps: float | None = None
+    """With `--rate`: arrivals per second not started (`--max-in-flight` were running)."""
+    in_flight: float | None = None
+    """With `--rate`: arrivals running at once (median over the steady seconds)."""
+    service_p95: float | None = None
+    """With `--rate`: the requests' own p95, without the wait for their start (`p95` includes it)."""
     marks: list[str] = field(default_factory=list)
     """The notes marked during the segment, as "<seconds> s: <note>" (a mark never starts a segment)."""
     config: dict[str, Any] = field(default_factory=dict)
@@ -94,6 +104,11 @@ class Row:
     db_connections: float | None
     pool_waiting: float | None
     findings: tuple[str, ...]
+    target_rate: float | None = None
+    achieved_rate: float | None = None
+    dropped_rps: float | None = None
+    in_flight: float | None = None
+    service_p95: float | None = None
 
     @classmethod
     def of(cls, tick: Tick) -> Row:
@@ -113,6 +128,11 @@ class Row:
             db_connections=float(tick.db.connections) if tick.db else None,
             pool_waiting=tick.pool_waiting,
             findings=tuple(f.id for f in tick.findings),
+            target_rate=tick.open.target_rate if tick.open else None,
+            achieved_rate=tick.open.achieved_rate if tick.open else None,
+            dropped_rps=tick.open.dropped_rps if tick.open else None,
+            in_flight=float(tick.open.in_flight) if tick.open else None,
+            service_p95=tick.open.service.p95 if tick.open else None,
         )
 
 
@@ -155,6 +175,11 @@ def summarize(
         db_connections=_mean([t.db_connections for t in steady]),
         pool_waiting=_mean([t.pool_waiting for t in steady]),
         findings=findings,
+        target_rate=_mean([t.target_rate for t in steady]),
+        achieved_rate=_mean([t.achieved_rate for t in steady]),
+        dropped_rps=_mean([t.dropped_rps for t in steady]),
+        in_flight=_median([t.in_flight for t in steady]),
+        service_p95=_median([t.service_p95 for t in steady]),
         marks=[f"{m.t:.0f} s: {m.data.get('note') or m.message}" for m in marks],
         config=config.to_dict() if config else {},
     )
@@ -164,7 +189,7 @@ def steady_rows(ticks: Sequence[Row], config: RunConfig | None, settle: int = SE
     """A segment's steady seconds: after `settle` seconds and after the second in which every user had been spawned
     (a ramp of 200 users at 10/s is not steady state); a segment whose users never all ran, after `settle` only."""
     start = settle
-    if config is not None and config.users > 0:
+    if config is not None and config.users > 0 and not config.open_model:
         ramp = next((i for i, t in enumerate(ticks) if t.users >= config.users), None)
         if ramp:  # users were still spawning in the first seconds
             start = max(settle, ramp + 1)

@@ -229,8 +229,18 @@ class Session:
         self.event("session-started", f"session started; recording to {self.record_path}", config=cfg.to_dict())
         self._tick_thread = threading.Thread(target=self._tick_loop, name="loadtui-ticks", daemon=True)
         self._tick_thread.start()
-        self._spread_after_ramp = cfg.rebalance and cfg.workers >= 2 and cfg.users >= 2 * cfg.workers
-        if cfg.users > 0:
+        self._spread_after_ramp = (
+            cfg.rebalance and cfg.workers >= 2 and cfg.users >= 2 * cfg.workers and not cfg.open_model
+        )
+        if cfg.open_model:
+            self.loadgen.drive(cfg)  # type: ignore[union-attr]
+            self.event(
+                "first-step",
+                f"load by arrival rate: {cfg.rate:g} req/s ({cfg.arrivals}), at most {cfg.max_in_flight} in flight; "
+                "latency counts from each arrival's intended start",
+                users=0,
+            )
+        elif cfg.users > 0:
             first = max(1, cfg.workers)
             if first * 2 <= cfg.users:
                 with self._first_step_lock:
@@ -263,7 +273,7 @@ class Session:
                 return
             self._first_step_until = None
             if self.loadgen is not None and not self.paused and self.config.users > 0:
-                self.loadgen.set_users(self.config.users, self.config.spawn_rate)
+                self.loadgen.drive(self.config)
 
     def _record_failed(self, why: str) -> None:
         """Writing the log failed (a full disk): say so once; the session goes on measuring and showing."""
@@ -413,7 +423,7 @@ class Session:
         new = self.config.replace(**changes)
         if new == self.config:
             return
-        live = {"users", "spawn_rate"}
+        live = {"users", "spawn_rate", "rate", "arrivals", "max_in_flight"}
         if self.app is not None and self.app.supports_live_workers:
             live.add("workers")
         differ = set(_changed(self.config, new))
@@ -423,8 +433,8 @@ class Session:
         moved: dict[str, Any] = {}
         if new.workers != self.config.workers:
             moved = self._change_workers_live(new)
-        if self.loadgen is not None and not self.paused and new.users != self.config.users:
-            self.loadgen.set_users(new.users, new.spawn_rate)
+        if self.loadgen is not None and not self.paused and _load_changed(self.config, new):
+            self.loadgen.drive(new)
         self.config = new
         self.propose(**changes)
         reason = describe_change(changes)
@@ -444,6 +454,15 @@ class Session:
         if self.loadgen is not None and not self.paused:
             self.loadgen.set_users(users, rate)
         self._new_segment(self.config, f"users → {users}")
+
+    def set_rate(self, rate: float) -> None:
+        """Change the arrival rate (live; the open model only)."""
+        rate = max(0.0, rate)
+        self.config = self.config.replace(rate=rate)
+        self.propose(rate=rate)
+        if self.loadgen is not None and not self.paused:
+            self.loadgen.drive(self.config)
+        self._new_segment(self.config, f"rate → {rate:g} req/s")
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume; asking for the state it is already in does nothing (keys pressed twice while a restart
@@ -468,8 +487,8 @@ class Session:
         if not self.paused:
             return
         self.paused = False
-        if self.loadgen is not None and self.config.users > 0:
-            self.loadgen.set_users(self.config.users, self.config.spawn_rate)
+        if self.loadgen is not None and self.config.has_load:
+            self.loadgen.drive(self.config)
         self._new_segment(self.config, "load resumed", "resumed")
         self.start_rebalance("resume")
 
@@ -573,8 +592,8 @@ class Session:
                 self._health.loadgen_started()
             self.config = new
             self.pending = new
-            if self.loadgen is not None and not self.paused and new.users > 0:
-                self.loadgen.set_users(new.users, new.spawn_rate)
+            if self.loadgen is not None and not self.paused and new.has_load:
+                self.loadgen.drive(new)
         changed = [describe_change({f: getattr(new, f)}) for f in _changed(old, new)]
         self._new_segment(new, "configuration applied: " + (", ".join(changed) or "restarted as it was"), "applied")
         if restart_app:
@@ -589,7 +608,7 @@ class Session:
         """
         if not self.config.rebalance or self.app is None or self.app.port is None or self.loadgen is None:
             return
-        if self.paused or self.config.users <= 0 or len(self.app.worker_pids()) < 2:
+        if self.paused or not self.config.has_load or len(self.app.worker_pids()) < 2:
             return
         self._rebalancing.set()
         thread = threading.Thread(target=self._rebalance, args=(reason, delay), name="loadtui-rebalance", daemon=True)
@@ -610,7 +629,7 @@ class Session:
         done = rebalance.spread(
             connections=lambda: rebalance.connections_by_worker(app.worker_pids(), port),
             move=lambda ports, spread_s, fraction: loadgen.reconnect(ports, spread_s, fraction),
-            users=self.config.users,
+            users=self.ticks[-1].users if self.config.open_model and self.ticks else self.config.users,
             stop=self._stop,
         )
         self._rebalancing.clear()  # the connections are where they belong: figures from now on are steady
@@ -930,6 +949,10 @@ class Session:
 def _changed(old: RunConfig, new: RunConfig) -> list[str]:
     """The fields that differ between two configurations."""
     return [f.name for f in dataclasses.fields(new) if getattr(new, f.name) != getattr(old, f.name)]
+
+
+def _load_changed(old: RunConfig, new: RunConfig) -> bool:
+    return any(getattr(old, f) != getattr(new, f) for f in ("users", "spawn_rate", "rate", "arrivals", "max_in_flight"))
 
 
 def describe_change(changes: dict[str, Any]) -> str:

@@ -111,6 +111,7 @@ class TickBuilder:
             retried_rps=load.retried_rps,
             users=load.users,
             latency=load.latency,
+            open=load.open,
             endpoints=list(load.endpoints),
             errors=list(load.errors),
             workers=worker_rows,

@@ -64,7 +64,9 @@ async def test_help_is_built_from_the_live_bindings_and_opens_at_80x24() -> None
             name = binding.action.split("(")[0]  # type: ignore[union-attr]
             tip = binding.tooltip  # type: ignore[union-attr]
             assert (tip in text) is (name not in REPLAY_ONLY), binding
-        assert "| `w` | users +1 (live) |" in text and "| `a` | apply the pending changes" in text
+        assert (
+            "| `w` | users +1 (live); with --rate: rate +10% |" in text and "| `a` | apply the pending changes" in text
+        )
         assert "**pending**" in text and "Close this help with `escape`" in text
         assert "one second forward" not in text
         await pilot.press("escape")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtui import logfiles
+from loadtui.config import RunConfig
 from loadtui.errors import UsageError
 from loadtui.processes import Guardian, spawn, stop_group
 
@@ -155,6 +156,20 @@ class LoadGen:
             self._send({"cmd": "stop"})
         else:
             self._send({"cmd": "start", "users": users, "spawn_rate": spawn_rate})
+
+    def set_rate(self, rate: float, arrivals: str = "uniform", max_in_flight: int = 1000) -> None:
+        """Load by arrival rate (the open model): `rate` arrivals a second from now on (0 stops them)."""
+        if rate <= 0:
+            self._send({"cmd": "stop"})
+        else:
+            self._send({"cmd": "rate", "rate": rate, "arrivals": arrivals, "max_in_flight": max_in_flight})
+
+    def drive(self, config: RunConfig) -> None:
+        """Send the load `config` asks for: arrivals at its rate, or its users."""
+        if config.rate is not None:
+            self.set_rate(config.rate, config.arrivals, config.max_in_flight)
+        else:
+            self.set_users(config.users, config.spawn_rate)
 
     def reconnect(self, ports: list[int] | None = None, spread: float = 0.5, fraction: float = 1.0) -> None:
         """Make the users whose connections have these local `ports` (all when None) reconnect, `spread` s apart.

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtui.model import EndpointStats, ErrorCount, Latency
+from loadtui.model import EndpointStats, ErrorCount, Latency, OpenLoad
 
 
 def _number(value: Any, default: float = 0.0) -> float:
@@ -24,6 +24,10 @@ def _number(value: Any, default: float = 0.0) -> float:
 def _optional(value: Any) -> float | None:
     number = _number(value, math.nan)
     return None if math.isnan(number) else number
+
+
+def _latency(data: dict[str, Any]) -> Latency:
+    return Latency(**{k: _optional(data.get(k)) for k in ("p50", "p95", "p99", "max")})
 
 
 def _list(value: Any) -> list[Any]:
@@ -39,6 +43,7 @@ class LoadRecord:
     retried_rps: float = 0.0
     users: int = 0
     latency: Latency = field(default_factory=Latency)
+    open: OpenLoad | None = None
     endpoints: tuple[EndpointStats, ...] = ()
     errors: tuple[ErrorCount, ...] = ()
 
@@ -75,12 +80,26 @@ class LoadRecord:
                         new=int(_number(e.get("new"))),
                     )
                 )
+        raw_open = data.get("open")
+        opened = None
+        if isinstance(raw_open, dict):
+            raw_service = raw_open.get("service")
+            service: dict[str, Any] = raw_service if isinstance(raw_service, dict) else {}
+            opened = OpenLoad(
+                target_rate=round(_number(raw_open.get("target_rate")), 2),
+                achieved_rate=round(_number(raw_open.get("achieved_rate")), 2),
+                due_rate=round(_number(raw_open.get("due_rate")), 2),
+                dropped_rps=round(_number(raw_open.get("dropped_rps")), 2),
+                in_flight=int(_number(raw_open.get("in_flight"))),
+                service=_latency(service),
+            )
         return cls(
             rps=round(_number(data.get("rps")), 2),
             fail_rps=round(_number(data.get("fail_rps")), 2),
             retried_rps=round(_number(data.get("retried_rps")), 2),
             users=int(_number(data.get("users"))),
-            latency=Latency(**{k: _optional(lat.get(k)) for k in ("p50", "p95", "p99", "max")}),
+            latency=_latency(lat),
+            open=opened,
             endpoints=tuple(endpoints),
             errors=tuple(errors),
         )

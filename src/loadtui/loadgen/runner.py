@@ -4,7 +4,8 @@ Locust monkey-patches the standard library with gevent at import time, so it liv
 It speaks JSON lines:
 
 - in (stdin): `{"cmd": "start", "users": N, "spawn_rate": R}` (again while running: change the count),
-  `{"cmd": "stop"}`, `{"cmd": "quit"}`; end of input means quit, so the child never outlives its parent;
+  `{"cmd": "rate", "rate": R, "arrivals": "uniform"|"poisson", "max_in_flight": M}` (the open model, see
+  :mod:`.open_model`; split evenly over the worker processes), `{"cmd": "stop"}`, `{"cmd": "quit"}`; end of input means quit, so the child never outlives its parent;
 - out (stdout): `{"type": "ready", "pids": [...]}` once, then `{"type": "stats", ...}` every second, with per-second
   figures from deltas of Locust's cumulative counters; `{"type": "error", "message": ...}` on failure.
 
@@ -94,7 +95,96 @@ def load_user_classes(path: str, names: list[str], scenario: str | None) -> list
 
 RECONNECT_MESSAGE = "loadtui_reconnect"
 DRAINING_MESSAGE = "loadtui_draining"
+RATE_MESSAGE = "loadtui_rate"
 RETRIES_KEY = "loadtui_retries"
+OPEN_KEY = "loadtui_open"
+"""A worker's open-model counters since its last report (levels: target rate, in flight)."""
+
+
+class OpenSide:
+    """This process's open model, made on the first `rate` command (a closed-model run never makes one)."""
+
+    def __init__(self, env: Any, classes: list[Any]) -> None:
+        self.env = env
+        self.classes = classes
+        self.model: Any = None
+
+    def set_rate(self, data: dict[str, Any]) -> None:
+        from loadtui.loadgen.open_model import OpenModel
+
+        limit = max(1, int(data.get("max_in_flight", 1000)))
+        if self.model is None:
+            self.model = OpenModel(self.env, self.classes, limit)
+        arrivals = "poisson" if data.get("arrivals") == "poisson" else "uniform"
+        rate = float(data.get("rate", 0))
+        if rate > 0:
+            self.model.set_rate(rate, arrivals, limit)
+        else:
+            self.model.stop()
+
+    def stop(self) -> None:
+        if self.model is not None:
+            self.model.stop()
+
+    def users(self) -> list[Any]:
+        return self.model.users() if self.model is not None else []
+
+
+def _report_open(side: OpenSide) -> Any:
+    """A worker's `report_to_master` listener: the open model's counts since the last report."""
+    from loadtui.loadgen.arrivals import OpenCounters
+
+    sent = OpenCounters()
+
+    def report(client_id: str, data: dict[str, Any]) -> None:
+        if side.model is None:
+            return
+        now = side.model.counters
+        delta = OpenCounters(
+            now.target_rate,
+            now.due - sent.due,
+            now.dropped - sent.dropped,
+            now.completed - sent.completed,
+            now.in_flight,
+            now.users,
+            now.service - sent.service,
+        )
+        sent.due, sent.dropped, sent.completed, sent.service = now.due, now.dropped, now.completed, now.service.copy()
+        data[OPEN_KEY] = delta.to_dict()
+
+    return report
+
+
+class OpenSum:
+    """The master's view of its workers' open models: counts summed, levels from each worker's last report."""
+
+    def __init__(self) -> None:
+        from loadtui.loadgen.arrivals import OpenCounters
+
+        self.total = OpenCounters()
+        self.levels: dict[str, tuple[float, int, int]] = {}
+        self.active = False
+
+    def add(self, client_id: str, data: dict[str, Any]) -> None:
+        from loadtui.loadgen.arrivals import OpenCounters
+
+        if OPEN_KEY not in data:
+            return
+        part = OpenCounters.from_dict(data[OPEN_KEY])
+        self.total.due += part.due
+        self.total.dropped += part.dropped
+        self.total.completed += part.completed
+        self.total.service.update(part.service)
+        self.levels[client_id] = (part.target_rate, part.in_flight, part.users)
+
+    def counters(self, workers: set[str]) -> Any:
+        if not self.active:
+            return None
+        live = [v for k, v in self.levels.items() if k in workers]
+        self.total.target_rate = sum(level[0] for level in live)
+        self.total.in_flight = sum(level[1] for level in live)
+        self.total.users = sum(level[2] for level in live)
+        return self.total
 
 
 def run_worker(args: argparse.Namespace) -> None:
@@ -118,17 +208,20 @@ def run_worker(args: argparse.Namespace) -> None:
         reported = connections.RETRIES.total
 
     env.events.report_to_master.add_listener(report_retries)  # type: ignore[no-untyped-call]
-    runner.register_message(RECONNECT_MESSAGE, lambda msg, **_kw: _reconnect(runner, msg.data))
+    side = OpenSide(env, classes)
+    env.events.report_to_master.add_listener(_report_open(side))  # type: ignore[no-untyped-call]
+    runner.register_message(RATE_MESSAGE, lambda msg, **_kw: side.set_rate(msg.data))
+    runner.register_message(RECONNECT_MESSAGE, lambda msg, **_kw: _reconnect(runner, msg.data, side))
     runner.register_message(DRAINING_MESSAGE, lambda msg, **_kw: connections.draining(float(msg.data)))
     runner.greenlet.join()
 
 
-def _reconnect(runner: Any, data: dict[str, Any]) -> int:
+def _reconnect(runner: Any, data: dict[str, Any], side: OpenSide) -> int:
     from loadtui.loadgen import connections
 
     ports = data.get("ports")
     return connections.retire(
-        connections.users(runner),
+        connections.users(runner) + side.users(),
         None if ports is None else {int(p) for p in ports},
         float(data.get("spread", 0.5)),
         float(data.get("fraction", 1.0)),
@@ -222,19 +315,43 @@ def main(argv: list[str] | None = None) -> None:
         from_workers.total += int(data.get(RETRIES_KEY, 0) or 0)
 
     env.events.worker_report.add_listener(add_worker_retries)  # type: ignore[no-untyped-call]
-    sampler = Sampler(retries=lambda: connections.RETRIES.total + from_workers.total)
+    side = OpenSide(env, classes)
+    summed = OpenSum()
+    env.events.worker_report.add_listener(summed.add)  # type: ignore[no-untyped-call]
+
+    def open_counters() -> Any:
+        if distributed:
+            return summed.counters(set(runner.clients.keys()))
+        return side.model.counters if side.model is not None else None
+
+    sampler = Sampler(retries=lambda: connections.RETRIES.total + from_workers.total, open_model=open_counters)
 
     def report() -> None:
         next_at = time.monotonic() + 1.0
         while True:
             gevent.sleep(max(0.0, next_at - time.monotonic()))
             next_at += 1.0
-            record = sampler.sample(runner.stats, runner.user_count)
+            record = sampler.sample(runner.stats, runner.user_count or _open_users())
             if distributed:
                 record["workers"] = runner.worker_count
                 record["refused_workers"] = len(guard.refused)
                 record["dropped_messages"] = guard.dropped
             emit(record)
+
+    def _open_users() -> int:
+        opened = open_counters()
+        return int(opened.users) if opened is not None else 0
+
+    def set_rate(cmd: dict[str, Any]) -> None:
+        data: dict[str, Any] = {k: cmd[k] for k in ("rate", "arrivals", "max_in_flight") if k in cmd}
+        if not distributed:
+            side.set_rate(data)
+            return
+        summed.active = True
+        workers = max(1, runner.worker_count)
+        share = dict(data, rate=float(data.get("rate", 0)) / workers)
+        share["max_in_flight"] = max(1, -(-int(data.get("max_in_flight", 1000)) // workers))
+        runner.send_message(RATE_MESSAGE, share)
 
     reporter = gevent.spawn(report)
     stdin = FileObjectPosix(sys.stdin.fileno(), "rb", close=False)
@@ -247,14 +364,19 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             if cmd.get("cmd") == "start":
                 runner.start(int(cmd["users"]), float(cmd.get("spawn_rate", 10)))
+            elif cmd.get("cmd") == "rate":
+                set_rate(cmd)
             elif cmd.get("cmd") == "stop":
                 runner.stop()
+                if distributed:
+                    runner.send_message(RATE_MESSAGE, {"rate": 0})
+                side.stop()
             elif cmd.get("cmd") == "reconnect":
                 data = {k: cmd.get(k) for k in ("ports", "spread", "fraction") if k in cmd}
                 if distributed:
                     runner.send_message(RECONNECT_MESSAGE, data)
                 else:
-                    _reconnect(runner, data)
+                    _reconnect(runner, data, side)
             elif cmd.get("cmd") == "draining":
                 seconds = float(cmd.get("seconds", 5))
                 connections.draining(seconds)

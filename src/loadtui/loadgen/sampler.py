@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loadtui import stats as st
+from loadtui.loadgen.arrivals import OpenCounters
 
 MIN_INTERVAL_S = 1e-3
 """A floor for the interval so that two calls in the same instant never divide by zero."""
@@ -29,9 +30,16 @@ def counters(entry: Any) -> st.Counters:
 class Sampler:
     """Turns the runner's cumulative stats into one record per second."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, retries: Callable[[], int] = lambda: 0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        retries: Callable[[], int] = lambda: 0,
+        open_model: Callable[[], OpenCounters | None] = lambda: None,
+    ) -> None:
         self._clock = clock
         self._retries = retries
+        self._open_model = open_model
+        self._previous_open: OpenCounters | None = None
         self._previous_retries = retries()
         self.previous: dict[tuple[str, str], st.Counters] = {}
         """Each endpoint's counters at the last sample, by (name, method)."""
@@ -101,7 +109,7 @@ class Sampler:
         retries = self._retries()
         retried = max(0, retries - self._previous_retries)
         self._previous_retries = retries
-        return {
+        record = {
             "type": "stats",
             "interval": interval,
             "retried_rps": retried / interval,
@@ -112,4 +120,23 @@ class Sampler:
             "endpoints": endpoints,
             "errors": errors,
             "requests_total": total.requests,
+        }
+        opened = self._open_model()
+        if opened is not None:
+            record["open"] = self._open_figures(opened, interval)
+        return record
+
+    def _open_figures(self, now: OpenCounters, interval: float) -> dict[str, Any]:
+        """The open model's second: target and achieved rate, dropped arrivals, in flight, service-time percentiles."""
+        before = self._previous_open or OpenCounters()
+        self._previous_open = OpenCounters(
+            now.target_rate, now.due, now.dropped, now.completed, now.in_flight, now.users, now.service.copy()
+        )
+        return {
+            "target_rate": now.target_rate,
+            "due_rate": max(0, now.due - before.due) / interval,
+            "achieved_rate": max(0, now.completed - before.completed) / interval,
+            "dropped_rps": max(0, now.dropped - before.dropped) / interval,
+            "in_flight": now.in_flight,
+            "service": st.latency_summary(st.diff_buckets(now.service, before.service)),
         }

@@ -318,7 +318,8 @@ class LoadtuiApp(App[int]):
             settings = f" · {pool} · access log {'on' if c.access_log else 'off'}{sleep}"
         else:  # the pool, access-log and sleep settings are the sample app's: another app has its own
             settings = f" · {c.host}" if c.host else " · your app (--app)"
-        text.append(f" {scenario} · {c.users} users · {c.workers} worker(s){settings}")
+        load = f"{c.rate:g} req/s {c.arrivals}" if c.rate is not None else f"{c.users} users"
+        text.append(f" {scenario} · {load} · {c.workers} worker(s){settings}")
         pending = {
             f: getattr(self.pending, f)
             for f in ("pool_min", "pool_max", "db_mode", "access_log", "scenario")
@@ -363,7 +364,13 @@ class LoadtuiApp(App[int]):
         self.controller.submit(name, job)
 
     def action_users(self, delta: int) -> None:
-        """Change the user count (live)."""
+        """Change the user count (live); with `--rate`, step the arrival rate instead."""
+        if self.pending.rate is not None:
+            rate = step_rate(self.pending.rate, delta)
+            if not self._propose(rate=rate):
+                return
+            self._submit("users", lambda s: s.set_rate(rate), f"rate → {rate:g} req/s")
+            return
         users = max(0, self.pending.users + delta)
         if not self._propose(users=users):
             return
@@ -581,3 +588,13 @@ def create_app(
     runner = PlanRunner(plan, slos or (), step_s) if plan is not None else None
     against = Baseline(baseline) if baseline is not None else None
     return LoadtuiApp(session=session, config=config, plan=runner, baseline=against)
+
+
+def step_rate(rate: float, delta: int) -> float:
+    """The arrival rate after a users key in rate mode: `w`/`s` ±10% (at least 1 req/s), `W`/`S` double and halve."""
+    if abs(delta) >= 10:
+        new = rate * 2 if delta > 0 else rate / 2
+    else:
+        step = max(1.0, rate * 0.1)
+        new = rate + step if delta > 0 else rate - step
+    return max(0.0, round(new, 1))

@@ -91,7 +91,9 @@ class LoadPanel(Panel):
         self._rps.append(tick.rps)
         self._p95.append(tick.latency.p95 or 0.0)
         text = Text()
-        text.append(f"users {tick.users}   ", style="bold")
+        opened = tick.open
+        if opened is None:
+            text.append(f"users {tick.users}   ", style="bold")
         text.append(f"{tick.rps:,.1f} req/s   ", style="bold green")
         text.append(f"{tick.fail_rps:,.1f} fail/s", style="bold red" if tick.fail_rps else "dim")
         if tick.retried_rps:
@@ -99,7 +101,17 @@ class LoadPanel(Panel):
             text.append(f"   {tick.retried_rps:,.1f} retried/s", style="bold yellow")
         text.append("\n")
         lat = tick.latency
+        if opened is not None:
+            # The open model: what was asked, what was done, what could not start, and both latencies.
+            behind = opened.achieved_rate < 0.95 * opened.target_rate
+            text.append(f"rate {opened.target_rate:,.1f}/s → done {opened.achieved_rate:,.1f}/s", style="bold")
+            text.append(f"   in flight {opened.in_flight:,}", style="bold yellow" if behind else "")
+            text.append(f"   dropped {opened.dropped_rps:,.1f}/s\n", style="bold red" if opened.dropped_rps else "dim")
+            text.append("from intended start ", style="dim")
         text.append(f"p50 {ms(lat.p50)}  p95 {ms(lat.p95)}  p99 {ms(lat.p99)}  max {ms(lat.max)}")
+        if opened is not None:
+            sv = opened.service
+            text.append(f"\nservice only         p50 {ms(sv.p50)}  p95 {ms(sv.p95)}  p99 {ms(sv.p99)}", style="dim")
         if against:
             text.append("\n" + against, style="cyan")
         self.query_one("#load-numbers", Static).update(text)
