@@ -266,7 +266,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         sleep_ms=args.sleep_ms,
         users=_users(args),
         spawn_rate=args.spawn_rate,
-        rate=args.rate,
+        rate=_rate(args),
         arrivals=args.arrivals,
         max_in_flight=args.max_in_flight,
         scenario=args.scenario or "crud",
@@ -298,9 +298,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config
 
 
+def _rate(args: argparse.Namespace) -> float | None:
+    """`--rate`; a sweep of rates (`--vary rate=…`) starts at its first rate, by arrivals from the first second."""
+    if args.rate is not None:
+        return float(args.rate)
+    for text in getattr(args, "vary", None) or []:
+        if text.partition("=")[0].strip() == "rate":
+            return float(parse_vary(text).values[0])
+    return None
+
+
 def _users(args: argparse.Namespace) -> int:
     """`--users`, refused beside `--rate` (each picks the load model)."""
-    if args.rate is not None and args.users is not None:
+    if _rate(args) is not None and args.users is not None:
         raise UsageError(
             "--users and --rate each choose how the load comes (users looping, or arrivals per second); give one"
         )

@@ -19,7 +19,7 @@ from loadtui.model import Event, Tick, named_by
 from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.recorder import SessionLog, read_log
 from loadtui.segments import Summary
-from loadtui.session import Session
+from loadtui.session import Session, should_confirm
 from loadtui.units import num
 from loadtui.verdict import Slo, StepResult
 
@@ -203,7 +203,7 @@ def run(
             err.write(format_event(event, verbose) + "\n")
         if event.kind in ("loadgen-exited", "app-exited"):
             done.set()
-        if confirm and event.kind == "finding-started" and event.data.get("severity") in ("warning", "critical"):
+        if confirm and should_confirm(event):
             to_confirm.put(str(event.data.get("id")))
 
     session = Session(config, on_tick=on_tick, on_event=on_event, slos=slos)

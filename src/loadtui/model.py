@@ -29,6 +29,7 @@ FindingId = Literal[
     "app-concurrency-limit",
     "lock-contention",
     "measurement-disturbed",
+    "backlog",
 ]
 """Finding ids (DESIGN 3.3): other tools and tests rely on them, so they keep their meaning."""
 

@@ -8,7 +8,9 @@ spawned, the connections spread over the workers), measures `--step` seconds, an
 :meth:`skip` and :meth:`stop` may come from any thread.
 
 `--vary users=auto` is a capacity search: users rise along :data:`~loadtui.verdict.AUTO_USERS` (for each
-combination of the other settings) until a step misses an SLO or stops adding throughput.
+combination of the other settings) until a step misses an SLO or stops adding throughput. `--vary rate=auto` is the
+open model's: the rate doubles along :data:`~loadtui.verdict.AUTO_RATES` until a step misses an SLO or the app no
+longer finishes the arrivals it is sent; the knee is the highest rate sustained.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ class Plan:
                 )
             if v.field == "scenario" and config.locustfile is not None:
                 raise UsageError("--vary scenario picks the bundled scenarios; drop --locustfile or vary your own")
+            if v.field == "users" and (config.open_model or any(o.field == "rate" for o in self.varies)):
+                raise UsageError("--vary users with --rate: users and a rate each choose how the load comes; vary one")
         for step in self.steps:
             try:
                 new = config.replace(**step.changes)
@@ -136,6 +140,8 @@ class Plan:
                 ramp = max(0, new.users - now.users) / new.spawn_rate  # fewer users stop at once
             if new.workers > 1 and new.rebalance and (new.needs_restart(now) or new.workers != now.workers):
                 spread = SPREAD_S
+            if new.open_model:
+                ramp = 0.0  # arrivals start at their rate at once
             total += apply + max(segments.SETTLE_SECONDS, ramp, spread)
             now = new
         return total
@@ -276,7 +282,7 @@ class PlanRunner:
                 self._settle_ticks += 1
                 ready = (
                     self._settle_ticks >= segments.SETTLE_SECONDS
-                    and tick.users >= session.config.users
+                    and (session.config.open_model or tick.users >= session.config.users)
                     and not session.rebalancing
                 )
                 if ready or self._settle_ticks >= self.settle_timeout:
@@ -323,9 +329,8 @@ class PlanRunner:
                     verdict.config,
                     verdict.rps,
                     verdict.p95,
-                    f"knee: {found.users if found.users is not None else 'none'} users ({found.reason}); "
-                    + verdict.why,
-                    knee=found.users,
+                    f"knee: {found.label} ({found.reason}); " + verdict.why,
+                    knee=found.value,
                     slos=verdict.slos,
                 )
             self.verdict = verdict

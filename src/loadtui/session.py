@@ -951,6 +951,16 @@ def _changed(old: RunConfig, new: RunConfig) -> list[str]:
     return [f.name for f in dataclasses.fields(new) if getattr(new, f.name) != getattr(old, f.name)]
 
 
+def should_confirm(event: Event) -> bool:
+    """True for an event after which the workers' stacks are worth a look: a warning or critical finding started that
+    is not the consequence of another (its cause's stacks already say it)."""
+    return (
+        event.kind == "finding-started"
+        and event.data.get("severity") in ("warning", "critical")
+        and not event.data.get("consequence_of")
+    )
+
+
 def _load_changed(old: RunConfig, new: RunConfig) -> bool:
     return any(getattr(old, f) != getattr(new, f) for f in ("users", "spawn_rate", "rate", "arrivals", "max_in_flight"))
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from loadtui.config import SCENARIO_NAMES
+from loadtui.diagnose.thresholds import THRESHOLDS
 from loadtui.errors import UsageError
 from loadtui.segments import Segment
 
@@ -34,11 +35,17 @@ P95_TOLERANCE = 1.5
 DIMINISHING_GAIN = 0.10
 """A step of a numeric setting that adds less than this share of throughput is where more stops helping."""
 
+KEPT_UP = THRESHOLDS.backlog_kept_up
+"""A rate is sustained while the app finishes this share of the arrivals it is sent (as the diagnosis's `backlog`)."""
 KNEE_GAIN = 0.05
 """A capacity search stops when one more step of users adds less than this share of throughput."""
 
 AUTO_USERS: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320, 640, 1280)
 """The user counts a capacity search (`--vary users=auto`) tries, in order, until the knee."""
+
+AUTO_RATES: tuple[float, ...] = (10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240)
+"""The arrival rates (req/s) a capacity search by rate (`--vary rate=auto`) tries, in order, until one is not kept
+up with: doubling finds the knee within a factor of two in a dozen steps, whatever the app's capacity."""
 
 _SLO = re.compile(r"^\s*(p50|p95|p99|fail|rps)\s*([<>])\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|%)?\s*$", re.IGNORECASE)
 
@@ -154,6 +161,7 @@ def _round(value: float | None) -> float | None:
 VARY_KEYS: dict[str, str] = {
     "workers": "workers",
     "users": "users",
+    "rate": "rate",
     "pool-min": "pool_min",
     "pool-max": "pool_max",
     "db-mode": "db_mode",
@@ -192,6 +200,8 @@ def parse_vary(text: str) -> Vary:
         raise UsageError(f"--vary {key}= needs at least one value, e.g. --vary {key}=1,2")
     if name == "users" and raw == ["auto"]:
         return Vary(name, AUTO_USERS, auto=True)
+    if name == "rate" and raw == ["auto"]:
+        return Vary(name, AUTO_RATES, auto=True)
     values = tuple(_value(key, name, v) for v in raw)
     if len(set(values)) != len(values):
         raise UsageError(f"--vary {text!r} repeats a value; give each value once")
@@ -199,6 +209,17 @@ def parse_vary(text: str) -> Vary:
 
 
 def _value(key: str, name: str, raw: str) -> Any:
+    if name == "rate":
+        try:
+            rate = float(raw) if raw.isascii() else math.nan
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and rate > 0):
+            raise UsageError(
+                f"--vary rate: {raw!r} is not a number of requests per second above 0; e.g. "
+                "--vary rate=100,200,400 or rate=auto"
+            )
+        return rate
     if name in NUMERIC:
         lowest = 0 if name == "pool_min" else 1
         if not (raw.isascii() and raw.isdigit()) or int(raw) < lowest:
@@ -227,6 +248,8 @@ def describe(changes: dict[str, Any]) -> str:
             parts.append(f"{value} worker{'s' if value != 1 else ''}")
         elif name == "users":
             parts.append(f"{value} users")
+        elif name == "rate":
+            parts.append(f"{value:g} req/s")
         elif name == "access_log":
             parts.append(f"access log {'on' if value else 'off'}")
         elif name == "db_mode":
@@ -249,7 +272,7 @@ class Verdict:
     rps: float | None
     p95: float | None
     why: str
-    knee: int | None = None
+    knee: float | None = None
     """A capacity search: the most users the configuration served within its SLOs."""
     slos: list[str] = field(default_factory=list)
 
@@ -303,6 +326,13 @@ def choose(results: Sequence[StepResult], slos: Sequence[Slo], cores: int | None
             if best_p95
             else "the most req/s"
         )
+    if any("rate" in r.changes for r in qualified):
+        # By rate, a step wins only if the app kept up with it: what it did not finish is not throughput it sustains.
+        kept = [r for r in qualified if sustained(r)]
+        if not kept:
+            return Verdict(None, {}, None, None, "the app kept up with none of the rates; lower them", slos=names)
+        qualified = kept
+        reason += ", kept up with"
     win = max(qualified, key=lambda r: (r.segment.rps or 0.0, -(r.segment.p95 or 0.0)))
     seg = win.segment
     why = f"{win.label}: {seg.rps:.0f} req/s, p95 {_ms(seg.p95)} — {reason}"
@@ -363,32 +393,58 @@ def cause(seg: Segment, cores: int | None = None) -> str:
 class Knee:
     """A capacity search's answer so far."""
 
-    users: int | None
-    """The most users served within the SLOs before throughput stopped growing (None: not even the first step)."""
+    value: float | None
+    """The most users (or the highest rate) served within the SLOs before throughput stopped growing (or the app
+    stopped keeping up with the rate); None: not even the first step."""
     reason: str
     stopped: bool
     """True once a step missed an SLO or stopped adding throughput: the search is over."""
+    searched: str = "users"
+    """What was searched: `users`, or `rate` (the open model)."""
+
+    @property
+    def label(self) -> str:
+        """`80 users`, `640 req/s sustained`, or `none`."""
+        if self.value is None:
+            return "none"
+        return f"{self.value:g} req/s sustained" if self.searched == "rate" else f"{self.value:g} users"
+
+
+def sustained(result: StepResult) -> bool:
+    """The open model: the app finished (nearly) every arrival of the step's rate and none was dropped."""
+    seg = result.segment
+    target = float(result.changes.get("rate", seg.target_rate or 0.0))
+    return seg.achieved_rate is not None and seg.achieved_rate >= KEPT_UP * target and not seg.dropped_rps
 
 
 def knee(results: Sequence[StepResult], slos: Sequence[Slo]) -> Knee:
     """Where a capacity search stands after `results` (steps of rising users, in order).
 
     The search stops at the first step that misses an SLO or adds less than :data:`KNEE_GAIN` of throughput over the
-    step before; the knee is the step before it.
+    step before (by rate: finishes less than :data:`KEPT_UP` of its arrivals, or drops some); the knee is the step
+    before it.
     """
     served: StepResult | None = None
     prev: StepResult | None = None
+    by_rate = any("rate" in r.changes for r in results)
+    name = "rate" if by_rate else "users"
+
+    def found(reason: str, stopped: bool = True) -> Knee:
+        value = None if served is None else float(served.changes.get(name, 0)) or None
+        return Knee(value, reason, stopped, name)
+
     for step in results:
         missed = [s for s in slos if not s.met(step.segment)]
         if missed:
-            return Knee(_users(served), f"{step.label} missed {', '.join(str(s) for s in missed)}", True)
-        if prev is not None and prev.segment.rps and step.segment.rps is not None:
+            return found(f"{step.label} missed {', '.join(str(s) for s in missed)}")
+        if by_rate:
+            if not sustained(step):
+                seg = step.segment
+                done = "nothing" if seg.achieved_rate is None else f"{seg.achieved_rate:.0f}/s"
+                return found(f"{step.label}: finished {done} of {step.changes.get('rate', seg.target_rate):g}/s")
+        elif prev is not None and prev.segment.rps and step.segment.rps is not None:
             gain = step.segment.rps / prev.segment.rps - 1
             if gain < KNEE_GAIN:
-                return Knee(_users(served), f"{step.label} added {gain:+.0%} req/s over {prev.label}", True)
+                return found(f"{step.label} added {gain:+.0%} req/s over {prev.label}")
         served = prev = step
-    return Knee(_users(served), "every step met the objectives and still added throughput", False)
-
-
-def _users(result: StepResult | None) -> int | None:
-    return None if result is None else int(result.changes.get("users", 0)) or None
+    return found("every step met the objectives and still added throughput", stopped=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from typing import Any
 
 import pytest
@@ -202,13 +204,49 @@ def test_the_knee_is_the_last_step_before_an_slo_breaks_or_throughput_stops_grow
     slos = [parse_slo("p95 < 100 ms")]
     rising = [step({"users": u}, seg(i, 10.0 * u, p95=20.0 * (i + 1))) for i, u in enumerate((5, 10, 20, 40, 80))]
     found = knee(rising, slos)
-    assert (found.users, found.stopped) == (40, True) and found.reason == "80 users missed p95 < 100 ms"
+    assert (found.value, found.stopped) == (40, True) and found.reason == "80 users missed p95 < 100 ms"
     flat = [step({"users": 5}, seg(0, 50.0)), step({"users": 10}, seg(1, 90.0)), step({"users": 20}, seg(2, 92.0))]
     found = knee(flat, [])
-    assert (found.users, found.stopped) == (10, True) and "20 users added +2% req/s over 10 users" in found.reason
+    assert (found.value, found.stopped) == (10, True) and "20 users added +2% req/s over 10 users" in found.reason
     going = knee(flat[:2], [])
-    assert (going.users, going.stopped) == (10, False)
-    assert knee([step({"users": 5}, seg(0, 50.0, p95=500.0))], slos).users is None
+    assert (going.value, going.stopped) == (10, False)
+    assert knee([step({"users": 5}, seg(0, 50.0, p95=500.0))], slos).value is None
+
+
+def rate_seg(index: int, target: float, achieved: float, p95: float = 20.0, dropped: float = 0.0) -> Segment:
+    return dataclasses.replace(
+        seg(index, achieved, p95=p95), target_rate=target, achieved_rate=achieved, dropped_rps=dropped
+    )
+
+
+def test_a_search_by_rate_stops_where_the_app_no_longer_finishes_its_arrivals() -> None:
+    kept = [step({"rate": r}, rate_seg(i, r, r * 0.99)) for i, r in enumerate((10.0, 20.0, 40.0))]
+    behind = step({"rate": 80.0}, rate_seg(3, 80.0, 74.0))  # 92.5%: below the 95% kept up with
+    found = knee([*kept, behind], [])
+    assert (found.value, found.stopped, found.searched) == (40.0, True, "rate")
+    assert found.label == "40 req/s sustained"
+    assert found.reason == "80 req/s: finished 74/s of 80/s"
+    edge = step({"rate": 80.0}, rate_seg(3, 80.0, 76.0))  # exactly 95%: kept up with
+    assert not knee([*kept, edge], []).stopped
+    dropping = step({"rate": 80.0}, rate_seg(3, 80.0, 79.9, dropped=0.5))  # any dropped arrival: not sustained
+    assert knee([*kept, dropping], []).value == 40.0
+    # An SLO breaks first, even while the app keeps up; flat throughput is no reason to stop by rate.
+    slow = step({"rate": 80.0}, rate_seg(3, 80.0, 80.0, p95=300.0))
+    assert knee([*kept, slow], [parse_slo("p95 < 100 ms")]).reason == "80 req/s missed p95 < 100 ms"
+    assert knee([step({"rate": 10.0}, rate_seg(0, 10.0, 2.0))], []).label == "none"
+
+
+def test_vary_rate_takes_rates_or_auto() -> None:
+    assert parse_vary("rate=50,100.5").values == (50.0, 100.5)
+    auto = parse_vary("rate=auto")
+    assert auto.auto and auto.values[0] == 10 and all(b == 2 * a for a, b in itertools.pairwise(auto.values))
+    for bad in ("rate=0", "rate=-5", "rate=inf", "rate=nan", "rate=abc", "rate=²"):
+        with pytest.raises(UsageError, match="requests per second above 0"):
+            parse_vary(bad)
+    with pytest.raises(UsageError, match="vary one"):
+        Plan.from_varies([parse_vary("rate=10,20"), parse_vary("users=5,10")]).check(RunConfig())
+    with pytest.raises(UsageError, match="vary one"):
+        Plan.from_varies([parse_vary("users=5,10")]).check(RunConfig(rate=10.0))
 
 
 def test_summary_says_whether_slos_were_met() -> None:

@@ -181,7 +181,12 @@ def nodelay_delay(w: Window) -> Finding | None:
 
 
 def queueing(w: Window, history: Sequence[Tick]) -> Finding | None:
-    """Latency rises while throughput stays flat: requests queue; Little's law gives how many are in flight."""
+    """Latency rises while throughput stays flat: requests queue; Little's law gives how many are in flight.
+
+    Users only (the closed model): with `--rate` the arrivals that could not be served pile up instead (`backlog`).
+    """
+    if w.config.open_model:
+        return None
     c = capacity(w, history)
     if c is None:
         return None
@@ -233,4 +238,41 @@ def serialized_without_helper(w: Window, history: Sequence[Tick]) -> Finding | N
         advice="A blocking call runs inside `async def`. Press p for a stack dump of the workers (py-spy), make the call "
         "async or the endpoint plain `def`; add `loadtui.appstats.instrument(app)` to measure the loop lag directly.",
         signals=["load", "process"],
+    )
+
+
+def backlog(w: Window) -> Finding | None:
+    """With `--rate`: arrivals come faster than they finish, so those in flight and their latency grow without bound.
+
+    The open model's queue: the app finishes fewer arrivals a second than the rate asks (below
+    :attr:`~Thresholds.backlog_kept_up` of it over the window) while the arrivals in flight multiplied, or some were
+    dropped at `--max-in-flight`. The latency from the intended start grows with the wait, the service time does not.
+    """
+    opened = [t.open for t in w.ticks if t.open is not None]
+    if len(opened) < len(w.ticks) or not opened:
+        return None
+    target = statistics.fmean(o.target_rate for o in opened)
+    achieved = statistics.fmean(o.achieved_rate for o in opened)
+    dropped = statistics.fmean(o.dropped_rps for o in opened)
+    if target <= 0 or achieved >= THRESHOLDS.backlog_kept_up * target:
+        return None
+    first, last = opened[0].in_flight, opened[-1].in_flight
+    # Unserved arrivals pile up at (rate - finished) a second: in flight grows by at least half of that.
+    expected = (target - achieved) * (len(opened) - 1)
+    growing = last - first >= max(THRESHOLDS.backlog_min_growth, THRESHOLDS.backlog_growth_share * expected)
+    if not growing and dropped <= 0:
+        return None
+    services = [o.service.p50 for o in opened if o.service.p50 is not None]
+    service = statistics.median(services) if services else None
+    wait = f"p50 {ms(w.p50)} from the intended start" + (f" (service p50 {ms(service)})" if service else "")
+    drops = f"; {dropped:.1f} arrivals/s dropped at --max-in-flight {w.config.max_in_flight}" if dropped > 0 else ""
+    return Finding(
+        id="backlog",
+        severity="warning",
+        title=f"The app cannot keep up with {target:g} req/s: arrivals pile up",
+        evidence=f"asked {target:g}/s, finished {achieved:.1f}/s ({achieved / target:.0%}); in flight {first} → "
+        f"{last} over {len(opened)} s; {wait}{drops}",
+        advice="This rate is above what the app sustains: the wait grows for as long as it lasts. Lower it (s, S) to "
+        "the rate it keeps up with, or fix what the other findings name; --vary rate=auto finds the sustainable rate.",
+        signals=["load"],
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from loadtui.config import RunConfig
 from loadtui.diagnose.app import (
     app_concurrency_limit,
+    backlog,
     nodelay_delay,
     queueing,
     serialized_without_helper,
@@ -49,6 +50,7 @@ RULES: tuple[Callable[[Window], Finding | None], ...] = (
     too_few_workers,
     worker_imbalance,
     nodelay_delay,
+    backlog,
 )
 """Rules over the window (the rules over the whole history follow in :func:`evaluate`)."""
 

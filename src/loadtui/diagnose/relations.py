@@ -26,6 +26,7 @@ ORDER: tuple[FindingId, ...] = (
     "worker-imbalance",
     "nodelay-delay",
     "queueing",
+    "backlog",
 )
 
 RANK: dict[str, int] = {fid: i for i, fid in enumerate(ORDER)}
@@ -70,6 +71,11 @@ CAUSES_OF_QUEUEING: tuple[FindingId, ...] = (
 RELATIONS: tuple[Relation, ...] = (
     # Checked in this order; a finding follows from the first relation whose cause holds.
     Relation(
+        "loadgen-saturated",
+        ("backlog",),
+        "the load generator being out of CPU (loadgen-saturated): it starts the arrivals late, add --loadgen-processes",
+    ),
+    Relation(
         "db-bound",
         ("machine-saturated",),
         "the queries themselves (db-bound): PostgreSQL uses most of the cores",
@@ -78,20 +84,28 @@ RELATIONS: tuple[Relation, ...] = (
     ),
     Relation(
         "machine-saturated",
-        ("pool-exhausted", "threadpool-saturated", "queueing", "db-bound", "lock-contention", "app-concurrency-limit"),
+        (
+            "pool-exhausted",
+            "threadpool-saturated",
+            "queueing",
+            "backlog",
+            "db-bound",
+            "lock-contention",
+            "app-concurrency-limit",
+        ),
         "the machine being out of CPU (machine-saturated): fix that first",
     ),
     Relation(
         "too-few-workers",
-        ("pool-exhausted", "queueing"),
+        ("pool-exhausted", "queueing", "backlog"),
         "the workers' full cores (too-few-workers): add workers first",
     ),
     Relation(
         "lock-contention",
-        ("db-bound", "pool-exhausted", "app-concurrency-limit", "queueing"),
+        ("db-bound", "pool-exhausted", "app-concurrency-limit", "queueing", "backlog"),
         "requests waiting on the same rows (lock-contention): fix that first",
     ),
-    *(Relation(cause, ("queueing",), f"{cause}, which caps the throughput") for cause in CAUSES_OF_QUEUEING),
+    *(Relation(cause, ("queueing", "backlog"), f"{cause}, which caps the throughput") for cause in CAUSES_OF_QUEUEING),
 )
 """Which finding follows from which: one table, read by the diagnosis, the front ends and the report alike."""
 

@@ -58,6 +58,13 @@ class Thresholds:
     """... latency grew by this factor ..."""
     queueing_rps_share: float = 0.5
     """... and throughput grew by less than this share of the users' growth."""
+    backlog_kept_up: float = 0.95
+    """With `--rate`: arrivals finished at this share of the rate or more = the app keeps up (the sweep's knee too)."""
+    backlog_growth_share: float = 0.5
+    """... less, and the arrivals in flight grew by this share of the unfinished ones (rate − finished, a second) or
+    more over the window, or some were dropped at --max-in-flight: a backlog."""
+    backlog_min_growth: int = 5
+    """... by this many at least (a level of 1-2 in flight jitters by that much)."""
     serial_per_worker: float = 1.5
     """Without the helper: ≤ this many requests served at once per worker = serialized."""
     machine_busy: float = 95.0

@@ -261,6 +261,12 @@ class Capacity:
         return self.rps_now * self.p50_now / 1000
 
 
+def concurrency(tick: Tick) -> int:
+    """Requests the load keeps in the app at once, at most: the users (each waits for its answer), or with `--rate`
+    the arrivals in flight (what Little's law counts; the user instances are only the clients they run on)."""
+    return tick.open.in_flight if tick.open is not None else tick.users
+
+
 def capacity(w: Window, history: Sequence[Tick], *, latency_only: bool = False) -> Capacity | None:
     """Users grew, latency grew with them, throughput did not: the app is at a fixed capacity (a queue).
 
@@ -274,18 +280,18 @@ def capacity(w: Window, history: Sequence[Tick], *, latency_only: bool = False) 
     """
     if w.p50 is None or w.rps < THRESHOLDS.min_rps:
         return None
-    users_now = w.last.users
+    users_now = concurrency(w.last)
     cutoff = users_now / THRESHOLDS.queueing_users_growth
     fewer = [
         t
         for t in history[: -len(w.ticks)]
-        if 0 < t.users <= cutoff and t.latency.p50 is not None and t.rps >= THRESHOLDS.min_rps
+        if 0 < concurrency(t) <= cutoff and t.latency.p50 is not None and t.rps >= THRESHOLDS.min_rps
     ]
-    if not fewer or any(t.users < users_now for t in w.ticks):
+    if not fewer or any(concurrency(t) < users_now for t in w.ticks):
         return None
-    fewest = min(t.users for t in fewer)
-    before = [t for t in fewer if t.users == fewest]
-    users_before = statistics.fmean(t.users for t in before)
+    fewest = min(concurrency(t) for t in fewer)
+    before = [t for t in fewer if concurrency(t) == fewest]
+    users_before = statistics.fmean(concurrency(t) for t in before)
     rps_before = statistics.fmean(t.rps for t in before)
     p50_before = statistics.fmean(t.latency.p50 for t in before if t.latency.p50 is not None)
     # A fixed delay outside the app (Nagle's 40 ms on kept-alive connections) is in every request's latency at

@@ -353,6 +353,11 @@ def main(argv: list[str] | None = None) -> None:
         share["max_in_flight"] = max(1, -(-int(data.get("max_in_flight", 1000)) // workers))
         runner.send_message(RATE_MESSAGE, share)
 
+    def stop_rate() -> None:
+        if distributed and summed.active:
+            runner.send_message(RATE_MESSAGE, {"rate": 0})
+        side.stop()
+
     reporter = gevent.spawn(report)
     stdin = FileObjectPosix(sys.stdin.fileno(), "rb", close=False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -363,14 +368,15 @@ def main(argv: list[str] | None = None) -> None:
             except ValueError:
                 continue
             if cmd.get("cmd") == "start":
+                stop_rate()  # users instead of arrivals: one model at a time
                 runner.start(int(cmd["users"]), float(cmd.get("spawn_rate", 10)))
             elif cmd.get("cmd") == "rate":
+                if runner.user_count:
+                    runner.stop()  # arrivals instead of users
                 set_rate(cmd)
             elif cmd.get("cmd") == "stop":
                 runner.stop()
-                if distributed:
-                    runner.send_message(RATE_MESSAGE, {"rate": 0})
-                side.stop()
+                stop_rate()
             elif cmd.get("cmd") == "reconnect":
                 data = {k: cmd.get(k) for k in ("ports", "spread", "fraction") if k in cmd}
                 if distributed:

@@ -27,7 +27,7 @@ from loadtui.model import Event, Tick
 from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.recorder import SessionLog
 from loadtui.segments import Row
-from loadtui.session import Session
+from loadtui.session import Session, should_confirm
 from loadtui.tui import keys
 from loadtui.tui.controller import SessionController
 from loadtui.tui.messages import EventArrived, JobFinished, Progress, TickArrived
@@ -475,7 +475,7 @@ class LoadtuiApp(App[int]):
         if self.session is None or not self.session.config.auto_confirm or self._cannot_confirm:
             return
         fid = str(event.data.get("id"))
-        if event.kind == "finding-started" and event.data.get("severity") in ("warning", "critical"):
+        if should_confirm(event):
             if fid not in self._confirmed and self.controller is not None and self.controller.opened.is_set():
                 self._confirmed.add(fid)
                 self.controller.submit("auto-confirm", lambda s: s.confirm())
