@@ -54,6 +54,7 @@ LOOK: dict[str, Any] = {
     "session_height": 1150,
     "comparison_height": 600,
     "failure": {"color": "crimson"},
+    "target": {"dash": "dash", "color": "gray"},
     "loadgen": {"dash": "dot", "color": "black"},
     "pool_waiting": {"color": "crimson", "dash": "dash"},
     "finding_bar": {"width": 14},
@@ -82,6 +83,24 @@ SEGMENT_COLUMNS = (
 )
 
 
+OPEN_COLUMNS = (
+    ("target_rate", "rate asked/s"),
+    ("achieved_rate", "finished/s"),
+    ("dropped_rps", "dropped/s"),
+    ("in_flight", "in flight"),
+    ("service_p95", "service p95 ms"),
+)
+"""Columns of runs by arrival rate (`--rate`), after the latencies (which then count from the intended start)."""
+
+
+def segment_columns(segs: Sequence[segments.Segment]) -> tuple[tuple[str, str], ...]:
+    """The table's columns: the open model's too when a segment ran by arrival rate."""
+    if not any(seg.target_rate is not None for seg in segs):
+        return SEGMENT_COLUMNS
+    at = [key for key, _ in SEGMENT_COLUMNS].index("p99") + 1
+    return SEGMENT_COLUMNS[:at] + OPEN_COLUMNS + SEGMENT_COLUMNS[at:]
+
+
 def log_segments(log: SessionLog) -> list[segments.Segment]:
     """Steady-state figures per configuration segment, with the marks made in each."""
     return segments.split(log.ticks, log.segment_configs(), events=log.events)
@@ -105,6 +124,25 @@ def _session_figure(log: SessionLog) -> Any:
         1,
         1,
     )
+    if any(k.open is not None for k in ticks):
+        # The open model: what was asked beside what was done; the gap is the backlog growing.
+        for name, values, look in (
+            ("rate asked", [k.open.target_rate if k.open else None for k in ticks], LOOK["target"]),
+            ("arrivals finished/s", [k.open.achieved_rate if k.open else None for k in ticks], None),
+            ("dropped/s", [k.open.dropped_rps if k.open else None for k in ticks], LOOK["failure"]),
+        ):
+            fig.add_trace(go.Scatter(x=t, y=values, name=name, legendgroup="load", line=look), 1, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=[k.open.service.p95 if k.open else None for k in ticks],
+                name="service p95",
+                legendgroup="lat",
+                line=LOOK["target"],
+            ),
+            2,
+            1,
+        )
     for name in ("p50", "p95", "p99"):
         fig.add_trace(go.Scatter(x=t, y=[getattr(k.latency, name) for k in ticks], name=name, legendgroup="lat"), 2, 1)
     per_worker: dict[str, list[float | None]] = {}
@@ -311,13 +349,14 @@ def segment_table(rows: Sequence[tuple[str | None, segments.Segment]], highlight
             groups.setdefault(_scenario_of(seg), []).append(seg)
         winners = [b for group in groups.values() if len(group) > 1 and (b := segments.best(group)) is not None]
     with_run = any(run is not None for run, _ in shown)
-    head = ("<th>run</th>" if with_run else "") + "<th>#</th>" + "".join(f"<th>{h}</th>" for _, h in SEGMENT_COLUMNS)
+    columns = segment_columns([seg for _, seg in shown])
+    head = ("<th>run</th>" if with_run else "") + "<th>#</th>" + "".join(f"<th>{h}</th>" for _, h in columns)
     body = []
     for number, (run, seg) in enumerate(shown, 1):
         d = seg.to_dict()
         cls = " class='best'" if any(seg is w for w in winners) else ""
         cells = (f"<td class='text'>{html.escape(run or '')}</td>" if with_run else "") + f"<td>{number}</td>"
-        body.append(f"<tr{cls}>{cells}{''.join(_cell(d[key]) for key, _ in SEGMENT_COLUMNS)}</tr>")
+        body.append(f"<tr{cls}>{cells}{''.join(_cell(d[key]) for key, _ in columns)}</tr>")
     note = ""
     if len(shown) < len(rows):
         note = (
@@ -419,6 +458,16 @@ def _facts(log: SessionLog) -> str:
         ("versions", " · ".join(f"{k} {val}" for k, val in v.items())),
     ]
     config = log.header.get("config") or {}
+    rate = config.get("rate")
+    facts.append(
+        (
+            "load",
+            f"by arrival rate (open model): {rate} req/s, {config.get('arrivals', 'uniform')} arrivals; latency counts "
+            "from each arrival's intended start"
+            if rate is not None
+            else f"{config.get('users', '?')} users (closed model: each waits for its answer before it sends again)",
+        )
+    )
     facts.append(
         (
             "configuration at start",

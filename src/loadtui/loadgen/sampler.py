@@ -3,7 +3,8 @@
 The runner child calls :meth:`Sampler.sample` once a second with Locust's `RequestStats`; the tests call it with
 plain objects of the same shape. Locust clears its stats on a `start` after a `stop` (`clear_all` makes a new
 `total` entry, `reset_all` restarts its `start_time`); the sampler notices either and counts everything since the
-reset as the new interval, for requests, histograms and errors alike (DESIGN 4.1).
+reset as the new interval, for requests, histograms and errors alike (DESIGN 4.1). Each record carries the second's
+whole histogram too (`histogram`, ms → count), for whoever needs percentiles over many seconds (a benchmark).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class Sampler:
             "endpoints": endpoints,
             "errors": errors,
             "requests_total": total.requests,
+            "histogram": {str(k): v for k, v in d_total.buckets.items()},
         }
         opened = self._open_model()
         if opened is not None:
@@ -132,11 +134,13 @@ class Sampler:
         self._previous_open = OpenCounters(
             now.target_rate, now.due, now.dropped, now.completed, now.in_flight, now.users, now.service.copy()
         )
+        service = st.diff_buckets(now.service, before.service)
         return {
             "target_rate": now.target_rate,
             "due_rate": max(0, now.due - before.due) / interval,
             "achieved_rate": max(0, now.completed - before.completed) / interval,
             "dropped_rps": max(0, now.dropped - before.dropped) / interval,
             "in_flight": now.in_flight,
-            "service": st.latency_summary(st.diff_buckets(now.service, before.service)),
+            "service": st.latency_summary(service),
+            "service_histogram": {str(k): v for k, v in service.items()},
         }
