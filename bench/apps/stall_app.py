@@ -12,7 +12,7 @@ WORK_US = int(os.environ.get("WORK_US", "0"))
 _count = 0
 
 
-async def app(scope, receive, send):  # noqa: ANN001, ANN201
+async def app(scope, receive, send):
     global _count
     if scope["type"] != "http":
         return
@@ -22,6 +22,6 @@ async def app(scope, receive, send):  # noqa: ANN001, ANN201
         while time.perf_counter() < end:
             pass
     if STALL_EVERY and _count % STALL_EVERY == 0:
-        time.sleep(STALL_S)  # noqa: ASYNC251 (the stall is the point)
+        time.sleep(STALL_S)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"ok"})

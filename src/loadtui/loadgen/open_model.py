@@ -16,7 +16,6 @@ import logging
 import random
 import sys
 import time
-from collections import deque
 from typing import Any
 
 import gevent
