@@ -333,6 +333,10 @@ def test_headless_exits_1_when_the_apps_supervisor_is_killed(tmp_path: Path) -> 
         (["--db-max-connections", "100000"], "is absurd for the embedded server"),
         (["--pool-timeout", "0"], "--pool-timeout must be a number of seconds above 0"),
         (["--vary", "workers=1,2", "--host", "http://127.0.0.1:9"], "--vary workers needs an app loadtui starts"),
+        (["--rate", "100", "--users", "5"], "--users and --rate each choose how the load comes"),
+        (["--rate", "-3"], "--rate must be a number of requests per second"),
+        (["--rate", "50", "--max-in-flight", "100000000"], "--max-in-flight 100,000,000 is more than this machine"),
+        (["--vary", "rate=fast"], "--vary rate: 'fast' is not a number of requests per second above 0"),
     ],
 )
 def test_bad_options_are_refused_before_anything_starts(tmp_path: Path, args: list[str], words: str) -> None:
