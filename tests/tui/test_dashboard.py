@@ -38,6 +38,23 @@ async def test_panels_show_the_numbers_of_a_tick() -> None:
         assert "40 requests waiting" in text_of(app, "#findings")
 
 
+async def test_by_rate_the_load_panel_shows_asked_finished_in_flight_dropped_and_both_latencies() -> None:
+    import dataclasses
+
+    from loadtui.model import Latency, OpenLoad
+
+    app = create_app(config=RunConfig(rate=200.0, arrivals="poisson"))
+    behind = OpenLoad(200.0, 150.0, 200.0, 3.0, 120, Latency(p50=4.0, p95=9.0, p99=12.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(TickArrived(dataclasses.replace(tick(1.0, rps=150.0, p50=800.0, p95=1500.0), open=behind)))
+        await pilot.pause()
+        load = text_of(app, "#load-numbers")
+        assert "rate 200.0/s → done 150.0/s" in load and "in flight 120" in load and "dropped 3.0/s" in load
+        assert "from intended start p50 800 ms" in load and "service only" in load and "p95 9 ms" in load
+        assert "users" not in load  # the user instances are only the clients arrivals run on
+        assert "200 req/s poisson" in text_of(app, "#config-bar")
+
+
 async def test_no_bottleneck_message_only_after_enough_seconds() -> None:
     app = create_app(config=RunConfig())
     async with app.run_test(size=(160, 48)) as pilot:

@@ -60,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--master-port", type=int, default=0)
     p.add_argument("--expect-workers", type=int, default=None)
     p.add_argument("--worker", action="store_true", help="run as a worker of a master on --master-port")
+    p.add_argument("--master-host", default="127.0.0.1", help="with --worker: where the master listens")
     p.add_argument("--protocol-fd", type=int, default=None, help="write the JSON records to this inherited pipe")
     return p
 
@@ -199,7 +200,7 @@ def run_worker(args: argparse.Namespace) -> None:
     connections.install()
     peers.sign_worker_ids(os.environ.get(peers.SECRET_ENV, ""))  # the master hears only workers with its secret
     env = Environment(user_classes=classes, host=args.host)
-    runner = env.create_worker_runner("127.0.0.1", args.master_port)
+    runner = env.create_worker_runner(args.master_host, args.master_port)
     reported = 0
 
     def report_retries(client_id: str, data: dict[str, Any]) -> None:
