@@ -4,6 +4,8 @@ call)."""
 
 import os
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 STALL_EVERY = int(os.environ.get("STALL_EVERY", "0"))
 STALL_S = float(os.environ.get("STALL_S", "2"))
@@ -12,7 +14,9 @@ WORK_US = int(os.environ.get("WORK_US", "0"))
 _count = 0
 
 
-async def app(scope, receive, send):
+async def app(
+    scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+) -> None:
     global _count
     if scope["type"] != "http":
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -12,14 +13,14 @@ from loadtui.loadgen.arrivals import MAX_CATCH_UP, OpenCounters, Pool, Schedule,
 from loadtui.loadgen.sampler import Sampler
 
 
-def test_uniform_arrivals_are_due_evenly_from_the_start():
+def test_uniform_arrivals_are_due_evenly_from_the_start() -> None:
     schedule = Schedule(4.0, start=10.0)
     assert schedule.due(9.99) == []
     assert schedule.due(10.0) == [10.0]
     assert schedule.due(11.0) == [10.25, 10.5, 10.75, 11.0]
 
 
-def test_a_late_scheduler_gets_every_arrival_it_missed_with_its_own_intended_time():
+def test_a_late_scheduler_gets_every_arrival_it_missed_with_its_own_intended_time() -> None:
     schedule = Schedule(10.0, start=0.0)
     missed = schedule.due(2.05)  # the scheduler slept 2 s (a stalled load generator)
     assert len(missed) == 21
@@ -28,12 +29,12 @@ def test_a_late_scheduler_gets_every_arrival_it_missed_with_its_own_intended_tim
     assert schedule.due(2.05) == []
 
 
-def test_catch_up_is_bounded():
+def test_catch_up_is_bounded() -> None:
     schedule = Schedule(1e6, start=0.0)
     assert len(schedule.due(1e3)) == MAX_CATCH_UP
 
 
-def test_a_new_rate_applies_from_now_without_a_burst_or_a_gap():
+def test_a_new_rate_applies_from_now_without_a_burst_or_a_gap() -> None:
     schedule = Schedule(1.0, start=0.0)
     assert schedule.due(0.5) == [0.0]  # the next one was due at 1.0
     schedule.set_rate(10.0, now=0.5)
@@ -45,7 +46,7 @@ def test_a_new_rate_applies_from_now_without_a_burst_or_a_gap():
     assert schedule.due(101.0) == [100.0, 100.5, 101.0]
 
 
-def test_poisson_arrivals_hold_the_rate_on_average_with_exponential_gaps():
+def test_poisson_arrivals_hold_the_rate_on_average_with_exponential_gaps() -> None:
     schedule = Schedule(50.0, start=0.0, arrivals="poisson", rng=random.Random(7))
     times = schedule.due(200.0)
     assert len(times) / 200.0 == pytest.approx(50.0, rel=0.03)
@@ -56,21 +57,27 @@ def test_poisson_arrivals_hold_the_rate_on_average_with_exponential_gaps():
     assert sum(g > mean for g in gaps) / len(gaps) == pytest.approx(0.368, abs=0.02)
 
 
-def test_latency_counts_from_the_intended_start():
+def test_latency_counts_from_the_intended_start() -> None:
     assert corrected_ms(12.0, intended=5.0, started=5.0) == 12.0
     assert corrected_ms(12.0, intended=5.0, started=7.0) == 2012.0  # started 2 s late: those 2 s are the user's wait
     assert corrected_ms(12.0, intended=5.0, started=4.9) == 12.0  # early (clock jitter) never subtracts
     assert corrected_ms(12.0, intended=None, started=7.0) == 12.0  # not an arrival: nothing to add
 
 
-def test_round_ms_matches_locusts_buckets():
+def test_round_ms_matches_locusts_buckets() -> None:
     assert [round_ms(v) for v in (3.4, 99.6, 147.0, 1234.0, 12345.0)] == [3, 100, 150, 1200, 12000]
 
 
-def test_the_pool_drops_arrivals_beyond_the_limit_and_reuses_free_users_oldest_first():
+def taken(pool: Pool[int]) -> int:
+    user = pool.take()
+    assert user is not None
+    return user
+
+
+def test_the_pool_drops_arrivals_beyond_the_limit_and_reuses_free_users_oldest_first() -> None:
     made = iter(range(100))
     pool = Pool(lambda: next(made), limit=3, clients=2)
-    a, b, c = pool.take(), pool.take(), pool.take()
+    a, b, c = (taken(pool) for _ in range(3))
     assert (a, b, c) == (0, 1, 2)
     assert pool.take() is None  # three in flight: the arrival is dropped
     pool.give_back(b)
@@ -81,18 +88,18 @@ def test_the_pool_drops_arrivals_beyond_the_limit_and_reuses_free_users_oldest_f
     assert pool.running == 1
 
 
-def test_the_pool_makes_its_clients_before_it_reuses_one():
+def test_the_pool_makes_its_clients_before_it_reuses_one() -> None:
     made = iter(range(100))
     pool = Pool(lambda: next(made), limit=100, clients=4)
     seen = []
     for _ in range(8):
-        user = pool.take()
+        user = taken(pool)
         seen.append(user)
         pool.give_back(user)
     assert seen == [0, 1, 2, 3, 0, 1, 2, 3]
 
 
-def test_worker_counters_read_from_a_report_refuse_what_is_malformed():
+def test_worker_counters_read_from_a_report_refuse_what_is_malformed() -> None:
     good = OpenCounters(5.0, 10, 1, 9, 2, 4, Counter({3: 9}))
     assert OpenCounters.from_dict(good.to_dict()) == good
     hostile = {"target_rate": float("inf"), "due": -4, "dropped": True, "service": {"x": 1, "²": 3, "7": -1, "5": 2}}
@@ -108,11 +115,11 @@ class _Stats:
         response_times: dict[int, int] = {}
 
     total = _Entry()
-    entries: dict = {}
-    errors: dict = {}
+    entries: dict[Any, Any] = {}
+    errors: dict[Any, Any] = {}
 
 
-def test_the_sampler_turns_open_counters_into_rates_per_second():
+def test_the_sampler_turns_open_counters_into_rates_per_second() -> None:
     now = [0.0]
     counters = OpenCounters(target_rate=100.0)
     sampler = Sampler(clock=lambda: now[0], open_model=lambda: counters)

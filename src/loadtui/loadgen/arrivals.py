@@ -16,7 +16,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 Arrivals = Literal["uniform", "poisson"]
 ARRIVALS: tuple[Arrivals, ...] = ("uniform", "poisson")
@@ -158,19 +158,22 @@ keep-alive connection, so the load reaches every app worker the way independent 
 for every arrival would hold one connection, and one worker would get all the load)."""
 
 
-class Pool:
+T = TypeVar("T")
+
+
+class Pool(Generic[T]):
     """User instances for arrivals: a new one while fewer than `clients` exist or none is free, up to `limit`
     running at once; free ones are reused oldest first, so every instance's connection carries its share."""
 
-    def __init__(self, make: Callable[[], object], limit: int, clients: int = CLIENTS) -> None:
+    def __init__(self, make: Callable[[], T], limit: int, clients: int = CLIENTS) -> None:
         self._make = make
         self.limit = limit
         self.clients = clients
-        self.free: deque[object] = deque()
-        self.all: list[object] = []
+        self.free: deque[T] = deque()
+        self.all: list[T] = []
         self.running = 0
 
-    def take(self) -> object | None:
+    def take(self) -> T | None:
         """A user for one arrival, or None when `limit` arrivals already run (the arrival is dropped)."""
         if self.running >= self.limit:
             return None
@@ -181,7 +184,7 @@ class Pool:
         self.all.append(user)
         return user
 
-    def give_back(self, user: object, keep: bool = True) -> None:
+    def give_back(self, user: T, keep: bool = True) -> None:
         """The arrival is done; `keep` False retires the instance (it asked to stop)."""
         self.running -= 1
         if keep:
