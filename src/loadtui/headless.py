@@ -18,7 +18,7 @@ from loadtui.errors import RunFailed, UsageError
 from loadtui.model import Event, Tick, named_by
 from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.recorder import SessionLog, read_log
-from loadtui.segments import Summary
+from loadtui.segments import Segment, Summary
 from loadtui.session import Session, should_confirm
 from loadtui.units import num
 from loadtui.verdict import Slo, StepResult
@@ -70,6 +70,16 @@ def short_confirmation(text: str) -> str:
     return f"py-spy: {first} (full stacks in the log, or --verbose)"
 
 
+def _open_figures(seg: Segment) -> str:
+    """A segment run by arrival rate: what was asked and finished, dropped, and the service time's p95."""
+    if seg.target_rate is None:
+        return ""
+    text = f"  asked {num(seg.target_rate, '.1f')}/s finished {num(seg.achieved_rate, '.1f')}/s"
+    if seg.dropped_rps:
+        text += f" dropped {num(seg.dropped_rps, '.1f')}/s"
+    return text + f" service p95 {num(seg.service_p95)}"
+
+
 def format_summary(summary: Summary, findings: list[tuple[str, str, str]] | None = None) -> str:
     """The segment table (and findings) printed at the end."""
     rows = [
@@ -82,6 +92,7 @@ def format_summary(summary: Summary, findings: list[tuple[str, str, str]] | None
             f"{seg.index:>2}{mark}{seg.label[:48]:<48} {seg.steady_seconds:>4} {num(seg.rps, '.1f'):>8} "
             f"{num(seg.fail_rps, '.1f'):>7} {num(seg.p50):>6} {num(seg.p95):>6} {num(seg.p99):>6} "
             f"{num(seg.cpu_per_worker):>10} {num(seg.loadgen_cpu_percent):>6} {num(seg.db_connections):>7}"
+            + _open_figures(seg)
         )
     out = "\n".join(rows)
     if findings:

@@ -28,7 +28,7 @@ def test_a_rate_split_over_two_load_generator_processes_holds_its_target_and_is_
     assert not any(t.open.dropped_rps for t in steady if t.open is not None)
     (segment,) = [s for s in summary["segments"] if s["steady_seconds"]]
     assert segment["target_rate"] == 150.0 and "150 req/s" in segment["label"]
-    assert "rate 150→" in run.stdout
+    assert "rate 150→" in run.stdout and "asked 150.0/s finished" in run.stdout
 
 
 def test_a_search_by_rate_stops_where_a_blocked_loop_falls_behind(tmp_path: Path) -> None:
