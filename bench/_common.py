@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtui.config import RunConfig
-from loadtui.database import EmbeddedDatabase
 from loadtui.errors import UsageError
-from loadtui.processes import Guardian
-from loadtui.recorder import read_log
-from loadtui.supervisor import AppSupervisor
+from loadtui.procs.processes import Guardian
+from loadtui.results.recorder import read_log
+from loadtui.stack.database import EmbeddedDatabase
+from loadtui.stack.supervisor import AppSupervisor
 
 
 @contextmanager

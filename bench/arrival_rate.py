@@ -30,8 +30,8 @@ from typing import Any
 
 from _common import table
 from loadtui.loadgen import LoadGen
-from loadtui.stats import percentile
-from loadtui.supervisor import free_port
+from loadtui.loadgen.stats import percentile
+from loadtui.procs.processes import free_port
 
 APPS = Path(__file__).with_name("apps")
 LOCUSTFILE = APPS / "stall_locustfile.py"

@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from _common import table
-from loadtui.compare import compare, steady_by_segment
-from loadtui.recorder import SessionLog, read_log
+from loadtui.results.compare import compare, steady_by_segment
+from loadtui.results.recorder import SessionLog, read_log
 
 SLOWDOWNS = (10, 20, 40)
 GATE = 10.0

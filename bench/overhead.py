@@ -27,7 +27,7 @@ import psutil
 
 from _common import table, wait_ticks
 from loadtui.config import RunConfig
-from loadtui.session import Session
+from loadtui.session.core import Session
 
 WARMUP_TICKS = 8
 """Ticks to wait before measuring: start-up, ramp-up and the first cpu_percent samples are not steady state."""

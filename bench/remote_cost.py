@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _common import table
 from loadtui.appstats import Sender, WorkerStats, encode
-from loadtui.remote import StatsListener
+from loadtui.measure.remote import StatsListener
 
 TOKEN = "bench"  # noqa: S105 (a benchmark's shared secret)
 

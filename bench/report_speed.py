@@ -33,7 +33,7 @@ from loadtui.model import (
     Tick,
     WorkerStats,
 )
-from loadtui.recorder import Recorder, read_log
+from loadtui.results.recorder import Recorder, read_log
 
 ENDPOINTS = [
     ("GET", "/tasks/"),

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 
 from _common import table
-from loadtui.recorder import read_log
+from loadtui.results.recorder import read_log
 from overhead import dashboard_cpu
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from _common import table
 from loadtui.config import RunConfig
-from loadtui.plan import Plan, PlanRunner
-from loadtui.session import Session
-from loadtui.verdict import parse_vary
+from loadtui.results.verdict import parse_vary
+from loadtui.session.core import Session
+from loadtui.session.plan import Plan, PlanRunner
 
 PLANS = (
     ("users (live)", "users={users},{double}"),

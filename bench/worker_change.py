@@ -26,8 +26,8 @@ from pathlib import Path
 from _common import table
 from loadtui.config import RunConfig
 from loadtui.model import Tick
-from loadtui.rebalance import shares, within
-from loadtui.session import Session
+from loadtui.session.core import Session
+from loadtui.session.rebalance import shares, within
 
 WATCH_TICKS = 10
 """Seconds watched after each change."""

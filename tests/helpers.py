@@ -91,7 +91,7 @@ def our_processes() -> list[psutil.Process]:
     for proc in psutil.process_iter(["cmdline", "name"]):
         cmd = " ".join(proc.info.get("cmdline") or [])
         if (proc.info.get("name") == "postgres" and "loadtui" in cmd) or any(
-            k in cmd for k in ("sample_app", "loadtui.loadgen", "loadtui.guardian", "loadtui.serve")
+            k in cmd for k in ("sample_app", "loadtui.loadgen", "loadtui.procs.guardian", "loadtui.serve")
         ):
             try:
                 if tag is not None and proc.environ().get(RUN_TAG_ENV) != tag:
@@ -118,7 +118,7 @@ def write_session_log(path: Path, *, segments: int = 2, seconds: int = 10, worke
 
     from loadtui.config import RunConfig
     from loadtui.model import EndpointStats, Event
-    from loadtui.recorder import Recorder
+    from loadtui.results.recorder import Recorder
 
     rec = Recorder(path)
     base = RunConfig(workers=workers, users=50)

@@ -25,11 +25,11 @@ import psutil
 
 from loadtui import __version__
 from loadtui.appstats import STATS_TOKEN_ENV
-from loadtui.compare import DEFAULT_MAX_REGRESSION, parse_percent
 from loadtui.config import EMBEDDED_RESERVED, SCENARIO_NAMES, RunConfig, check_fits_machine, check_pool_fits
 from loadtui.errors import RunFailed, UsageError
-from loadtui.plan import DEFAULT_STEP_S, Plan
-from loadtui.verdict import Slo, parse_slo, parse_vary
+from loadtui.results.compare import DEFAULT_MAX_REGRESSION, parse_percent
+from loadtui.results.verdict import Slo, parse_slo, parse_vary
+from loadtui.session.plan import DEFAULT_STEP_S, Plan
 
 COMMANDS = ("headless", "replay", "report", "compare")
 
@@ -290,7 +290,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     config.validate()
     _check_machine(config)
     if config.stats_listen is not None:
-        from loadtui.remote import parse_listen
+        from loadtui.measure.remote import parse_listen
 
         parse_listen(config.stats_listen, os.environ.get(STATS_TOKEN_ENV) or None)
     if args.record is not None:
@@ -359,7 +359,7 @@ def baseline_from_args(args: argparse.Namespace) -> tuple[Any, float]:
     limit = _max_regression(args.max_regression)
     if args.baseline is None:
         return None, limit
-    from loadtui.recorder import read_log
+    from loadtui.results.recorder import read_log
 
     log = read_log(args.baseline, slim=True)
     if not log.ticks:
@@ -422,7 +422,7 @@ def _dispatch(args: list[str]) -> int:
         ns = p.parse_args(args[1:])
         if not (math.isfinite(ns.speed) and ns.speed > 0):
             raise UsageError(f"--speed must be a number above 0 (got {ns.speed}), e.g. 1 or 4")
-        from loadtui.recorder import read_log
+        from loadtui.results.recorder import read_log
 
         log = read_log(ns.file)
         from loadtui.tui.run import run_replay
@@ -440,7 +440,7 @@ def _dispatch(args: list[str]) -> int:
         )
         p.add_argument("--csv", type=Path, default=None, metavar="DIR", help="also export ticks and segments as CSV")
         ns = p.parse_args(args[1:])
-        from loadtui.report import write_report
+        from loadtui.results.report import write_report
 
         return write_report(ns.files, ns.output, ns.csv)
     if command == "compare":
@@ -459,8 +459,8 @@ def _dispatch(args: list[str]) -> int:
             help="how much worse a figure may be before it fails the gate (default %(default)s)",
         )
         ns = p.parse_args(args[1:])
-        from loadtui.compare import EXIT_REGRESSION, compare, format_comparison
-        from loadtui.recorder import read_log
+        from loadtui.results.compare import EXIT_REGRESSION, compare, format_comparison
+        from loadtui.results.recorder import read_log
 
         limit = _max_regression(ns.max_regression)
         base, new = read_log(ns.base, slim=True), read_log(ns.new, slim=True)

@@ -11,17 +11,18 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from loadtui.compare import DEFAULT_MAX_REGRESSION, EXIT_REGRESSION, compare, format_comparison
 from loadtui.config import RunConfig
 from loadtui.diagnose import RANK, cause_text
 from loadtui.errors import RunFailed, UsageError
 from loadtui.model import Event, Tick, named_by
-from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
-from loadtui.recorder import SessionLog, read_log
-from loadtui.segments import Segment, Summary
-from loadtui.session import Session, should_confirm
+from loadtui.results.compare import DEFAULT_MAX_REGRESSION, EXIT_REGRESSION, compare, format_comparison
+from loadtui.results.recorder import SessionLog, read_log
+from loadtui.results.segments import Segment
+from loadtui.results.summary import Summary
+from loadtui.results.verdict import Slo, StepResult
+from loadtui.session.core import Session, should_confirm
+from loadtui.session.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.units import num
-from loadtui.verdict import Slo, StepResult
 
 EXIT_SLO_MISSED = 3
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from loadtui.config import RunConfig
 from loadtui.diagnose import ORDER, Diagnoser
-from loadtui.recorder import iter_log
+from loadtui.results.recorder import iter_log
 from tests.corpus.cases import CASES, Case
 
 WARNING = ("warning", "critical")

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtui.recorder import read_log
+from loadtui.results.recorder import read_log
 from tests.helpers import descendants_alive, wait_for, write_session_log
 
 SESSION = "loadtui-e2e"

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtui.database import EmbeddedDatabase
-from loadtui.processes import Guardian, spawn, stop_group
-from loadtui.supervisor import free_port
+from loadtui.procs.processes import Guardian, free_port, spawn, stop_group
+from loadtui.stack.database import EmbeddedDatabase
 from tests.helpers import wait_for
 
 

@@ -18,7 +18,7 @@ import psutil
 import psycopg
 import pytest
 
-from loadtui.database import EmbeddedDatabase
+from loadtui.stack.database import EmbeddedDatabase
 from tests.helpers import wait_for
 
 
@@ -62,7 +62,7 @@ def test_starts_listens_on_a_socket_only_and_reports_limits(tmp_path: Path) -> N
 OWNER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from loadtui.database import EmbeddedDatabase
+    from loadtui.stack.database import EmbeddedDatabase
     db = EmbeddedDatabase(state_dir=Path(sys.argv[1]))
     db.start()
     print(db.pid, flush=True)
@@ -205,8 +205,8 @@ def test_the_server_does_not_inherit_secrets_from_the_environment(
 
 
 def test_a_missing_useradd_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from loadtui.database import _ensure_system_user
     from loadtui.errors import UsageError
+    from loadtui.stack.database import _ensure_system_user
 
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(UsageError, match="nor `useradd` to create it"):

@@ -15,7 +15,7 @@ import pytest
 
 from loadtui.config import RunConfig
 from loadtui.model import Tick
-from loadtui.session import Session
+from loadtui.session.core import Session
 from tests.helpers import wait_for
 
 

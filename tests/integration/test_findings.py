@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from loadtui.config import RunConfig
-from loadtui.session import Session
+from loadtui.session.core import Session
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration

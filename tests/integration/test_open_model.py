@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from loadtui.recorder import read_log
+from loadtui.results.recorder import read_log
 from tests.integration.test_sweeps import headless
 
 

@@ -12,10 +12,10 @@ import pytest
 
 from loadtui.appstats import encode
 from loadtui.config import RunConfig
-from loadtui.database import EmbeddedDatabase
-from loadtui.processes import Guardian, spawn, stop_group
-from loadtui.session import Session
-from loadtui.supervisor import free_port, wait_for_url
+from loadtui.procs.processes import Guardian, free_port, spawn, stop_group
+from loadtui.session.core import Session
+from loadtui.stack.database import EmbeddedDatabase
+from loadtui.stack.supervisor import wait_for_url
 from tests.helpers import wait_for
 
 TOKEN = "test-token"  # noqa: S105 (a test's shared secret)

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from sample_app.api import encode_cursor
 
-from loadtui.database import EmbeddedDatabase
+from loadtui.stack.database import EmbeddedDatabase
 from tests.helpers import wait_for
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadtui.config import RunConfig
-from loadtui.database import EmbeddedDatabase
-from loadtui.session import Session
+from loadtui.session.core import Session
+from loadtui.stack.database import EmbeddedDatabase
 from tests.helpers import wait_for
 
 

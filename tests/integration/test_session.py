@@ -16,8 +16,8 @@ import pytest
 import sample_app
 
 from loadtui.config import RunConfig
-from loadtui.recorder import read_log
-from loadtui.session import Session
+from loadtui.results.recorder import read_log
+from loadtui.session.core import Session
 from tests.helpers import wait_for
 
 LOADTUI = [sys.executable, "-m", "loadtui"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtui.session import Session
+from loadtui.session.core import Session
 from tests.integration.test_findings import DEADLINE_S, HEALTHY_S, assert_had_load, run_until, started
 
 pytestmark = pytest.mark.integration

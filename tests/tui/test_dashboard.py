@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from loadtui.config import RunConfig
 from loadtui.model import Finding
-from loadtui.recorder import Recorder, read_log
+from loadtui.results.recorder import Recorder, read_log
 from loadtui.tui.app import LoadtuiApp, create_app
 from loadtui.tui.messages import TickArrived
 from loadtui.tui.widgets import TextTable
@@ -185,9 +185,9 @@ async def test_the_probe_is_shown_beside_the_workers() -> None:
 async def test_the_plan_panel_fills_its_table_and_obeys_skip_and_end() -> None:
     from typing import cast
 
-    from loadtui.plan import Plan, PlanRunner
-    from loadtui.session import Session
-    from loadtui.verdict import parse_slo, parse_vary
+    from loadtui.results.verdict import parse_slo, parse_vary
+    from loadtui.session.core import Session
+    from loadtui.session.plan import Plan, PlanRunner
     from tests.unit.test_plan import Stand
 
     plan = Plan.from_varies([parse_vary("workers=1,2,4")])
@@ -297,7 +297,7 @@ async def test_f_opens_every_finding_in_full_however_long_its_advice() -> None:
 
 
 async def test_the_live_figures_are_shown_against_a_baseline(tmp_path: Path) -> None:
-    from loadtui.recorder import SessionLog
+    from loadtui.results.recorder import SessionLog
 
     base_ticks = [tick(float(i), rps=1000.0, p50=10.0, users=50) for i in range(25)]
     header = {"config": RunConfig(users=50).to_dict(), "machine": {}, "versions": {}}

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from loadtui.config import RunConfig
-from loadtui.session import Session
+from loadtui.session.core import Session
 from loadtui.tui.app import LoadtuiApp, create_app
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loadtui.collectors import ProcessCollector
+from loadtui.measure.collectors import ProcessCollector
 
 
 def burn(seconds: float) -> None:
@@ -55,7 +55,7 @@ def test_a_busy_process_reads_busy_from_its_first_second() -> None:
 def test_a_stats_record_of_the_wrong_shape_is_dropped_and_counted(tmp_path: Path) -> None:
     import json
 
-    from loadtui.collectors import AppStatsCollector
+    from loadtui.measure.collectors import AppStatsCollector
     from loadtui.model import ProcessStats
 
     good = {"time": time.time(), "requests": 10, "in_flight": 1, "loop_lag_max_ms": 2.0, "pool": {"pool_size": 4}}
@@ -82,11 +82,11 @@ def test_the_outside_scan_runs_every_few_seconds_not_every_second(monkeypatch: p
     """One scan of the process table costs milliseconds a tick: between scans the last result is reused."""
     import psutil
 
-    from loadtui import collectors
+    from loadtui.measure import collectors
 
     scans: list[float] = []
     clock = [100.0]
-    monkeypatch.setattr("loadtui.collectors.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("loadtui.measure.collectors.time.monotonic", lambda: clock[0])
 
     def process_iter(attrs: list[str]) -> Any:
         scans.append(clock[0])

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from loadtui.compare import (
+from loadtui.config import RunConfig
+from loadtui.model import Finding, Tick
+from loadtui.results.compare import (
     Baseline,
     MeanEstimate,
     compare,
@@ -20,10 +22,8 @@ from loadtui.compare import (
     parse_percent,
     t_quantile,
 )
-from loadtui.config import RunConfig
-from loadtui.model import Finding, Tick
-from loadtui.recorder import SessionLog
-from loadtui.segments import Row
+from loadtui.results.recorder import SessionLog
+from loadtui.results.segments import Row
 from tests.helpers import tick
 
 MACHINE = {"cpu_count": 2, "memory_bytes": 24 * 2**30}

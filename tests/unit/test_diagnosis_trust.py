@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from loadtui.collectors import tree
 from loadtui.config import RunConfig
 from loadtui.diagnose import FAULT_HOLD_S, THRESHOLDS, Diagnoser, evaluate
+from loadtui.measure.collectors import tree
 from loadtui.model import ErrorCount, Finding, OutsideProcess, Tick
 from tests.helpers import tick
 

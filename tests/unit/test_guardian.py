@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtui.processes import Guardian
+from loadtui.procs.processes import Guardian
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow  # each test starts a Python process

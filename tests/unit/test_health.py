@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtui.health import HealthWatcher, Observation
+from loadtui.session.health import HealthWatcher, Observation
 
 
 def kinds(watcher: HealthWatcher, seen: Observation) -> list[str]:

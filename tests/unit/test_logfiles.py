@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtui import logfiles
+from loadtui.procs import logfiles
 
 
 def test_the_last_lines_are_read_from_the_end_of_a_big_log(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import pytest
 
 from loadtui.config import RunConfig
 from loadtui.model import Event, Tick
-from loadtui.plan import Plan, PlanRunner
-from loadtui.session import Session
-from loadtui.verdict import parse_slo, parse_vary
+from loadtui.results.verdict import parse_slo, parse_vary
+from loadtui.session.core import Session
+from loadtui.session.plan import Plan, PlanRunner
 from tests.helpers import tick
 
 
@@ -199,15 +199,15 @@ def test_a_plan_refused_at_attach_never_runs_and_says_why() -> None:
     ],
 )
 def test_a_sweep_estimate_is_within_10_percent_of_what_it_took(vary: str, config: RunConfig, measured: float) -> None:
-    from loadtui.verdict import parse_vary
+    from loadtui.results.verdict import parse_vary
 
     estimate = Plan.from_varies([parse_vary(vary)]).estimate_s(5, config)
     assert abs(estimate - measured) <= 0.1 * measured, estimate
 
 
 def test_an_estimate_counts_a_restart_the_ramp_and_the_spreading_but_not_fewer_users() -> None:
-    from loadtui.plan import RESTART_S, SPREAD_S
-    from loadtui.verdict import parse_vary
+    from loadtui.results.verdict import parse_vary
+    from loadtui.session.plan import RESTART_S, SPREAD_S
 
     base = RunConfig(users=50, spawn_rate=10)
     assert Plan.from_varies([parse_vary("users=10")]).estimate_s(5, base) == 5 + 3  # fewer users stop at once

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtui.rebalance import balanced, plan, shares, within
+from loadtui.session.rebalance import balanced, plan, shares, within
 from tests.helpers import tick
 
 
@@ -71,7 +71,7 @@ def test_within(split: dict[int, float], ok: bool) -> None:
 def test_spread_moves_the_surplus_until_even_and_stops_when_asked() -> None:
     import threading
 
-    from loadtui import rebalance
+    from loadtui.session import rebalance
 
     # Worker 1 holds all 20 connections; each move lands the moved connections on worker 2 (the idle one).
     state = {1: list(range(20)), 2: []}

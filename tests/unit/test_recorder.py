@@ -14,7 +14,7 @@ from hypothesis import strategies as hs
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
 from loadtui.model import Event, Finding, Tick
-from loadtui.recorder import Recorder, read_log
+from loadtui.results.recorder import Recorder, read_log
 from tests.helpers import tick
 
 
@@ -163,7 +163,7 @@ def test_non_ascii_text_round_trips(tmp_path: Path) -> None:
 
 
 def test_default_path_names_scenario_or_locustfile_and_workers() -> None:
-    from loadtui.recorder import default_path
+    from loadtui.results.recorder import default_path
 
     now = dt.datetime(2026, 11, 23, 19, 5, 7, tzinfo=dt.UTC)
     assert str(default_path(RunConfig(workers=3, scenario="ping"), now)) == (
@@ -243,7 +243,7 @@ _record = hs.fixed_dictionaries(
 def test_fuzz_any_record_is_read_or_refused_in_one_line_and_a_read_log_renders(
     tmp_path: Path, records: list[dict[str, Any]]
 ) -> None:
-    from loadtui.report import render
+    from loadtui.results.report import render
 
     lines = _valid_lines(tmp_path)
     path = tmp_path / "fuzz.jsonl"
@@ -258,7 +258,7 @@ def test_fuzz_any_record_is_read_or_refused_in_one_line_and_a_read_log_renders(
 
 
 def test_two_sessions_in_the_same_second_get_two_logs(tmp_path: Path) -> None:
-    from loadtui.recorder import Recorder
+    from loadtui.results.recorder import Recorder
 
     path = tmp_path / "20261127-093211-crud-w1.jsonl"
     first, second = Recorder(path, unique=True), Recorder(path, unique=True)
@@ -270,7 +270,7 @@ def test_two_sessions_in_the_same_second_get_two_logs(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_stops_recording_once_and_says_why(tmp_path: Path) -> None:
-    from loadtui.recorder import Recorder
+    from loadtui.results.recorder import Recorder
 
     told: list[str] = []
     rec = Recorder(tmp_path / "s.jsonl", on_error=told.append)
@@ -287,8 +287,8 @@ def test_a_full_disk_stops_recording_once_and_says_why(tmp_path: Path) -> None:
 def test_the_ticks_of_a_log_stream_one_at_a_time_and_summarize_the_same(tmp_path: Path) -> None:
     import types
 
-    from loadtui.recorder import read_ticks
-    from loadtui.segments import split
+    from loadtui.results.recorder import read_ticks
+    from loadtui.results.segments import split
     from tests.helpers import write_session_log
 
     path = write_session_log(tmp_path / "run.jsonl", segments=3, seconds=20)
@@ -332,7 +332,7 @@ HOSTILE: list[tuple[str, Any]] = [
 @pytest.mark.parametrize("change", [c for _, c in HOSTILE], ids=[n for n, _ in HOSTILE])
 def test_a_hostile_log_is_one_line_and_exit_2_or_a_safe_report(tmp_path: Path, change: Any) -> None:
     """Reports and CSVs of a forged or damaged log: refused in one line (exit 2), or written with its text escaped."""
-    from loadtui.report import write_report
+    from loadtui.results.report import write_report
 
     path = tmp_path / "hostile.jsonl"
     path.write_text("\n".join(change(_valid_lines(tmp_path))) + "\n", encoding="utf-8")

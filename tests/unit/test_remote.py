@@ -11,7 +11,7 @@ import pytest
 
 from loadtui.appstats import Sender, WireError, decode, encode, parse_stats_url
 from loadtui.errors import UsageError
-from loadtui.remote import GONE_S, MAX_WORKERS, REPLAY_WINDOW_S, StatsListener, parse_listen
+from loadtui.measure.remote import GONE_S, MAX_WORKERS, REPLAY_WINDOW_S, StatsListener, parse_listen
 
 SEQ = itertools.count(1)
 """Each record a sender sends is numbered (signed with it, so a replay is refused)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtui.recorder import read_log
+from loadtui.results.recorder import read_log
 from loadtui.tui.replay import ReplayPlayer
 from tests.helpers import write_session_log
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from loadtui.config import RunConfig
-from loadtui.recorder import read_log
-from loadtui.report import TICK_COLUMNS, finding_intervals, render, write_csv
+from loadtui.results.recorder import read_log
+from loadtui.results.report import TICK_COLUMNS, finding_intervals, render, write_csv
 from tests.helpers import write_session_log
 
 
@@ -109,7 +109,7 @@ def _traces(fig: object) -> dict[str, tuple[list[object], list[object]]]:
 
 
 def test_each_plot_trace_carries_its_own_series(tmp_path: Path) -> None:
-    from loadtui.report import _comparison_figure, _session_figure
+    from loadtui.results.report import _comparison_figure, _session_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=6))
     traces = _traces(_session_figure(log))
@@ -141,7 +141,7 @@ def test_text_from_a_log_is_escaped_in_the_page(tmp_path: Path) -> None:
 
     from loadtui.config import RunConfig
     from loadtui.model import Event, Finding
-    from loadtui.recorder import Recorder
+    from loadtui.results.recorder import Recorder
     from tests.helpers import tick
 
     evil = "<script>alert(1)</script>"
@@ -179,7 +179,7 @@ def test_write_report_refuses_an_empty_log_and_an_unwritable_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from loadtui.errors import UsageError
-    from loadtui.report import write_report
+    from loadtui.results.report import write_report
 
     good = write_session_log(tmp_path / "good.jsonl", segments=1, seconds=3)
     assert write_report([good], tmp_path / "r.html") == 0
@@ -197,7 +197,7 @@ def _by_name(fig: object) -> dict[str, object]:
 
 
 def test_the_session_plot_has_its_panels_each_series_on_its_row_and_one_shared_time_axis(tmp_path: Path) -> None:
-    from loadtui.report import SESSION_PANELS, _session_figure
+    from loadtui.results.report import SESSION_PANELS, _session_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=8))
     fig = _session_figure(log)
@@ -221,7 +221,7 @@ def test_the_session_plot_has_its_panels_each_series_on_its_row_and_one_shared_t
 
 
 def test_event_colours_and_which_events_are_drawn(tmp_path: Path) -> None:
-    from loadtui.report import TIMELINE_EVENTS, event_color
+    from loadtui.results.report import TIMELINE_EVENTS, event_color
 
     assert event_color("mark") == "darkorange"
     assert event_color("restart-failed") == "crimson" and event_color("app-exited") == "crimson"
@@ -232,7 +232,7 @@ def test_event_colours_and_which_events_are_drawn(tmp_path: Path) -> None:
 
 
 def test_the_findings_plot_draws_each_span(tmp_path: Path) -> None:
-    from loadtui.report import _findings_figure
+    from loadtui.results.report import _findings_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl"))
     fig = _findings_figure(log)
@@ -247,7 +247,7 @@ def test_the_findings_plot_draws_each_span(tmp_path: Path) -> None:
 
 
 def test_the_comparison_plot_has_requests_and_p95_of_each_run(tmp_path: Path) -> None:
-    from loadtui.report import _comparison_figure
+    from loadtui.results.report import _comparison_figure
 
     one = read_log(write_session_log(tmp_path / "one.jsonl", segments=1, seconds=4, workers=1))
     two = read_log(write_session_log(tmp_path / "two.jsonl", segments=1, seconds=4, workers=2))
@@ -263,7 +263,7 @@ def test_the_comparison_plot_has_requests_and_p95_of_each_run(tmp_path: Path) ->
 
 
 def test_facts_table(tmp_path: Path) -> None:
-    from loadtui.report import _facts
+    from loadtui.results.report import _facts
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=4))
     log.header["machine"] = {"cpu_count": 2, "memory_bytes": 24 * 2**30, "platform": "Linux-x"}
@@ -280,7 +280,7 @@ def test_facts_table(tmp_path: Path) -> None:
 
 
 def test_segment_table_html(tmp_path: Path) -> None:
-    from loadtui.report import log_segments, segment_table
+    from loadtui.results.report import log_segments, segment_table
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=6))
     segs = log_segments(log)
@@ -318,7 +318,7 @@ def test_segment_configs_come_from_the_config_events(tmp_path: Path) -> None:
 
 
 def test_csv_rows_hold_the_exact_figures(tmp_path: Path) -> None:
-    from loadtui.report import tick_rows
+    from loadtui.results.report import tick_rows
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=2))
     rows = list(tick_rows(log))
@@ -336,7 +336,7 @@ def test_the_report_never_overwrites_a_log_nor_follows_a_link(tmp_path: Path) ->
     import os
 
     from loadtui.errors import UsageError
-    from loadtui.report import write_report
+    from loadtui.results.report import write_report
 
     log = write_session_log(tmp_path / "run.jsonl", segments=1, seconds=3)
     before = log.read_bytes()
@@ -355,7 +355,7 @@ def test_names_from_a_log_are_escaped_in_plot_labels(tmp_path: Path) -> None:
     import dataclasses
 
     from loadtui.model import DbStats
-    from loadtui.report import _session_figure
+    from loadtui.results.report import _session_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=4))
     evil = "<a href='http://x'>x</a>"
@@ -369,8 +369,8 @@ def test_names_from_a_log_are_escaped_in_plot_labels(tmp_path: Path) -> None:
 def test_a_sweep_gets_its_table_verdict_and_plot_and_the_winner_is_highlighted(tmp_path: Path) -> None:
     import dataclasses
 
-    from loadtui.recorder import SessionLog
-    from loadtui.segments import summarize
+    from loadtui.results.recorder import SessionLog
+    from loadtui.results.segments import summarize
     from tests.helpers import tick
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=10))
@@ -396,15 +396,15 @@ def test_a_sweep_gets_its_table_verdict_and_plot_and_the_winner_is_highlighted(t
 
 
 def test_event_labels_close_in_time_step_down_instead_of_printing_over_each_other() -> None:
-    from loadtui.report import label_levels
+    from loadtui.results.report import label_levels
 
     assert label_levels([10.0, 100.0, 200.0], 400.0, 4) == [0, 0, 0]
     assert label_levels([10.0, 12.0, 13.0, 14.0, 15.0, 300.0], 400.0, 4) == [0, 1, 2, 3, 0, 0]
 
 
 def test_segment_tables_number_what_they_show_and_compare_like_with_like() -> None:
-    from loadtui.report import segment_table
-    from loadtui.segments import summarize
+    from loadtui.results.report import segment_table
+    from loadtui.results.segments import summarize
     from tests.helpers import tick
 
     def seg(index: int, scenario: str, rps: float, seconds: int = 8) -> Any:
@@ -441,7 +441,7 @@ def test_a_three_minute_report_is_plotly_js_plus_a_little_data(tmp_path: Path) -
 
 def test_no_winner_highlights_nothing_and_slo_results_and_consequences_are_shown(tmp_path: Path) -> None:
     from loadtui.model import Event
-    from loadtui.recorder import SessionLog
+    from loadtui.results.recorder import SessionLog
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=10))
     verdict: dict[str, Any] = {
@@ -473,7 +473,7 @@ def test_planted_links_in_a_shared_folder_are_never_written_through(tmp_path: Pa
     import os
 
     from loadtui.errors import UsageError
-    from loadtui.report import write_report
+    from loadtui.results.report import write_report
 
     log = write_session_log(tmp_path / "run.jsonl", segments=1, seconds=3)
     victim = tmp_path / "victim"

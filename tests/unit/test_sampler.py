@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from loadtui import stats
+from loadtui.loadgen import stats
 from loadtui.loadgen.sampler import Sampler
 
 

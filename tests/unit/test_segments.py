@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from loadtui.config import RunConfig
-from loadtui.segments import best, split
+from loadtui.results.segments import best, split
 from tests.helpers import tick
 
 
@@ -43,7 +43,7 @@ def test_marks_are_kept_with_their_segment_and_do_not_split() -> None:
 
 
 def test_steady_figures_are_means_and_medians_of_the_steady_seconds_only() -> None:
-    from loadtui.segments import summarize
+    from loadtui.results.segments import summarize
 
     # Settling seconds (the first 3) have wild values that must not count.
     p50s = [999.0, 999.0, 999.0, 10.0, 30.0, 20.0, 40.0]
@@ -65,7 +65,7 @@ def test_steady_figures_are_means_and_medians_of_the_steady_seconds_only() -> No
 
 
 def test_figures_round_to_two_places_and_missing_values_are_none() -> None:
-    from loadtui.segments import summarize
+    from loadtui.results.segments import summarize
 
     ticks = [tick(float(i), rps=1.0 / 3 if i >= 3 else 0.0, p50=None, p95=None) for i in range(6)]
     seg = summarize(0, ticks, None)
@@ -78,7 +78,7 @@ def test_figures_round_to_two_places_and_missing_values_are_none() -> None:
 
 def test_a_segment_lists_each_finding_once_in_order() -> None:
     from loadtui.model import Finding
-    from loadtui.segments import summarize
+    from loadtui.results.segments import summarize
 
     a = Finding("queueing", "warning", "t", "e")
     b = Finding("db-bound", "warning", "t", "e")
@@ -98,13 +98,13 @@ def test_a_segment_lists_each_finding_once_in_order() -> None:
     ],
 )  # fmt: skip
 def test_labels(config: RunConfig, text: str) -> None:
-    from loadtui.segments import label
+    from loadtui.results.segments import label
 
     assert label(config) == text
 
 
 def test_label_of_a_custom_locustfile(tmp_path: Any) -> None:
-    from loadtui.segments import label
+    from loadtui.results.segments import label
 
     path = tmp_path / "mine.py"
     path.write_text("")
@@ -127,7 +127,7 @@ def test_best_breaks_ties_by_lower_p95_and_ignores_empty_segments() -> None:
 
 
 def test_p99_and_medians_to_two_places() -> None:
-    from loadtui.segments import summarize
+    from loadtui.results.segments import summarize
 
     ticks = [tick(float(i), p50=1.0) for i in range(3)]
     ticks += [tick(float(3 + i), p50=v, p95=v * 2) for i, v in enumerate([1.111, 1.111, 9.0])]
@@ -149,7 +149,7 @@ def test_a_mark_at_the_exact_end_of_a_segments_last_second_belongs_to_it() -> No
 def test_seconds_without_workers_or_figures_do_not_count_and_times_are_the_ticks() -> None:
     import dataclasses
 
-    from loadtui.segments import summarize
+    from loadtui.results.segments import summarize
 
     ticks = [tick(float(10 + i)) for i in range(6)]
     # A restart: two seconds without workers, load generator, database or pools.
@@ -170,7 +170,7 @@ def test_best_prefers_any_throughput_over_none() -> None:
 
 def test_seconds_without_users_lend_no_findings_to_their_segment() -> None:
     from loadtui.model import Finding
-    from loadtui.segments import summarize
+    from loadtui.results.segments import summarize
 
     held = Finding("queueing", "warning", "t", "e", "a")
     ticks = [tick(float(i), users=0, rps=0.0, findings=[held]) for i in range(6)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtui.stacks import judge, parse, summarize
+from loadtui.measure.stacks import judge, parse, summarize
 
 BLOCKED = """\
 Process 27317: python -c from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=7, pipe_handle=9)

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from loadtui import stale
+from loadtui.procs import stale
 
 
 def aged(path: Path, seconds: float = 3600) -> Path:

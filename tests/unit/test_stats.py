@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtui import stats
+from loadtui.loadgen import stats
 
 
 @pytest.mark.parametrize(

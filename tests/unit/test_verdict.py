@@ -10,9 +10,9 @@ import pytest
 
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
-from loadtui.plan import Plan
-from loadtui.segments import Segment, Summary
-from loadtui.verdict import (
+from loadtui.results.segments import Segment
+from loadtui.results.summary import Summary
+from loadtui.results.verdict import (
     AUTO_USERS,
     SloCheck,
     StepResult,
@@ -23,6 +23,7 @@ from loadtui.verdict import (
     parse_slo,
     parse_vary,
 )
+from loadtui.session.plan import Plan
 
 
 def seg(index: int, rps: float | None, p95: float | None = 50.0, *, fail: float = 0.0, cpu: float = 50.0,

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loadtui import logfiles
 from loadtui.config import RunConfig
 from loadtui.errors import UsageError
-from loadtui.processes import Guardian, spawn, stop_group
+from loadtui.procs import logfiles
+from loadtui.procs.processes import Guardian, spawn, stop_group
 
 READY_TIMEOUT = 30.0
 """Deadline for the child to import the locustfile and (with several processes) gather its workers."""

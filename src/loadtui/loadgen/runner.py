@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     """Who the master hears: its local workers (by the secret), the expected remote ones; strangers are counted."""
     runner: Any
     if args.processes > 1 or args.expect_workers:
-        from loadtui.supervisor import free_port
+        from loadtui.procs.processes import free_port
 
         port = args.master_port or free_port(args.master_bind)
         runner = env.create_master_runner(master_bind_host=args.master_bind, master_bind_port=port)
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
             # Same session and process group as this child, so one signal stops all; they die with us.
             children.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "loadtui.launch", "--pdeathsig", "TERM", "--", *worker_argv],
+                    [sys.executable, "-m", "loadtui.procs.launch", "--pdeathsig", "TERM", "--", *worker_argv],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

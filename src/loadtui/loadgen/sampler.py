@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loadtui import stats as st
+from loadtui.loadgen import stats as st
 from loadtui.loadgen.arrivals import OpenCounters
 
 MIN_INTERVAL_S = 1e-3

@@ -19,15 +19,16 @@ from textual.app import App, ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Static
 
-from loadtui.compare import Baseline
 from loadtui.config import SLEEP_SCENARIOS, RunConfig
 from loadtui.diagnose import THRESHOLDS
 from loadtui.errors import UsageError
 from loadtui.model import Event, Tick
-from loadtui.plan import DEFAULT_STEP_S, Plan, PlanRunner
-from loadtui.recorder import SessionLog
-from loadtui.segments import Row
-from loadtui.session import Session, should_confirm
+from loadtui.results.compare import Baseline
+from loadtui.results.recorder import SessionLog
+from loadtui.results.segments import Row
+from loadtui.results.verdict import Slo, describe
+from loadtui.session.core import Session, should_confirm
+from loadtui.session.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.tui import keys
 from loadtui.tui.controller import SessionController
 from loadtui.tui.messages import EventArrived, JobFinished, Progress, TickArrived
@@ -43,7 +44,6 @@ from loadtui.tui.widgets import (
     LoadPanel,
     PlanPanel,
 )
-from loadtui.verdict import Slo, describe
 
 REPLAY_FRAME_S = 0.05
 """How often a replay advances its clock."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loadtui.errors import RunFailed, UsageError
-from loadtui.session import Session
+from loadtui.session.core import Session
 
 Job = Callable[[Session], Any]
 Done = Callable[[str, bool, str, bool], object]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from loadtui.config import RunConfig
 from loadtui.model import Event
-from loadtui.recorder import SessionLog
+from loadtui.results.recorder import SessionLog
 
 MIN_SPEED = 0.25
 MAX_SPEED = 64.0

@@ -11,10 +11,10 @@ import time
 from typing import Any
 
 from loadtui.config import RunConfig
-from loadtui.plan import DEFAULT_STEP_S, Plan
-from loadtui.recorder import SessionLog
+from loadtui.results.recorder import SessionLog
+from loadtui.results.verdict import Slo
+from loadtui.session.plan import DEFAULT_STEP_S, Plan
 from loadtui.tui.app import LoadtuiApp, create_app
-from loadtui.verdict import Slo
 
 SIGNAL_GRACE_S = 10.0
 """After SIGTERM/SIGHUP, the process leaves at the latest this long after everything it started was stopped."""

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from loadtui.measure.remote import STALE_S as REMOTE_STALE_S
 from loadtui.model import Event, Tick, named_by
-from loadtui.plan import PlanView
-from loadtui.remote import STALE_S as REMOTE_STALE_S
+from loadtui.session.plan import PlanView
 from loadtui.units import mib, ms, num
 
 HISTORY = 120

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from loadtui import segments
-from loadtui.compare import compare
 from loadtui.diagnose import cause_text
 from loadtui.errors import UsageError
 from loadtui.model import Event, build
-from loadtui.recorder import SessionLog, read_log, read_ticks
-from loadtui.verdict import TOO_SHORT, describe
+from loadtui.results import segments
+from loadtui.results.compare import compare
+from loadtui.results.recorder import SessionLog, read_log, read_ticks
+from loadtui.results.verdict import TOO_SHORT, describe
 
 TIMELINE_EVENTS = ("config", "mark", "restart", "restart-failed", "workers", "applied", "app-exited", "paused")
 """Events drawn as vertical lines on the plots."""

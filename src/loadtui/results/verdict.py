@@ -1,6 +1,6 @@
 """Service-level objectives, the settings a sweep varies, and the verdict: which configuration won, and why.
 
-Pure functions over :class:`~loadtui.segments.Segment` figures; the plan (plan.py) runs the steps, this module judges
+Pure functions over :class:`~loadtui.results.segments.Segment` figures; the plan (plan.py) runs the steps, this module judges
 them. The rules:
 
 - with SLOs, the winner is the configuration with the most requests/s that meets every SLO; none may meet them;
@@ -25,7 +25,7 @@ from typing import Any, Literal
 from loadtui.config import SCENARIO_NAMES
 from loadtui.diagnose.thresholds import THRESHOLDS
 from loadtui.errors import UsageError
-from loadtui.segments import Segment
+from loadtui.results.segments import Segment
 
 Metric = Literal["p50", "p95", "p99", "fail", "rps"]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ def launcher_argv(
     argv: Sequence[str], pdeathsig: signal.Signals = signal.SIGTERM, user: str | None = None
 ) -> list[str]:
     """The argument list that runs `argv` behind the exec launcher (as `user`, if given)."""
-    prefix = [sys.executable, "-m", "loadtui.launch", "--pdeathsig", pdeathsig.name]
+    prefix = [sys.executable, "-m", "loadtui.procs.launch", "--pdeathsig", pdeathsig.name]
     if user is not None:
         prefix += ["--user", user]
     return [*prefix, "--", *argv]
@@ -94,7 +95,7 @@ def stop_group(proc: subprocess.Popen[Any], signum: int = signal.SIGTERM, timeou
 
 
 class Guardian:
-    """Client side of :mod:`loadtui.guardian`: start it, tell it what to watch, close it on exit."""
+    """Client side of :mod:`loadtui.procs.guardian`: start it, tell it what to watch, close it on exit."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
@@ -102,7 +103,7 @@ class Guardian:
     def start(self) -> None:
         """Start the guardian process (its own session; it must outlive us to do its job)."""
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "loadtui.guardian"],
+            [sys.executable, "-m", "loadtui.procs.guardian"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -152,3 +153,10 @@ class Guardian:
             self._proc.kill()
             self._proc.wait()
         self._proc = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` right now (the app's, the Locust master's)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtui.appstats import WireError, decode
-from loadtui.collectors import AppStatsCollector, record_problem
 from loadtui.errors import UsageError
+from loadtui.measure.collectors import AppStatsCollector, record_problem
 from loadtui.model import PoolStats, ProcessStats, WorkerStats
 
 STALE_S = 3.0

@@ -1,15 +1,15 @@
 """Sweeps: run a plan of configurations one step at a time, measure each after it settles, and give the verdict.
 
 `--vary KEY=V1,V2,…` (repeatable) makes the steps: the product of the lists, the first `--vary` outermost. A
-:class:`PlanRunner` drives a :class:`~loadtui.session.Session`: it applies a step (live where the session can,
-by restart otherwise), waits until the step has settled (:data:`~loadtui.segments.SETTLE_SECONDS`, every user
+:class:`PlanRunner` drives a :class:`~loadtui.session.core.Session`: it applies a step (live where the session can,
+by restart otherwise), waits until the step has settled (:data:`~loadtui.results.segments.SETTLE_SECONDS`, every user
 spawned, the connections spread over the workers), measures `--step` seconds, and goes on. Front ends call
 :meth:`PlanRunner.poll` from the thread that owns the session; ticks reach it from the session's tick thread;
 :meth:`skip` and :meth:`stop` may come from any thread.
 
-`--vary users=auto` is a capacity search: users rise along :data:`~loadtui.verdict.AUTO_USERS` (for each
+`--vary users=auto` is a capacity search: users rise along :data:`~loadtui.results.verdict.AUTO_USERS` (for each
 combination of the other settings) until a step misses an SLO or stops adding throughput. `--vary rate=auto` is the
-open model's: the rate doubles along :data:`~loadtui.verdict.AUTO_RATES` until a step misses an SLO or the app no
+open model's: the rate doubles along :data:`~loadtui.results.verdict.AUTO_RATES` until a step misses an SLO or the app no
 longer finishes the arrivals it is sent; the knee is the highest rate sustained.
 """
 
@@ -22,12 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loadtui import segments
 from loadtui.config import RunConfig, check_pool_fits
 from loadtui.errors import RunFailed, UsageError
 from loadtui.model import Tick
-from loadtui.session import Session
-from loadtui.verdict import (
+from loadtui.results import segments
+from loadtui.results.verdict import (
     SAMPLE_APP_ONLY,
     Knee,
     Slo,
@@ -38,6 +37,7 @@ from loadtui.verdict import (
     describe,
     knee,
 )
+from loadtui.session.core import Session
 
 DEFAULT_STEP_S = 20.0
 """Seconds measured per step (`--step`), after the step has settled."""

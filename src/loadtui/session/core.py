@@ -28,11 +28,25 @@ from typing import Any
 
 import psutil
 
-from loadtui import logfiles, rebalance, remote, segments, stacks, stale, verdict
 from loadtui.appstats import STATS_TOKEN_ENV
-from loadtui.collectors import DbCollector
 from loadtui.config import RunConfig, check_pool_fits, scenario
-from loadtui.database import (
+from loadtui.diagnose import Diagnoser
+from loadtui.errors import RunFailed, UsageError
+from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
+from loadtui.measure import remote, stacks
+from loadtui.measure.collectors import DbCollector
+from loadtui.measure.probe import Prober
+from loadtui.measure.remote import StatsListener, parse_listen
+from loadtui.measure.ticks import Running, TickBuilder
+from loadtui.model import Event, EventKind, Tick
+from loadtui.procs import logfiles, stale
+from loadtui.results import segments, verdict
+from loadtui.results.recorder import Recorder, default_path
+from loadtui.results.segments import Segment
+from loadtui.results.summary import Summary
+from loadtui.session import rebalance
+from loadtui.session.health import HealthWatcher, Observation
+from loadtui.stack.database import (
     ConnectionLimits,
     DatabaseError,
     EmbeddedDatabase,
@@ -40,17 +54,7 @@ from loadtui.database import (
     default_state_dir,
     read_limits,
 )
-from loadtui.diagnose import Diagnoser
-from loadtui.errors import RunFailed, UsageError
-from loadtui.health import HealthWatcher, Observation
-from loadtui.loadgen import LoadGen, LoadGenError, bundled_locustfile
-from loadtui.model import Event, EventKind, Tick
-from loadtui.probe import Prober
-from loadtui.recorder import Recorder, default_path
-from loadtui.remote import StatsListener, parse_listen
-from loadtui.segments import Segment, Summary
-from loadtui.supervisor import AppStartError, AppSupervisor, wait_for_url
-from loadtui.ticks import Running, TickBuilder
+from loadtui.stack.supervisor import AppStartError, AppSupervisor, wait_for_url
 
 TickCallback = Callable[[Tick], object]
 EventCallback = Callable[[Event], object]
@@ -111,7 +115,7 @@ class Session:
         self.run_dir = Path(tempfile.mkdtemp(prefix="loadtui-run-"))
         self._run_lock = stale.hold(self.run_dir)
         """Held while the session lives: a later start sweeps run directories whose lock is free (stale.py)."""
-        from loadtui.processes import Guardian
+        from loadtui.procs.processes import Guardian
 
         self.guardian = Guardian()
         self.database: EmbeddedDatabase | None = None
@@ -870,7 +874,7 @@ class Session:
     def segments(self) -> list[Segment]:
         """The session's configuration segments so far."""
         if self.recorder is not None and self.recorder.error is None and self.tick_count > len(self.ticks):
-            from loadtui.recorder import read_ticks
+            from loadtui.results.recorder import read_ticks
 
             try:
                 # Every line is flushed: the log holds every second. Streamed, so memory stays flat.

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import psutil
 
-from loadtui import logfiles
 from loadtui.appstats import STATS_DIR_ENV
 from loadtui.config import RunConfig, app_path
 from loadtui.errors import UsageError
-from loadtui.processes import Guardian, spawn, stop_group
+from loadtui.procs import logfiles
+from loadtui.procs.processes import Guardian, free_port, spawn, stop_group
 
 HOST = "127.0.0.1"
 """The app listens on loopback only (DESIGN: safe by default)."""
@@ -52,13 +52,6 @@ class AppProcesses:
 
     supervisor: int
     workers: list[int]
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port free on `host` right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def check_port_free(port: int, host: str = HOST) -> None:

@@ -15,7 +15,9 @@ from typing import Any
 
 import psutil
 
-from loadtui.collectors import (
+from loadtui.loadgen import LoadGen
+from loadtui.loadgen.record import LoadRecord
+from loadtui.measure.collectors import (
     AppStatsCollector,
     DbCollector,
     OutsideCollector,
@@ -24,12 +26,10 @@ from loadtui.collectors import (
     descendants,
     steal_percent,
 )
-from loadtui.loadgen import LoadGen
-from loadtui.loadgen.record import LoadRecord
+from loadtui.measure.probe import Prober
+from loadtui.measure.remote import StatsListener
 from loadtui.model import LoadgenStats, Tick
-from loadtui.probe import Prober
-from loadtui.remote import StatsListener
-from loadtui.supervisor import AppProcesses, AppSupervisor
+from loadtui.stack.supervisor import AppProcesses, AppSupervisor
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from typing import IO, Any
 import psutil
 import psycopg
 
-from loadtui import stale
 from loadtui.errors import UsageError
-from loadtui.processes import Guardian, spawn, stop_group
+from loadtui.procs import stale
+from loadtui.procs.processes import Guardian, spawn, stop_group
 
 POSTGRES_SYSTEM_USER = stale.SERVER_USER
 """PostgreSQL refuses to run as root; as root, the server runs as this system user (the name the wheel uses)."""

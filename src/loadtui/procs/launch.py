@@ -1,4 +1,4 @@
-"""Exec launcher: `python -m loadtui.launch [--user NAME] [--pdeathsig SIG] -- COMMAND ...`.
+"""Exec launcher: `python -m loadtui.procs.launch [--user NAME] [--pdeathsig SIG] -- COMMAND ...`.
 
 Drops privileges to NAME if asked, sets the Linux parent-death signal and then replaces itself with COMMAND, so the
 child is signalled when the thread that started it goes away, even on SIGKILL of loadtui. It exists because
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
-        sys.stderr.write("usage: python -m loadtui.launch [--pdeathsig SIG] -- COMMAND [ARG...]\n")
+        sys.stderr.write("usage: python -m loadtui.procs.launch [--pdeathsig SIG] -- COMMAND [ARG...]\n")
         raise SystemExit(2)
     if user is not None:
         entry = pwd.getpwnam(user)

@@ -24,8 +24,8 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 from loadtui.config import RunConfig
-from loadtui.recorder import SessionLog
-from loadtui.segments import Row, label, steady_rows
+from loadtui.results.recorder import SessionLog
+from loadtui.results.segments import Row, label, steady_rows
 
 MIN_STEADY_S = 10
 """Steady seconds a segment needs in both runs before its figures are compared."""
