@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtui.model import Tick
+
 DUMP_TIMEOUT_S = 10.0
 SAMPLES = 3
 """Dumps per worker when confirming (about 25 ms each)."""
@@ -232,3 +234,23 @@ def dump(pid: int, timeout: float = DUMP_TIMEOUT_S) -> list[Thread]:
         first = message.splitlines()[0] if message else f"exit status {result.returncode}"
         raise StackDumpError(f"py-spy could not read pid {pid}: {first}")
     return parse(result.stdout)
+
+
+MAX_DUMPS = 4
+"""Workers dumped per confirmation (the busiest first): each dump pauses its worker for a few milliseconds."""
+
+
+def busiest(tick: Tick | None, most: int = MAX_DUMPS) -> tuple[str, dict[str, list[str]]]:
+    """What the busiest workers of this machine do now: one line for all, and each worker's verdict lines.
+
+    Only this machine's workers: a remote row's pid names some other process here (and is the sender's word).
+    Empty when there is none; raises StackDumpError when py-spy cannot read one.
+    """
+    workers = sorted((w for w in tick.workers if w.host is None), key=lambda w: -w.cpu_percent) if tick else []
+    parts: list[str] = []
+    per_worker: dict[str, list[str]] = {}
+    for w in workers[:most]:
+        lines = sample(w.pid, cpu_percent=w.cpu_percent)
+        per_worker[str(w.pid)] = lines
+        parts.append(f"worker {w.pid}: " + "; ".join(lines[:3]))
+    return " | ".join(parts), per_worker
