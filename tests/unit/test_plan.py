@@ -40,6 +40,10 @@ class Stand:
     def event(self, kind: str, message: str, **data: Any) -> None:
         self.events.append(Event(0.0, kind, message, data))
 
+    def sweep_ended(self, verdict: Any, steps: list[Any], message: str) -> None:
+        self.verdict, self.plan_results = verdict, steps
+        self.event("verdict", message, verdict=verdict.to_dict())
+
     def change(self, progress: Any = None, **changes: Any) -> None:
         if self.fail_next:
             self.fail_next = False

@@ -27,7 +27,7 @@ import psutil
 
 from loadtui.config import RunConfig, scenario
 from loadtui.diagnose import Diagnoser
-from loadtui.errors import RunFailed, UsageError
+from loadtui.errors import RunFailed
 from loadtui.loadgen import LoadGen
 from loadtui.measure import stacks
 from loadtui.measure.remote import StatsListener
@@ -35,13 +35,14 @@ from loadtui.measure.ticks import Running, TickBuilder
 from loadtui.model import Event, EventKind, Tick
 from loadtui.procs import logfiles, stale
 from loadtui.procs.processes import Guardian
-from loadtui.results import segments, verdict
-from loadtui.results.recorder import Recorder, default_path, read_ticks
+from loadtui.results import verdict
+from loadtui.results.recorder import Recorder, default_path
 from loadtui.results.segments import Segment
 from loadtui.results.summary import Summary
 from loadtui.session.changes import Changes, describe_change
 from loadtui.session.children import Children
 from loadtui.session.health import HealthWatcher
+from loadtui.session.ledger import Ledger
 from loadtui.session.shaping import LoadShaper
 from loadtui.session.watch import Watchman
 from loadtui.stack.database import ConnectionLimits, EmbeddedDatabase, default_state_dir
@@ -99,23 +100,15 @@ class Session:
         self._cancel = threading.Event()
         """Set by :meth:`abort`: long waits (an app that never gets ready) give up so the session can close."""
         self._tick_thread: threading.Thread | None = None
-        self._segment = 0
-        self._segment_configs: dict[int, RunConfig] = {0: config}
+        self.ledger = Ledger(config)
         self.ticks: deque[Tick] = deque(maxlen=recent_ticks)
         """The most recent ticks (bounded: memory stays flat however long the session; the log has them all)."""
-        self.tick_count = 0
-        """Ticks built so far."""
-        self._requests = 0.0
-        self._failures = 0.0
         self.events: list[Event] = []
         self._health = HealthWatcher()
         self._confirmations: dict[str, str] = {}
         self.closed = False
         self.slos = tuple(slos)
         """`--slo`: checked against every segment at the end, unless a sweep gives a verdict."""
-        self.verdict: verdict.Verdict | None = None
-        """A sweep's verdict, set when its plan ends."""
-        self.plan_results: list[verdict.StepResult] = []
         self.children = Children(
             run_dir=self.run_dir, guardian=self.guardian, state_dir=state_dir, builder=self._builder,
             health=self._health, event=self.event, on_stats=self._stats_queue.put, cancel=self._cancel,
@@ -189,7 +182,12 @@ class Session:
     @property
     def segment(self) -> int:
         """The index of the configuration segment running now."""
-        return self._segment
+        return self.ledger.segment
+
+    @property
+    def tick_count(self) -> int:
+        """Seconds measured so far."""
+        return self.ledger.seconds
 
     @property
     def failed(self) -> str | None:
@@ -290,9 +288,13 @@ class Session:
     def _new_segment(self, cfg: RunConfig, reason: str, kind: EventKind = "config", **data: Any) -> None:
         """Start a segment: one event says what changed and carries the new segment and configuration."""
         self.shaper.changed()
-        self._segment += 1
-        self._segment_configs[self._segment] = cfg
-        self.event(kind, reason, segment=self._segment, config=cfg.to_dict(), **data)
+        segment = self.ledger.new_segment(cfg)
+        self.event(kind, reason, segment=segment, config=cfg.to_dict(), **data)
+
+    def sweep_ended(self, result: verdict.Verdict, steps: list[verdict.StepResult], message: str) -> None:
+        """A sweep's plan ended: its verdict and steps go into the summary, and the event says who won."""
+        self.ledger.verdict, self.ledger.plan_results = result, steps
+        self.event("verdict", message, verdict=result.to_dict())
 
     def propose(self, **changes: Any) -> RunConfig:
         """Record a change without applying it (safe from any thread; see :meth:`Changes.propose`)."""
@@ -384,9 +386,7 @@ class Session:
                 self.event("error", f"collection failed: {type(exc).__name__}: {exc}")
                 continue
             self.ticks.append(tick)
-            self.tick_count += 1
-            self._requests += tick.rps
-            self._failures += tick.fail_rps
+            self.ledger.count(tick)
             if self.recorder is not None:
                 self.recorder.tick(tick)
             if self.tick_count % LOG_CHECK_TICKS == 0:
@@ -403,7 +403,7 @@ class Session:
             expected_workers=self.config.workers,
             loadgen_cores=self.config.loadgen_process_count(),
             changing=self.changes.changing.is_set(),
-            segment=self._segment,
+            segment=self.ledger.segment,
             probe=self.children.prober,
         )
 
@@ -428,27 +428,20 @@ class Session:
 
     def segments(self) -> list[Segment]:
         """The session's configuration segments so far."""
-        if self.recorder is not None and self.recorder.error is None and self.tick_count > len(self.ticks):
-            try:
-                # Every line is flushed: the log holds every second. Streamed, so memory stays flat.
-                return segments.split(read_ticks(self.record_path), self._segment_configs, events=self.events)
-            except UsageError:
-                pass  # the file went away: summarize the recent seconds
-        return segments.split(self.ticks, self._segment_configs, events=self.events)
+        readable = self.recorder is not None and self.recorder.error is None
+        return self.ledger.segments(self.record_path if readable else None, self.ticks, self.events)
 
     def summary(self) -> Summary:
         """Totals and one row per configuration segment."""
-        segs = self.segments()
-        best = segments.best(segs)
-        findings = list(dict.fromkeys(str(e.data.get("id")) for e in self.events if e.kind == "finding-started"))
-        return Summary(
-            t=round(self.elapsed, 3), seconds=self.tick_count, requests=round(self._requests),
-            failures=round(self._failures), segments=segs, best_segment=best.index if best else None,
-            findings=findings, failed=self.failed, verdict=self.verdict, plan=list(self.plan_results),
-            slo_checks=verdict.check(segs, self.slos) if self.slos and self.verdict is None else [],
+        return self.ledger.summary(
+            self.elapsed,
+            self.segments(),
+            self.events,
+            failed=self.failed,
+            slos=self.slos,
             stats_rejected=self._builder.appstats.rejected,
             remote_dropped=self.listener.dropped if self.listener else 0,
-        )  # fmt: skip
+        )
 
 
 def should_confirm(event: Event) -> bool:

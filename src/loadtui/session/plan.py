@@ -334,10 +334,8 @@ class PlanRunner:
                     slos=verdict.slos,
                 )
             self.verdict = verdict
-        session.verdict = verdict
-        session.plan_results = list(self.results)
         stopped = f" (plan stopped: {self.stopped})" if self.stopped else ""
-        session.event("verdict", f"{verdict.why}{stopped}", verdict=verdict.to_dict())
+        session.sweep_ended(verdict, list(self.results), f"{verdict.why}{stopped}")
         if self._on_done is not None:
             self._on_done(verdict)
 
