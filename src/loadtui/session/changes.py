@@ -116,11 +116,11 @@ class Changes:
             self._shaper.start_rebalance(f"workers → {new.workers}")
 
     def set_users(self, users: int, spawn_rate: float | None = None) -> None:
-        """Change the number of simulated users (live)."""
+        """Change the number of simulated users (live); users, not a rate, from now on."""
         users = max(0, users)
         rate = spawn_rate if spawn_rate is not None else self.config.spawn_rate
-        self.config = self.config.replace(users=users, spawn_rate=rate)
-        self.propose(users=users, spawn_rate=rate)
+        self.config = self.config.replace(users=users, spawn_rate=rate, rate=None)
+        self.propose(users=users, spawn_rate=rate, rate=None)
         loadgen = self._children.loadgen
         if loadgen is not None and not self.paused:
             loadgen.set_users(users, rate)
