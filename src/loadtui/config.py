@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import shlex
 import shutil
 import string
@@ -157,6 +158,18 @@ class RunConfig:
     def load_label(self) -> str:
         """The load in words: `50 users` or `200 req/s`."""
         return f"{self.rate:g} req/s" if self.rate is not None else f"{self.users} users"
+
+    @property
+    def closes_only_idle_connections(self) -> bool:
+        """True when the app's server, removing a worker, closes only connections with no request in progress
+        (uvicorn, which the sample app and `loadtui.serve` run): a request reset there before any answer was never
+        read, so sending it again is safe whatever its method. Other servers are not assumed to."""
+        if self.host is not None:
+            return False
+        if self.app is None:
+            return True
+        words = re.split(r"[\s/]+", self.app)
+        return any(w in ("uvicorn", "loadtui.serve") or w.startswith("uvicorn.") for w in words)
 
     @property
     def sample_app(self) -> bool:

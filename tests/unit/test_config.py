@@ -374,3 +374,21 @@ def test_what_fits_passes() -> None:
 )
 def test_an_app_command_that_starts_the_asked_workers_is_taken(app: str) -> None:
     RunConfig(app=app, workers=2).validate()
+
+
+@pytest.mark.parametrize(
+    ("app", "host", "safe"),
+    [
+        (None, None, True),  # the sample app: uvicorn
+        ("uvicorn m:app --port {port} --workers {workers}", None, True),
+        ("python -m uvicorn m:app --port {port} --workers {workers}", None, True),
+        ("/venv/bin/uvicorn m:app --port {port} --workers {workers}", None, True),
+        ("python -m loadtui.serve m:app --port {port} --workers {workers}", None, True),
+        ("gunicorn -k uvicorn.workers.UvicornWorker m:app -b :{port} -w {workers}", None, True),
+        ("hypercorn m:app --bind :{port} --workers {workers}", None, False),
+        (None, "http://127.0.0.1:8000", False),
+    ],
+)
+def test_only_servers_that_close_idle_connections_get_any_method_retried(app: str | None, host: str | None,
+                                                                          safe: bool) -> None:  # fmt: skip
+    assert RunConfig(app=app, host=host).closes_only_idle_connections is safe

@@ -10,7 +10,7 @@ Child-only (imports geventhttpclient through Locust). Two things a load test nee
 - **Retry what was never read.** When uvicorn removes a worker it closes its idle keep-alive connections; a request
   the client had just sent on one is reset before any response byte, unread. Like browsers and HTTP clients do
   (RFC 9110 §9.2.2), an idempotent request that failed that way on a reused connection is sent once more on a new
-  connection; while loadtui itself is removing a worker (:func:`draining`) any method is, since uvicorn's graceful
+  connection; while loadtui itself is removing a uvicorn worker (:func:`draining`) any method is, since uvicorn's graceful
   shutdown closes only connections with no request in progress. Every retry is counted (:data:`RETRIES`) and shown
   as "retried", never hidden.
 """

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -160,7 +161,13 @@ HOT_CPU = 50.0
 work), rather than waiting in it (a blocking call)."""
 
 
-def sample(pid: int, samples: int = SAMPLES, gap: float = 0.05, cpu_percent: float | None = None) -> list[str]:
+def sample(
+    pid: int,
+    samples: int = SAMPLES,
+    gap: float = 0.05,
+    cpu_percent: float | None = None,
+    cancel: threading.Event | None = None,
+) -> list[str]:
     """What `samples` dumps of `pid` show: the event loop's state first, saying how often it was seen, then the threads.
 
     One dump is one instant: a loop that serves many requests is caught in whatever it runs then (somewhere else
@@ -171,7 +178,7 @@ def sample(pid: int, samples: int = SAMPLES, gap: float = 0.05, cpu_percent: flo
     for i in range(samples):
         if i:
             time.sleep(gap)
-        dumps.append(dump(pid))
+        dumps.append(dump(pid, cancel=cancel))
     return judge(dumps, cpu_percent)
 
 
@@ -218,29 +225,45 @@ def judge(dumps: list[list[Thread]], cpu_percent: float | None = None) -> list[s
     return [first, *[line for line in summarize(dumps[pick]) if not line.startswith("event loop")]]
 
 
-def dump(pid: int, timeout: float = DUMP_TIMEOUT_S) -> list[Thread]:
-    """The threads of process `pid` now; StackDumpError with a one-line reason when py-spy cannot read it."""
-    try:
-        result = subprocess.run(
-            [py_spy(), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise StackDumpError(f"py-spy took longer than {timeout:.0f} s on pid {pid}") from None
-    if result.returncode != 0:
-        message = (result.stderr or result.stdout).strip()
+class Cancelled(StackDumpError):
+    """The dump was given up (loadtui is quitting): not a failure of py-spy."""
+
+
+def dump(pid: int, timeout: float = DUMP_TIMEOUT_S, cancel: threading.Event | None = None) -> list[Thread]:
+    """The threads of process `pid` now; StackDumpError with a one-line reason when py-spy cannot read it, Cancelled
+    as soon as `cancel` is set (py-spy is stopped)."""
+    proc = subprocess.Popen(
+        [py_spy(), "dump", "--pid", str(pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
+                proc.kill()
+                proc.communicate()
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("the stack dump was cancelled") from None
+                raise StackDumpError(f"py-spy took longer than {timeout:.0f} s on pid {pid}") from None
+    if proc.returncode != 0:
+        message = (err or out).strip()
         lowered = message.lower()
         if "permission" in lowered or "not permitted" in lowered or "ptrace" in lowered:
             raise StackDumpError(NO_PTRACE_HINT)
-        first = message.splitlines()[0] if message else f"exit status {result.returncode}"
+        first = message.splitlines()[0] if message else f"exit status {proc.returncode}"
         raise StackDumpError(f"py-spy could not read pid {pid}: {first}")
-    return parse(result.stdout)
+    return parse(out)
 
 
 MAX_DUMPS = 4
 """Workers dumped per confirmation (the busiest first): each dump pauses its worker for a few milliseconds."""
 
 
-def busiest(tick: Tick | None, most: int = MAX_DUMPS) -> tuple[str, dict[str, list[str]]]:
+def busiest(
+    tick: Tick | None, most: int = MAX_DUMPS, cancel: threading.Event | None = None
+) -> tuple[str, dict[str, list[str]]]:
     """What the busiest workers of this machine do now: one line for all, and each worker's verdict lines.
 
     Only this machine's workers: a remote row's pid names some other process here (and is the sender's word).
@@ -250,7 +273,7 @@ def busiest(tick: Tick | None, most: int = MAX_DUMPS) -> tuple[str, dict[str, li
     parts: list[str] = []
     per_worker: dict[str, list[str]] = {}
     for w in workers[:most]:
-        lines = sample(w.pid, cpu_percent=w.cpu_percent)
+        lines = sample(w.pid, cpu_percent=w.cpu_percent, cancel=cancel)
         per_worker[str(w.pid)] = lines
         parts.append(f"worker {w.pid}: " + "; ".join(lines[:3]))
     return " | ".join(parts), per_worker

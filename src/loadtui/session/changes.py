@@ -183,8 +183,8 @@ class Changes:
         assert app is not None
         before = app.worker_pids()
         with self.one_change():
-            if new.workers < len(before) and loadgen is not None:
-                loadgen.draining(DRAIN_SECONDS)
+            if new.workers < len(before) and loadgen is not None and new.closes_only_idle_connections:
+                loadgen.draining(DRAIN_SECONDS)  # a POST reset unread may be sent again (idempotent ones always)
             try:
                 seconds = app.set_workers(new.workers)
             except AppStartError as exc:

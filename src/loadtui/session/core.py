@@ -348,7 +348,9 @@ class Session:
         tick = self.ticks[-1] if self.ticks else None
         findings = [f.id for f in tick.findings] if tick else []
         try:
-            text, per_worker = stacks.busiest(tick)
+            text, per_worker = stacks.busiest(tick, cancel=self._cancel)
+        except stacks.Cancelled as exc:
+            raise RunFailed(str(exc)) from None  # loadtui is quitting: nothing to say about py-spy
         except stacks.StackDumpError as exc:
             self.event("confirmation-failed", str(exc), findings=findings)
             raise RunFailed(str(exc)) from None
