@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import sys
 import threading
@@ -20,7 +19,8 @@ from loadtui.results.recorder import SessionLog, read_log
 from loadtui.results.segments import Segment
 from loadtui.results.summary import Summary
 from loadtui.results.verdict import Slo, StepResult
-from loadtui.session.core import Session, should_confirm
+from loadtui.session.core import Session
+from loadtui.session.driver import Driver, JobName
 from loadtui.session.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.units import num
 
@@ -201,10 +201,12 @@ def run(
     slos = slos or []
     done = threading.Event()
     lock = threading.Lock()
-    to_confirm: queue.SimpleQueue[str] = queue.SimpleQueue()
     out = Output(stdout, done.set)
     err = Output(stderr, done.set)
     interrupted: list[int] = []
+
+    def say(msg: str) -> None:
+        err.write(f"loadtui: {msg}\n")
 
     def on_tick(tick: Tick) -> None:
         with lock:
@@ -215,87 +217,77 @@ def run(
             err.write(format_event(event, verbose) + "\n")
         if event.kind in ("loadgen-exited", "app-exited"):
             done.set()
-        if confirm and should_confirm(event):
-            to_confirm.put(str(event.data.get("id")))
+
+    def on_done(name: JobName, ok: bool, message: str, _bad_input: bool) -> None:
+        if ok:
+            return
+        if name == "open":
+            done.set()  # run() raises the driver's open_error
+        elif name == "auto-confirm":
+            say(f"cannot confirm with py-spy: {message}")  # said once: the driver stops trying
+        else:
+            say(f"{name}: {message}")
 
     session = Session(config, on_tick=on_tick, on_event=on_event, slos=slos)
     runner = PlanRunner(plan, slos, step_s) if plan is not None else None
+    driver = Driver(session, on_done=on_done, progress=say, plan=runner, auto_confirm=confirm)
 
     def stop(signum: int, _frame: Any) -> None:
         interrupted.append(signum)
         err.write(f"loadtui: {signal.Signals(signum).name}, stopping\n")
-        session.abort()  # a restart under way gives up instead of waiting for its app
+        session.abort()  # a restart or a stack dump under way gives up instead of waiting
         done.set()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     status = 0
+    summary: Summary | None = None
     try:
-        session.open(progress=lambda msg: err.write(f"loadtui: {msg}\n"))
-        if on_open is not None:
-            on_open(session)
-        if runner is not None:
-            runner.attach(session)
-            assert plan is not None
-            err.write(f"loadtui: sweep of {len(plan.steps)} step(s), about {plan.estimate_s(step_s, config):.0f} s\n")
-        out.write(HEADER + "\n")
-        deadline = time.monotonic() + (duration if duration is not None else float("inf"))
-        confirmed: set[str] = set()
-        cannot_confirm = False
-        while not done.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                break
-            if runner is not None:
-                runner.poll(session, progress=lambda msg: err.write(f"loadtui: {msg}\n"))
-                if runner.finished:
+        driver.start()
+        while not (driver.opened.wait(0.1) or done.is_set()):
+            pass
+        if driver.open_error is not None:
+            raise driver.open_error
+        if driver.opened.is_set():
+            if on_open is not None:
+                on_open(session)
+            if plan is not None:
+                say(f"sweep of {len(plan.steps)} step(s), about {plan.estimate_s(step_s, config):.0f} s")
+            out.write(HEADER + "\n")
+            deadline = time.monotonic() + (duration if duration is not None else float("inf"))
+            while not done.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline or (runner is not None and runner.finished):
                     break
-            # Dumps run here, on the thread that owns the session, never on the tick thread.
-            while not to_confirm.empty():
-                fid = to_confirm.get()
-                if fid not in confirmed and not cannot_confirm:
-                    confirmed.add(fid)
-                    try:
-                        session.confirm()
-                    except RunFailed as exc:
-                        # Said once: without ptrace permission every later dump would fail the same way.
-                        cannot_confirm = True
-                        err.write(f"loadtui: cannot confirm {fid} with py-spy: {exc}\n")
         if session.failed:
-            err.write(f"loadtui: {session.failed}\n")
+            say(session.failed)
             status = 1
     except RunFailed as exc:
-        err.write(f"loadtui: {exc}\n")
+        say(str(exc))
         status = 1
     finally:
         if runner is not None and not runner.finished:
             runner.stop("the run ended before the last step" if status == 0 else "the run failed")
-        summary = session.close()
+        summary = driver.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if summary is not None:
-            found = _findings(session)
-            found += [
-                (
-                    "py-spy",
-                    "stack dump",
-                    (e.message if verbose else short_confirmation(e.message)).removeprefix("py-spy: "),
-                )
-                for e in session.events
-                if e.kind == "confirmation"
-            ]
-            out.write("\n" + format_summary(summary, found) + "\n")
-            if runner is not None:
-                out.write("\n" + format_plan(summary, slos) + "\n")
-                err.write(
-                    f"loadtui: time outside measurement per step: {step_overheads(runner.results, runner.overheads)}\n"
-                )
-            elif slos:
-                out.write("\n" + format_slo_checks(summary) + "\n")
-            if status == 0 and not summary.slos_met:
-                status = EXIT_SLO_MISSED
-        if baseline is not None and summary is not None and status == 0 and not interrupted:
-            status = _against_baseline(baseline, session, max_regression, out, err)
-        if session.recorder is not None:
-            err.write(f"loadtui: session log {session.record_path}\n")
+    if summary is not None:
+        found = _findings(session)
+        found += [
+            ("py-spy", "stack dump", (e.message if verbose else short_confirmation(e.message)).removeprefix("py-spy: "))
+            for e in session.events
+            if e.kind == "confirmation"
+        ]
+        out.write("\n" + format_summary(summary, found) + "\n")
+        if runner is not None:
+            out.write("\n" + format_plan(summary, slos) + "\n")
+            say(f"time outside measurement per step: {step_overheads(runner.results, runner.overheads)}")
+        elif slos:
+            out.write("\n" + format_slo_checks(summary) + "\n")
+        if status == 0 and not summary.slos_met:
+            status = EXIT_SLO_MISSED
+    if baseline is not None and summary is not None and status == 0 and not interrupted:
+        status = _against_baseline(baseline, session, max_regression, out, err)
+    if session.recorder is not None:
+        say(f"session log {session.record_path}")
     if interrupted and status in (0, EXIT_SLO_MISSED):
         return 128 + interrupted[0]
     return status

@@ -228,6 +228,11 @@ class PlanRunner:
     def finished(self) -> bool:
         return self.phase == "done"
 
+    @property
+    def attached(self) -> bool:
+        """True once :meth:`attach` accepted the session."""
+        return self._session is not None
+
     def poll(self, session: Session, progress: Callable[[str], object] | None = None) -> None:
         """Apply the next step when the current one is measured; give the verdict after the last. Control thread."""
         with self._lock:

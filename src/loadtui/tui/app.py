@@ -1,7 +1,7 @@
 """The dashboard: a Textual app that renders Ticks and turns keys into RunConfig changes.
 
 It is built by one factory, :func:`create_app`, used by the CLI and the tests. A live dashboard drives a Session
-through a :class:`~loadtui.tui.controller.SessionController`; a replay feeds recorded Ticks through the same message.
+through the session's :class:`~loadtui.session.driver.Driver`; a replay feeds recorded Ticks through the same message.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from loadtui.results.compare import Baseline
 from loadtui.results.recorder import SessionLog
 from loadtui.results.segments import Row
 from loadtui.results.verdict import Slo, describe
-from loadtui.session.core import Session, should_confirm
+from loadtui.session.core import Session
+from loadtui.session.driver import Driver, JobName
 from loadtui.session.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.tui import keys
-from loadtui.tui.controller import SessionController
 from loadtui.tui.messages import EventArrived, JobFinished, Progress, TickArrived
 from loadtui.tui.replay import ReplayPlayer
 from loadtui.tui.screens import FindingsScreen, HelpScreen, MarkScreen, ScenarioScreen
@@ -77,7 +77,7 @@ class LoadtuiApp(App[int]):
         self.session = session
         self.plan = plan
         """A sweep (`--vary`) this dashboard runs, step by step, on the control thread."""
-        self.controller: SessionController | None = None
+        self.controller: Driver | None = None
         self.replay = ReplayPlayer(replay, speed=speed) if replay is not None else None
         self.applied: RunConfig = (
             (session.config if session else None) or config or (replay.config if replay else RunConfig())
@@ -91,8 +91,6 @@ class LoadtuiApp(App[int]):
         self.open_error: str | None = None
         """Why the session could not start, if it could not."""
         self._last_warning: tuple[str, float] | None = None
-        self._confirmed: set[str] = set()
-        self._cannot_confirm = False
         self.baseline = baseline
         """A recorded session the live figures are shown against (`--baseline`), or None."""
         self._recent: deque[Row] = deque(maxlen=Baseline.LIVE_S)
@@ -134,14 +132,14 @@ class LoadtuiApp(App[int]):
                 on_tick=lambda t: self.post_message(TickArrived(t)),
                 on_event=lambda e: self.post_message(EventArrived(e)),
             )
-            self.controller = SessionController(
+            self.controller = Driver(
                 self.session,
                 on_done=self._job_done,
                 progress=lambda text: self.post_message(Progress(text)),
+                plan=self.plan,
+                auto_confirm=self.session.config.auto_confirm,
             )
             self.controller.start()
-            if self.plan is not None:
-                self.controller.submit("plan", self.plan.attach)
         elif self.replay is not None:
             self.title = f"loadtui replay · {self.replay.log.path.name}"
             self.set_interval(REPLAY_FRAME_S, self._replay_frame)
@@ -152,20 +150,13 @@ class LoadtuiApp(App[int]):
             await asyncio.to_thread(self.controller.close)
 
     def _advance_plan(self) -> None:
-        """Let the plan apply its next step when the control thread is free; show where it stands."""
-        plan, controller = self.plan, self.controller
-        if plan is None:
+        """Show where the plan stands (the driver steps it) and the configuration it applied."""
+        if self.plan is None:
             return
-        self.query_one(PlanPanel).show(plan.view())
-        if (
-            controller is None
-            or plan.finished
-            or not controller.opened.is_set()
-            or controller.busy
-            or self.job_started is not None
-        ):
-            return
-        controller.submit("plan-step", lambda s: plan.poll(s, progress=lambda t: self.post_message(Progress(t))))
+        self.query_one(PlanPanel).show(self.plan.view())
+        if self.session is not None and self.job_started is None and self.applied != self.session.config:
+            self.applied = self.session.config
+            self._render_config()
 
     def _take_over(self) -> None:
         """A change by hand ends a running plan: the user is in charge from now on."""
@@ -225,7 +216,6 @@ class LoadtuiApp(App[int]):
         """Add an event to the list."""
         event = message.event
         self.query_one(EventsPanel).add(event)
-        self._auto_confirm(event)
         if event.kind in ("restart-failed", "app-exited", "loadgen-exited"):
             self.status = f"{event.kind}: {event.message}"
             self._render_status()
@@ -266,11 +256,6 @@ class LoadtuiApp(App[int]):
         if message.name in ("plan", "plan-step"):
             if not message.ok:
                 self.notify(message.message, title="plan", severity="error", timeout=15, markup=False)
-                if message.name == "plan" and self.plan is not None:
-                    self.plan.stop(f"refused: {message.message}")  # it never started: nothing will run
-            elif message.name == "plan-step" and self.session is not None:
-                self.applied = self.session.config
-                self._render_config()
             if self.plan is not None:
                 self.query_one(PlanPanel).show(self.plan.view())
             return
@@ -350,7 +335,7 @@ class LoadtuiApp(App[int]):
 
     # -- live actions ------------------------------------------------------------------------------------------
 
-    def _submit(self, name: str, job: Any, ack: str) -> None:
+    def _submit(self, name: JobName, job: Any, ack: str) -> None:
         if self.controller is None:
             self.notify("the session is not live", severity="warning")
             return
@@ -369,7 +354,7 @@ class LoadtuiApp(App[int]):
             rate = step_rate(self.pending.rate, delta)
             if not self._propose(rate=rate):
                 return
-            self._submit("users", lambda s: s.set_rate(rate), f"rate → {rate:g} req/s")
+            self._submit("rate", lambda s: s.set_rate(rate), f"rate → {rate:g} req/s")
             return
         users = max(0, self.pending.users + delta)
         if not self._propose(users=users):
@@ -469,18 +454,6 @@ class LoadtuiApp(App[int]):
                 self._submit("scenario", lambda s: s.apply(target), f"scenario → {name}…")
 
         self.push_screen(ScenarioScreen(self.applied.scenario), chosen)
-
-    def _auto_confirm(self, event: Event) -> None:
-        """A warning or critical finding started: sample the busiest workers' stacks once (`--no-auto-confirm`)."""
-        if self.session is None or not self.session.config.auto_confirm or self._cannot_confirm:
-            return
-        fid = str(event.data.get("id"))
-        if should_confirm(event):
-            if fid not in self._confirmed and self.controller is not None and self.controller.opened.is_set():
-                self._confirmed.add(fid)
-                self.controller.submit("auto-confirm", lambda s: s.confirm())
-        elif event.kind == "confirmation-failed":
-            self._cannot_confirm = True  # no ptrace permission: say it once (the event), then stop trying
 
     def action_confirm(self) -> None:
         """Confirm the findings with a py-spy dump of the busiest workers."""
