@@ -12,19 +12,20 @@ from tests.integration.test_sweeps import headless
 
 def test_a_rate_split_over_two_load_generator_processes_holds_its_target_and_is_recorded(tmp_path: Path) -> None:
     run, summary = headless(
-        tmp_path, "--scenario", "crud", "--workers", "1", "--rate", "150", "--arrivals", "poisson",
-        "--loadgen-processes", "2", "--duration", "10",
+        tmp_path, "--scenario", "crud", "--workers", "1", "--rate", "150", "--loadgen-processes", "2",
+        "--duration", "12",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     log = read_log(tmp_path / "sweep.jsonl")
-    assert log.header["config"]["rate"] == 150.0 and log.header["config"]["arrivals"] == "poisson"
+    assert log.header["config"]["rate"] == 150.0 and log.header["config"]["arrivals"] == "uniform"
     steady = [t for t in log.ticks if t.t >= 4]
     assert steady and all(t.open is not None for t in steady)
     assert statistics.fmean(t.open.target_rate for t in steady) == 150.0  # type: ignore[union-attr]
-    # Poisson arrivals wander second by second; over the steady seconds both processes together hold the rate.
+    # Each process reports once a second on its own clock, so one second may get a report more or less than the
+    # next; over the steady seconds both processes together hold the rate. (Poisson arrivals: tests/unit.)
     finished = statistics.fmean(t.open.achieved_rate for t in steady)  # type: ignore[union-attr]
-    assert abs(finished / 150 - 1) < 0.05, [t.open for t in steady]
-    assert abs(statistics.fmean(t.rps for t in steady) / 150 - 1) < 0.05
+    assert abs(finished / 150 - 1) < 0.03, [t.open for t in steady]
+    assert abs(statistics.fmean(t.rps for t in steady) / 150 - 1) < 0.03
     assert not any(t.open.dropped_rps for t in steady if t.open is not None)
     (segment,) = [s for s in summary["segments"] if s["steady_seconds"]]
     assert segment["target_rate"] == 150.0 and "150 req/s" in segment["label"]

@@ -106,6 +106,17 @@ def test_worker_counters_read_from_a_report_refuse_what_is_malformed() -> None:
     read = OpenCounters.from_dict(hostile)
     assert (read.target_rate, read.due, read.dropped, read.service) == (0.0, 0, 0, Counter({5: 2}))
     assert OpenCounters.from_dict("nonsense") == OpenCounters()
+    assert OpenCounters.from_dict({"rates": [1, 2, float("nan")]}).rates is None
+    assert OpenCounters.from_dict({"rates": [1, 2.5, 0]}).rates == (1.0, 2.5, 0.0)
+
+
+def test_a_masters_rates_are_its_workers_own_not_counts_that_alias_into_its_seconds() -> None:
+    now = [0.0]
+    summed = OpenCounters(target_rate=100.0, completed=500, rates=(100.0, 99.0, 0.0))
+    sampler = Sampler(clock=lambda: now[0], open_model=lambda: summed)
+    now[0] = 1.0
+    summed.completed += 150  # two reports of one worker landed in this second
+    assert sampler.sample(_Stats(), 0)["open"]["achieved_rate"] == 99.0
 
 
 class _Stats:

@@ -96,6 +96,10 @@ class OpenCounters:
     """User instances made so far and kept (a level: each holds its connections)."""
     service: Counter[int] = field(default_factory=Counter)
     """Each request's own time (ms, rounded as Locust rounds), without the wait for its arrival's start."""
+    rates: tuple[float, float, float] | None = None
+    """Due, finished and dropped a second as the processes that ran the arrivals measured them over their last report
+    (summed by a master): counts that arrive once a second on each worker's own clock would alias into the master's
+    seconds (two reports in one, none in the next)."""
 
     def add(self, other: OpenCounters) -> None:
         """Add another process's counters (the master sums its workers')."""
@@ -106,6 +110,9 @@ class OpenCounters:
         self.in_flight += other.in_flight
         self.users += other.users
         self.service.update(other.service)
+        if other.rates is not None:
+            mine = self.rates or (0.0, 0.0, 0.0)
+            self.rates = (mine[0] + other.rates[0], mine[1] + other.rates[1], mine[2] + other.rates[2])
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -116,6 +123,7 @@ class OpenCounters:
             "in_flight": self.in_flight,
             "users": self.users,
             "service": {str(k): v for k, v in self.service.items()},
+            "rates": list(self.rates) if self.rates is not None else None,
         }
 
     @classmethod
@@ -135,8 +143,13 @@ class OpenCounters:
             for k, v in service.items():
                 if isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, int) and v > 0:
                     buckets[int(k)] += v
+        raw_rates = data.get("rates")
+        rates = None
+        if isinstance(raw_rates, list) and len(raw_rates) == 3 and all(_rate(r) for r in raw_rates):
+            rates = (float(raw_rates[0]), float(raw_rates[1]), float(raw_rates[2]))
         return cls(
-            target_rate=float(rate) if isinstance(rate, (int, float)) and math.isfinite(rate) and rate >= 0 else 0.0,
+            rates=rates,
+            target_rate=float(rate) if isinstance(rate, (int, float)) and _rate(rate) else 0.0,
             due=count("due"),
             dropped=count("dropped"),
             completed=count("completed"),
@@ -144,6 +157,11 @@ class OpenCounters:
             users=count("users"),
             service=buckets,
         )
+
+
+def _rate(value: object) -> bool:
+    """A finite number of 0 or more (not a flag)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def round_ms(ms: float) -> int:

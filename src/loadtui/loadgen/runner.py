@@ -136,20 +136,18 @@ def _report_open(side: OpenSide) -> Any:
     from loadtui.loadgen.arrivals import OpenCounters
 
     sent = OpenCounters()
+    last = [time.monotonic()]
 
     def report(client_id: str, data: dict[str, Any]) -> None:
         if side.model is None:
             return
-        now = side.model.counters
+        now, at = side.model.counters, time.monotonic()
+        interval, last[0] = max(1e-3, at - last[0]), at
+        due, dropped, completed = now.due - sent.due, now.dropped - sent.dropped, now.completed - sent.completed
         delta = OpenCounters(
-            now.target_rate,
-            now.due - sent.due,
-            now.dropped - sent.dropped,
-            now.completed - sent.completed,
-            now.in_flight,
-            now.users,
-            now.service - sent.service,
-        )
+            now.target_rate, due, dropped, completed, now.in_flight, now.users, now.service - sent.service,
+            rates=(due / interval, completed / interval, dropped / interval),
+        )  # fmt: skip
         sent.due, sent.dropped, sent.completed, sent.service = now.due, now.dropped, now.completed, now.service.copy()
         data[OPEN_KEY] = delta.to_dict()
 
@@ -163,7 +161,7 @@ class OpenSum:
         from loadtui.loadgen.arrivals import OpenCounters
 
         self.total = OpenCounters()
-        self.levels: dict[str, tuple[float, int, int]] = {}
+        self.levels: dict[str, tuple[float, int, int, tuple[float, float, float]]] = {}
         self.active = False
 
     def add(self, client_id: str, data: dict[str, Any]) -> None:
@@ -176,7 +174,7 @@ class OpenSum:
         self.total.dropped += part.dropped
         self.total.completed += part.completed
         self.total.service.update(part.service)
-        self.levels[client_id] = (part.target_rate, part.in_flight, part.users)
+        self.levels[client_id] = (part.target_rate, part.in_flight, part.users, part.rates or (0.0, 0.0, 0.0))
 
     def counters(self, workers: set[str]) -> Any:
         if not self.active:
@@ -185,6 +183,11 @@ class OpenSum:
         self.total.target_rate = sum(level[0] for level in live)
         self.total.in_flight = sum(level[1] for level in live)
         self.total.users = sum(level[2] for level in live)
+        self.total.rates = (
+            sum(level[3][0] for level in live),
+            sum(level[3][1] for level in live),
+            sum(level[3][2] for level in live),
+        )
         return self.total
 
 

@@ -135,11 +135,17 @@ class Sampler:
             now.target_rate, now.due, now.dropped, now.completed, now.in_flight, now.users, now.service.copy()
         )
         service = st.diff_buckets(now.service, before.service)
+        # A master's workers measured their own seconds; one process counts its own.
+        due, achieved, dropped = now.rates or (
+            max(0, now.due - before.due) / interval,
+            max(0, now.completed - before.completed) / interval,
+            max(0, now.dropped - before.dropped) / interval,
+        )
         return {
             "target_rate": now.target_rate,
-            "due_rate": max(0, now.due - before.due) / interval,
-            "achieved_rate": max(0, now.completed - before.completed) / interval,
-            "dropped_rps": max(0, now.dropped - before.dropped) / interval,
+            "due_rate": due,
+            "achieved_rate": achieved,
+            "dropped_rps": dropped,
             "in_flight": now.in_flight,
             "service": st.latency_summary(service),
             "service_histogram": {str(k): v for k, v in service.items()},
