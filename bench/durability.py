@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from _common import table
+from loadtui.results.export import log_segments
 from loadtui.results.recorder import read_log
-from loadtui.results.report import log_segments
 
 
 def run(path: Path, duration: float, fast: bool) -> tuple[float, float]:

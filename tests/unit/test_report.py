@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from loadtui.config import RunConfig
+from loadtui.results.export import TICK_COLUMNS, write_csv
+from loadtui.results.plots import finding_intervals
 from loadtui.results.recorder import read_log
-from loadtui.results.report import TICK_COLUMNS, finding_intervals, render, write_csv
+from loadtui.results.report import render
 from tests.helpers import write_session_log
 
 
@@ -109,10 +111,10 @@ def _traces(fig: object) -> dict[str, tuple[list[object], list[object]]]:
 
 
 def test_each_plot_trace_carries_its_own_series(tmp_path: Path) -> None:
-    from loadtui.results.report import _comparison_figure, _session_figure
+    from loadtui.results.plots import comparison_figure, session_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=6))
-    traces = _traces(_session_figure(log))
+    traces = _traces(session_figure(log))
     ticks = log.ticks
     t = [k.t for k in ticks]
     expected = {
@@ -132,7 +134,7 @@ def test_each_plot_trace_carries_its_own_series(tmp_path: Path) -> None:
     # Worker 1002 exists only in the second segment: None before it appears, its CPU after.
     _xs, worker_cpu = traces["worker 1002"]
     assert worker_cpu[:6] == [None] * 6 and worker_cpu[6:] == [59.0] * 6
-    comparison = _traces(_comparison_figure([log]))
+    comparison = _traces(comparison_figure([log]))
     assert comparison["run.jsonl"] == (t, [k.latency.p95 for k in ticks])  # the p95 trace (the last of that name)
 
 
@@ -197,10 +199,10 @@ def _by_name(fig: object) -> dict[str, object]:
 
 
 def test_the_session_plot_has_its_panels_each_series_on_its_row_and_one_shared_time_axis(tmp_path: Path) -> None:
-    from loadtui.results.report import SESSION_PANELS, _session_figure
+    from loadtui.results.plots import SESSION_PANELS, session_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=8))
-    fig = _session_figure(log)
+    fig = session_figure(log)
     titles = [a.text for a in fig.layout.annotations][: len(SESSION_PANELS)]
     assert titles == list(SESSION_PANELS)
     rows = {"requests/s": "y", "failures/s": "y", "p50": "y2", "p95": "y2", "p99": "y2", "worker 1000": "y3",
@@ -221,7 +223,7 @@ def test_the_session_plot_has_its_panels_each_series_on_its_row_and_one_shared_t
 
 
 def test_event_colours_and_which_events_are_drawn(tmp_path: Path) -> None:
-    from loadtui.results.report import TIMELINE_EVENTS, event_color
+    from loadtui.results.plots import TIMELINE_EVENTS, event_color
 
     assert event_color("mark") == "darkorange"
     assert event_color("restart-failed") == "crimson" and event_color("app-exited") == "crimson"
@@ -232,10 +234,10 @@ def test_event_colours_and_which_events_are_drawn(tmp_path: Path) -> None:
 
 
 def test_the_findings_plot_draws_each_span(tmp_path: Path) -> None:
-    from loadtui.results.report import _findings_figure
+    from loadtui.results.plots import findings_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl"))
-    fig = _findings_figure(log)
+    fig = findings_figure(log)
     assert fig is not None
     [bar] = fig.data
     assert bar.name == "too-few-workers" and list(bar.x) == [5.0, 11.0, None]
@@ -243,15 +245,15 @@ def test_the_findings_plot_draws_each_span(tmp_path: Path) -> None:
     assert list(fig.layout.xaxis.range) == [0, 20.0]
     quiet = read_log(write_session_log(tmp_path / "quiet.jsonl", segments=1))
     quiet.ticks[:] = [t for t in quiet.ticks if not t.findings]
-    assert _findings_figure(quiet) is None
+    assert findings_figure(quiet) is None
 
 
 def test_the_comparison_plot_has_requests_and_p95_of_each_run(tmp_path: Path) -> None:
-    from loadtui.results.report import _comparison_figure
+    from loadtui.results.plots import comparison_figure
 
     one = read_log(write_session_log(tmp_path / "one.jsonl", segments=1, seconds=4, workers=1))
     two = read_log(write_session_log(tmp_path / "two.jsonl", segments=1, seconds=4, workers=2))
-    fig = _comparison_figure([one, two])
+    fig = comparison_figure([one, two])
     data = [(tr.name, tr.yaxis, list(tr.y)) for tr in fig.data]
     assert data == [
         ("one.jsonl", "y", [k.rps for k in one.ticks]),
@@ -280,7 +282,8 @@ def test_facts_table(tmp_path: Path) -> None:
 
 
 def test_segment_table_html(tmp_path: Path) -> None:
-    from loadtui.results.report import log_segments, segment_table
+    from loadtui.results.export import log_segments
+    from loadtui.results.report import segment_table
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=2, seconds=6))
     segs = log_segments(log)
@@ -318,7 +321,7 @@ def test_segment_configs_come_from_the_config_events(tmp_path: Path) -> None:
 
 
 def test_csv_rows_hold_the_exact_figures(tmp_path: Path) -> None:
-    from loadtui.results.report import tick_rows
+    from loadtui.results.export import tick_rows
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=2))
     rows = list(tick_rows(log))
@@ -355,14 +358,14 @@ def test_names_from_a_log_are_escaped_in_plot_labels(tmp_path: Path) -> None:
     import dataclasses
 
     from loadtui.model import DbStats
-    from loadtui.results.report import _session_figure
+    from loadtui.results.plots import session_figure
 
     log = read_log(write_session_log(tmp_path / "run.jsonl", segments=1, seconds=4))
     evil = "<a href='http://x'>x</a>"
     log.ticks[0] = dataclasses.replace(
         log.ticks[0], db=DbStats(connections=1, max_connections=5, by_state={evil: 1}, by_application={})
     )
-    names = [tr.name for tr in _session_figure(log).data]
+    names = [tr.name for tr in session_figure(log).data]
     assert f"db {evil}" not in names and "db &lt;a href=&#x27;http://x&#x27;&gt;x&lt;/a&gt;" in names
 
 
@@ -396,7 +399,7 @@ def test_a_sweep_gets_its_table_verdict_and_plot_and_the_winner_is_highlighted(t
 
 
 def test_event_labels_close_in_time_step_down_instead_of_printing_over_each_other() -> None:
-    from loadtui.results.report import label_levels
+    from loadtui.results.plots import label_levels
 
     assert label_levels([10.0, 100.0, 200.0], 400.0, 4) == [0, 0, 0]
     assert label_levels([10.0, 12.0, 13.0, 14.0, 15.0, 300.0], 400.0, 4) == [0, 1, 2, 3, 0, 0]

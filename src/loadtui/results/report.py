@@ -7,27 +7,28 @@ comparison: every segment of every run in one table (best highlighted) and reque
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import datetime as dt
-import errno
 import html
-import os
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from loadtui.diagnose import cause_text
 from loadtui.errors import UsageError
 from loadtui.model import Event, build
 from loadtui.results import segments
 from loadtui.results.compare import compare
-from loadtui.results.recorder import SessionLog, read_log, read_ticks
+from loadtui.results.export import log_segments, replacing, segment_columns, write_csv
+from loadtui.results.plots import (
+    comparison_figure,
+    findings_figure,
+    session_figure,
+    sweep_figure,
+)
+from loadtui.results.recorder import SessionLog, read_log
 from loadtui.results.verdict import TOO_SHORT, describe
 
-TIMELINE_EVENTS = ("config", "mark", "restart", "restart-failed", "workers", "applied", "app-exited", "paused")
 """Events drawn as vertical lines on the plots."""
 
 STYLE = """
@@ -41,278 +42,6 @@ tr.best{background:#d8f5d0}
 li.missed{color:#b00}
 tr.worse{background:#f8d7d7}
 """
-
-SESSION_PANELS = (
-    "requests/s and failures/s",
-    "latency (ms)",
-    "CPU (% of one core)",
-    "PostgreSQL connections by state, and requests waiting for a pool connection",
-)
-"""The rows of the session's plot, top to bottom."""
-
-LOOK: dict[str, Any] = {
-    "session_height": 1150,
-    "comparison_height": 600,
-    "failure": {"color": "crimson"},
-    "target": {"dash": "dash", "color": "gray"},
-    "loadgen": {"dash": "dot", "color": "black"},
-    "pool_waiting": {"color": "crimson", "dash": "dash"},
-    "finding_bar": {"width": 14},
-    "event_font_size": 9,
-    "event_colors": {"mark": "darkorange", "failed": "crimson", "other": "gray"},
-    "event_label_levels": 4,
-    "run_colors": ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"),
-}
-"""How the plots look (colours, sizes): one place to restyle them."""
-
-SEGMENT_COLUMNS = (
-    ("label", "configuration"),
-    ("steady_seconds", "steady s"),
-    ("rps", "req/s"),
-    ("fail_rps", "fail/s"),
-    ("p50", "p50 ms"),
-    ("p95", "p95 ms"),
-    ("p99", "p99 ms"),
-    ("cpu_per_worker", "CPU/worker %"),
-    ("app_cpu_percent", "app CPU %"),
-    ("loadgen_cpu_percent", "load gen CPU %"),
-    ("db_connections", "DB conns"),
-    ("pool_waiting", "pool waiting"),
-    ("findings", "findings"),
-    ("marks", "marks"),
-)
-
-
-OPEN_COLUMNS = (
-    ("target_rate", "rate asked/s"),
-    ("achieved_rate", "finished/s"),
-    ("dropped_rps", "dropped/s"),
-    ("in_flight", "in flight"),
-    ("service_p95", "service p95 ms"),
-)
-"""Columns of runs by arrival rate (`--rate`), after the latencies (which then count from the intended start)."""
-
-
-def segment_columns(segs: Sequence[segments.Segment]) -> tuple[tuple[str, str], ...]:
-    """The table's columns: the open model's too when a segment ran by arrival rate."""
-    if not any(seg.target_rate is not None for seg in segs):
-        return SEGMENT_COLUMNS
-    at = [key for key, _ in SEGMENT_COLUMNS].index("p99") + 1
-    return SEGMENT_COLUMNS[:at] + OPEN_COLUMNS + SEGMENT_COLUMNS[at:]
-
-
-def log_segments(log: SessionLog) -> list[segments.Segment]:
-    """Steady-state figures per configuration segment, with the marks made in each."""
-    return segments.split(log.ticks, log.segment_configs(), events=log.events)
-
-
-# -- figures -----------------------------------------------------------------------------------------------------
-
-
-def _session_figure(log: SessionLog) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    ticks = log.ticks
-    t = [k.t for k in ticks]
-    fig = make_subplots(
-        rows=len(SESSION_PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=SESSION_PANELS
-    )
-    fig.add_trace(go.Scatter(x=t, y=[k.rps for k in ticks], name="requests/s", legendgroup="load"), 1, 1)
-    fig.add_trace(
-        go.Scatter(x=t, y=[k.fail_rps for k in ticks], name="failures/s", legendgroup="load", line=LOOK["failure"]),
-        1,
-        1,
-    )
-    if any(k.open is not None for k in ticks):
-        # The open model: what was asked beside what was done; the gap is the backlog growing.
-        for name, values, look in (
-            ("rate asked", [k.open.target_rate if k.open else None for k in ticks], LOOK["target"]),
-            ("arrivals finished/s", [k.open.achieved_rate if k.open else None for k in ticks], None),
-            ("dropped/s", [k.open.dropped_rps if k.open else None for k in ticks], LOOK["failure"]),
-        ):
-            fig.add_trace(go.Scatter(x=t, y=values, name=name, legendgroup="load", line=look), 1, 1)
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=[k.open.service.p95 if k.open else None for k in ticks],
-                name="service p95",
-                legendgroup="lat",
-                line=LOOK["target"],
-            ),
-            2,
-            1,
-        )
-    for name in ("p50", "p95", "p99"):
-        fig.add_trace(go.Scatter(x=t, y=[getattr(k.latency, name) for k in ticks], name=name, legendgroup="lat"), 2, 1)
-    per_worker: dict[str, list[float | None]] = {}
-    for i, k in enumerate(ticks):
-        for w in k.workers:
-            per_worker.setdefault(w.name, [None] * len(ticks))[i] = w.cpu_percent
-    for name in sorted(per_worker):
-        fig.add_trace(go.Scatter(x=t, y=per_worker[name], name=html.escape(f"worker {name}"), legendgroup="cpu"), 3, 1)
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=[k.loadgen_cpu_percent for k in ticks],
-            name="load generator",
-            legendgroup="cpu",
-            line=LOOK["loadgen"],
-        ),
-        3,
-        1,
-    )
-    states = sorted({s for k in ticks if k.db for s in k.db.by_state})
-    for state in states:
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=[k.db.by_state.get(state, 0) if k.db else None for k in ticks],
-                name=html.escape(f"db {state}"),
-                stackgroup="db",
-                legendgroup="db",
-            ),
-            4,
-            1,
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=t,
-            y=[k.pool_waiting or 0 for k in ticks],
-            name="pool waiting",
-            legendgroup="db",
-            line=LOOK["pool_waiting"],
-        ),
-        4,
-        1,
-    )
-    _draw_events(fig, log)
-    fig.update_layout(
-        height=LOOK["session_height"], margin={"t": 60}, hovermode="x unified", legend={"groupclick": "toggleitem"}
-    )
-    fig.update_xaxes(title_text="seconds since start", row=4, col=1)
-    return fig
-
-
-def event_color(kind: str) -> str:
-    """Marks in orange, failures and exits in red, other changes in gray."""
-    colors = LOOK["event_colors"]
-    if kind == "mark":
-        return str(colors["mark"])
-    if "fail" in kind or "exit" in kind:
-        return str(colors["failed"])
-    return str(colors["other"])
-
-
-def label_levels(times: Sequence[float], span: float, levels: int) -> list[int]:
-    """A height level for each event label so that labels close in time do not print over each other.
-
-    A label within 1/40 of the time span of the one before moves one level down (cycling through `levels`).
-    """
-    out: list[int] = []
-    gap = max(span, 1.0) / 40
-    for i, t in enumerate(times):
-        level = 0
-        if i and t - times[i - 1] < gap:
-            level = (out[-1] + 1) % levels
-        out.append(level)
-    return out
-
-
-def _draw_events(fig: Any, log: SessionLog) -> None:
-    """Configuration changes, restarts and marks as labelled vertical lines across all plots."""
-    shown = [ev for ev in log.events if ev.kind in TIMELINE_EVENTS]
-    span = log.ticks[-1].t if log.ticks else 1.0
-    levels = label_levels([ev.t for ev in shown], span, LOOK["event_label_levels"])
-    for ev, level in zip(shown, levels, strict=True):
-        color = event_color(ev.kind)
-        fig.add_vline(x=ev.t, line_dash="dash", line_color=color, opacity=0.6)
-        text = ev.data.get("note") or ev.message if ev.kind == "mark" else ev.message
-        fig.add_annotation(
-            x=ev.t,
-            y=1.0 - 0.25 * level,
-            yref="paper",
-            text=html.escape(str(text)[:40]),
-            showarrow=False,
-            textangle=-90,
-            xanchor="left",
-            yanchor="top",
-            font={"size": LOOK["event_font_size"], "color": color},
-        )
-
-
-def finding_intervals(log: SessionLog) -> dict[str, list[tuple[float, float]]]:
-    """When each finding was active: (start, end) seconds, from the findings each tick carries."""
-    spans: dict[str, list[tuple[float, float]]] = {}
-    open_since: dict[str, float] = {}
-    last_t = 0.0
-    for k in log.ticks:
-        active: set[str] = {f.id for f in k.findings}
-        for fid in active - set(open_since):
-            open_since[fid] = k.t
-        for fid in set(open_since) - active:
-            spans.setdefault(fid, []).append((open_since.pop(fid), k.t))
-        last_t = k.t
-    for fid, start in open_since.items():
-        spans.setdefault(fid, []).append((start, last_t))
-    return spans
-
-
-def _findings_figure(log: SessionLog) -> Any | None:
-    import plotly.graph_objects as go
-
-    spans = finding_intervals(log)
-    if not spans:
-        return None
-    fig = go.Figure()
-    for fid, intervals in sorted(spans.items()):
-        xs: list[float | None] = []
-        for start, end in intervals:
-            xs += [start, end, None]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=[html.escape(fid) if x is not None else None for x in xs],
-                mode="lines",
-                name=html.escape(fid),
-                line=LOOK["finding_bar"],
-            )
-        )
-    _draw_events(fig, log)
-    end = log.ticks[-1].t if log.ticks else 1
-    fig.update_layout(
-        height=120 + 40 * len(spans),
-        showlegend=False,
-        margin={"t": 30, "l": 160},
-        xaxis={"range": [0, end], "title": "seconds since start"},
-    )
-    return fig
-
-
-def _comparison_figure(logs: Sequence[SessionLog]) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=("requests/s", "p95 latency (ms)")
-    )
-    colors = LOOK["run_colors"]
-    for i, log in enumerate(logs):
-        t = [k.t for k in log.ticks]
-        name = html.escape(log.path.name)
-        line = {"color": colors[i % len(colors)]}  # one colour per run in every plot, so lines match runs
-        fig.add_trace(go.Scatter(x=t, y=[k.rps for k in log.ticks], name=name, legendgroup=name, line=line), 1, 1)
-        fig.add_trace(
-            go.Scatter(
-                x=t, y=[k.latency.p95 for k in log.ticks], name=name, legendgroup=name, showlegend=False, line=line
-            ),
-            2,
-            1,
-        )
-    fig.update_layout(height=LOOK["comparison_height"], hovermode="x unified", margin={"t": 40})
-    fig.update_xaxes(title_text="seconds since start", row=2, col=1)
-    return fig
-
 
 # -- HTML --------------------------------------------------------------------------------------------------------
 
@@ -423,20 +152,8 @@ def _sweep_html(log: SessionLog, embed: bool) -> str:
     why = html.escape(str(verdict.get("why", ""))) if verdict else "the sweep did not finish"
     title = "Verdict" if won is not None else "No winner"
     return f"<h3>Sweep</h3><p><b>{title}:</b> {why}</p><table><tr>{head}</tr>{''.join(body)}</table>" + _figure_html(
-        _sweep_figure(steps), embed
+        sweep_figure(steps), embed
     )
-
-
-def _sweep_figure(steps: Sequence[SweepStep]) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    labels = [html.escape(s.label) for s in steps]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("requests/s per step", "p95 latency per step (ms)"))
-    fig.add_trace(go.Bar(x=labels, y=[s.segment.rps for s in steps], name="requests/s"), 1, 1)
-    fig.add_trace(go.Bar(x=labels, y=[s.segment.p95 for s in steps], name="p95 ms", marker_color="#d62728"), 1, 2)
-    fig.update_layout(height=360, showlegend=False, margin={"t": 40, "b": 40})
-    return fig
 
 
 def _facts(log: SessionLog) -> str:
@@ -502,7 +219,7 @@ def render(logs: Sequence[SessionLog]) -> str:
     if len(logs) > 1:
         parts.append("<h2>Comparison</h2>")
         parts.append(segment_table([(log.path.name, s) for log in logs for s in log_segments(log)]))
-        parts.append(_figure_html(_comparison_figure(logs), embed))
+        parts.append(_figure_html(comparison_figure(logs), embed))
         embed = False
     if len(logs) == 2:
         parts.append(_change_html(logs[0], logs[1]))
@@ -520,7 +237,7 @@ def render(logs: Sequence[SessionLog]) -> str:
         parts.append("<h3>Segments</h3>" + segment_table([(None, s) for s in log_segments(log)], highlight))
         parts.append(_slo_html(log))
         parts.append("<h3>Findings</h3>")
-        findings = _findings_figure(log)
+        findings = findings_figure(log)
         if findings is None:
             parts.append("<p>none — no bottleneck detected by the rules</p>")
         else:
@@ -537,7 +254,7 @@ def render(logs: Sequence[SessionLog]) -> str:
                 + "</ul>"
             )
         parts.append("<h3>Over time</h3>")
-        parts.append(_figure_html(_session_figure(log), embed))
+        parts.append(_figure_html(session_figure(log), embed))
         embed = False
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -631,132 +348,6 @@ def _slo_html(log: SessionLog) -> str:
         )
     head = "all met" if all(isinstance(c, dict) and c.get("met") for c in checks) else "MISSED (exit status 3)"
     return f"<h3>SLOs: {head}</h3><ul>{''.join(rows)}</ul>"
-
-
-# -- CSV ---------------------------------------------------------------------------------------------------------
-
-TICK_COLUMNS = (
-    "Timestamp",
-    "Seconds",
-    "User Count",
-    "Type",
-    "Name",
-    "Requests/s",
-    "Failures/s",
-    "50%",
-    "95%",
-    "99%",
-    "100%",
-    "App CPU %",
-    "Workers",
-    "Loadgen CPU %",
-    "DB connections",
-    "Pool waiting",
-    "Segment",
-)
-"""Locust's stats history columns first (Timestamp in Unix seconds, Type, Name, "Aggregated" rows), then ours."""
-
-
-def tick_rows(log: SessionLog) -> Iterable[list[Any]]:
-    """Per-second rows: one per endpoint and one "Aggregated", like Locust's `--csv-full-history`."""
-    try:
-        start = dt.datetime.fromisoformat(str(log.header.get("started_at"))).timestamp()
-    except ValueError:
-        start = 0.0
-    # A slim log (the report's) has no endpoints in memory: they are streamed from the file again.
-    for k in read_ticks(log.path) if log.slim else log.ticks:
-        stamp = int(start + k.t)
-        for e in k.endpoints:
-            yield [
-                stamp,
-                k.t,
-                k.users,
-                e.method,
-                e.name,
-                e.rps,
-                e.fail_rps,
-                e.p50,
-                e.p95,
-                e.p99,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                k.segment,
-            ]
-        yield [
-            stamp,
-            k.t,
-            k.users,
-            "",
-            "Aggregated",
-            k.rps,
-            k.fail_rps,
-            k.latency.p50,
-            k.latency.p95,
-            k.latency.p99,
-            k.latency.max,
-            round(k.app_cpu_percent, 1),
-            len(k.workers),
-            k.loadgen_cpu_percent,
-            k.db.connections if k.db else None,
-            k.pool_waiting or 0,
-            k.segment,
-        ]
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""A spreadsheet treats a cell starting with one of these as a formula (OWASP "CSV injection")."""
-
-
-def csv_cell(value: Any) -> Any:
-    """A value safe to open in a spreadsheet: text that would start a formula gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-@contextlib.contextmanager
-def replacing(path: Path) -> Iterator[TextIO]:
-    """Write `path` whole or not at all, safely in a shared folder: into a new file of an unguessable name beside it
-    (created exclusively, so a planted file or link is never followed), renamed over `path` once complete. A link at
-    `path` itself is refused."""
-    if path.is_symlink():
-        raise OSError(errno.ELOOP, "it is a symbolic link; write to a plain file")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            yield f
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_csv(log: SessionLog, directory: Path) -> list[Path]:
-    """`<log>_ticks.csv` (per second) and `<log>_segments.csv` (steady state per segment); returns their paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ticks_path = directory / f"{log.path.stem}_ticks.csv"
-    with replacing(ticks_path) as f:
-        w = csv.writer(f)
-        w.writerow(TICK_COLUMNS)
-        for row in tick_rows(log):
-            w.writerow(csv_cell(v) for v in row)
-    segs_path = directory / f"{log.path.stem}_segments.csv"
-    with replacing(segs_path) as f:
-        fields = [key for key, _ in SEGMENT_COLUMNS] + ["index", "start_t", "end_t", "seconds"]
-        w2 = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w2.writeheader()
-        for s in log_segments(log):
-            d = s.to_dict()
-            w2.writerow({k: csv_cell("; ".join(v) if isinstance(v, list) else v) for k, v in d.items()})
-    return [ticks_path, segs_path]
 
 
 def write_report(files: list[Path], output: Path, csv_dir: Path | None = None) -> int:
