@@ -22,7 +22,8 @@ from loadtui.measure.remote import StatsListener, parse_listen
 from loadtui.measure.ticks import TickBuilder
 from loadtui.procs.processes import Guardian
 from loadtui.session.health import HealthWatcher
-from loadtui.stack.database import ConnectionLimits, DatabaseError, EmbeddedDatabase, check_dsn, read_limits
+from loadtui.stack.database import EmbeddedDatabase
+from loadtui.stack.server import ConnectionLimits, DatabaseError, check_dsn, read_limits
 from loadtui.stack.supervisor import AppStartError, AppSupervisor, wait_for_url
 
 Say = Callable[[str], object]

@@ -45,7 +45,8 @@ from loadtui.session.health import HealthWatcher
 from loadtui.session.ledger import Ledger
 from loadtui.session.shaping import LoadShaper
 from loadtui.session.watch import Watchman
-from loadtui.stack.database import ConnectionLimits, EmbeddedDatabase, default_state_dir
+from loadtui.stack.database import EmbeddedDatabase, default_state_dir
+from loadtui.stack.server import ConnectionLimits
 from loadtui.stack.supervisor import AppSupervisor
 
 __all__ = ["Session", "describe_change", "should_confirm"]

@@ -25,7 +25,6 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +34,7 @@ import psycopg
 from loadtui.errors import UsageError
 from loadtui.procs import stale
 from loadtui.procs.processes import Guardian, spawn, stop_group
+from loadtui.stack.server import ConnectionLimits, DatabaseError, read_limits
 
 POSTGRES_SYSTEM_USER = stale.SERVER_USER
 """PostgreSQL refuses to run as root; as root, the server runs as this system user (the name the wheel uses)."""
@@ -47,23 +47,6 @@ APP_DATABASE = "app"
 
 START_TIMEOUT = 15.0
 """Deadline for the server to accept connections."""
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    """How many connections the server allows, and to whom."""
-
-    max_connections: int
-    """`max_connections` of the server."""
-    superuser_reserved: int
-    """`superuser_reserved_connections`: slots only superusers may take."""
-    reserved: int
-    """`reserved_connections` (PostgreSQL 16+): slots for roles with pg_use_reserved_connections."""
-
-    @property
-    def for_ordinary_roles(self) -> int:
-        """Connections a non-superuser app may open before it sees 'remaining connection slots are reserved'."""
-        return max(0, self.max_connections - self.superuser_reserved - self.reserved)
 
 
 def _is_root() -> bool:
@@ -460,10 +443,6 @@ class EmbeddedDatabase:
                 )
 
 
-class DatabaseError(RuntimeError):
-    """The database could not be started or reached."""
-
-
 def socket_url(socket_dir: Path, user: str, dbname: str) -> str:
     """`postgresql://user@/dbname?host=/path/to/socket/dir`, each part quoted for a URL."""
     quote = urllib.parse.quote
@@ -492,29 +471,3 @@ def _ensure_system_user(name: str) -> None:
                 f"PostgreSQL refuses to run as root, and `useradd {name}` failed ({why}); create the user, run "
                 "loadtui as another user, or pass --dsn"
             ) from None
-
-
-def read_limits(dsn: str) -> ConnectionLimits:
-    """Connection limits of the server at `dsn`."""
-    with psycopg.connect(dsn, connect_timeout=5) as conn:
-        rows: dict[str, str] = dict(
-            conn.execute(
-                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
-                (["max_connections", "superuser_reserved_connections", "reserved_connections"],),
-            ).fetchall()
-        )
-    return ConnectionLimits(
-        max_connections=int(rows.get("max_connections", 100)),
-        superuser_reserved=int(rows.get("superuser_reserved_connections", 3)),
-        reserved=int(rows.get("reserved_connections", 0)),
-    )
-
-
-def check_dsn(dsn: str) -> None:
-    """Raise :class:`UsageError` with a one-line reason if `dsn` does not connect."""
-    try:
-        with psycopg.connect(dsn, connect_timeout=5):
-            pass
-    except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"--dsn does not connect ({first}); check host, port, user and password") from None
