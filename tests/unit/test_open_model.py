@@ -13,7 +13,7 @@ from loadtui.diagnose import THRESHOLDS, evaluate
 from loadtui.errors import UsageError
 from loadtui.loadgen.record import LoadRecord
 from loadtui.model import Latency, OpenLoad, Tick
-from loadtui.tui.app import step_rate
+from loadtui.tui.keys import step_rate
 from tests.helpers import tick
 
 RATE = RunConfig(rate=100.0)

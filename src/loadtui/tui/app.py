@@ -13,26 +13,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Static
 
-from loadtui.config import SLEEP_SCENARIOS, RunConfig
+from loadtui.config import RunConfig
 from loadtui.diagnose import THRESHOLDS
 from loadtui.errors import UsageError
 from loadtui.model import Event, Tick
 from loadtui.results.compare import Baseline
 from loadtui.results.recorder import SessionLog
 from loadtui.results.segments import Row
-from loadtui.results.verdict import Slo, describe
+from loadtui.results.verdict import Slo
 from loadtui.session.core import Session
 from loadtui.session.driver import Driver, JobName
 from loadtui.session.plan import DEFAULT_STEP_S, Plan, PlanRunner
 from loadtui.tui import keys
+from loadtui.tui.header import config_line, problem_text, status_line
 from loadtui.tui.messages import EventArrived, JobFinished, Progress, TickArrived
-from loadtui.tui.replay import ReplayPlayer
+from loadtui.tui.replay import REPLAY_FRAME_S, ReplayControls, ReplayPlayer
 from loadtui.tui.screens import FindingsScreen, HelpScreen, MarkScreen, ScenarioScreen
 from loadtui.tui.widgets import (
     AppPanel,
@@ -45,11 +45,8 @@ from loadtui.tui.widgets import (
     PlanPanel,
 )
 
-REPLAY_FRAME_S = 0.05
-"""How often a replay advances its clock."""
 
-
-class LoadtuiApp(App[int]):
+class LoadtuiApp(ReplayControls, App[int]):
     """The loadtui dashboard."""
 
     CSS_PATH = "app.tcss"
@@ -227,13 +224,7 @@ class LoadtuiApp(App[int]):
         if event is None:
             problem.display = False
             return
-        text = Text()
-        text.append(f" ✗ {event.kind.replace('-', ' ')}: ", style="bold red")
-        text.append(event.message + "\n")
-        for line in event.data.get("log_tail") or []:
-            text.append(f"   app │ {line[:200]}\n", style="dim")
-        text.append("   Fix the setting (] [ } { d l) and press a to apply again, or q to quit.", style="italic")
-        problem.update(text)
+        problem.update(problem_text(event))
         problem.display = True
 
     @on(Progress)
@@ -292,46 +283,12 @@ class LoadtuiApp(App[int]):
             self._warn(f"{event.key}: a replay is read-only; run loadtui to change users, workers or settings")
 
     def _render_config(self) -> None:
-        c = self.applied
-        text = Text()
-        text.append(" replay " if self.replay is not None else " applied ", style="reverse")
-        scenario = c.scenario if c.locustfile is None else Path(c.locustfile).name
-        if c.sample_app:
-            pool = f"pool {c.pool_min}–{c.pool_max}" if c.db_mode == "pool" else "connection per request"
-            # The sleep length is the unit of work of the sleep scenarios and the slow query only.
-            sleep = f" · sleep {c.sleep_ms} ms" if c.locustfile is None and c.scenario in SLEEP_SCENARIOS else ""
-            settings = f" · {pool} · access log {'on' if c.access_log else 'off'}{sleep}"
-        else:  # the pool, access-log and sleep settings are the sample app's: another app has its own
-            settings = f" · {c.host}" if c.host else " · your app (--app)"
-        load = f"{c.rate:g} req/s {c.arrivals}" if c.rate is not None else f"{c.users} users"
-        text.append(f" {scenario} · {load} · {c.workers} worker(s){settings}")
-        pending = {
-            f: getattr(self.pending, f)
-            for f in ("pool_min", "pool_max", "db_mode", "access_log", "scenario")
-            if getattr(self.pending, f) != getattr(c, f)
-        }
-        if pending:
-            # The key first: however many changes are pending, "a applies" is never the part that is cut off.
-            text.append("   pending (a applies) ", style="reverse yellow")
-            text.append(" " + describe(pending), style="yellow")
-        self.query_one("#config-bar", Static).update(text)
+        line = config_line(self.applied, self.pending, self.replay is not None)
+        self.query_one("#config-bar", Static).update(line)
 
     def _render_status(self) -> None:
-        text = Text()
-        if self.replay is not None:
-            r = self.replay
-            total = r.total
-            state = "ended" if r.index >= total else "playing" if r.playing else "paused"
-            text.append(f" replay {min(r.index, total)}/{total} s · {state} · {r.speed:g}× · read-only", style="bold")
-            if r.log.truncated:
-                text.append(" · log was cut off (killed session)", style="yellow")
-        elif self.job_started is not None:
-            spinner = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"[int(time.monotonic() * 2) % 10]
-            text.append(f" {spinner} {self.status}", style="bold yellow")
-            text.append(f" {time.monotonic() - self.job_started:.0f} s", style="dim")
-        else:
-            text.append(f" {self.status}", style="bold")
-        self.query_one("#status-bar", Static).update(text)
+        line = status_line(self.status, self.replay, self.job_started)
+        self.query_one("#status-bar", Static).update(line)
 
     # -- live actions ------------------------------------------------------------------------------------------
 
@@ -351,7 +308,7 @@ class LoadtuiApp(App[int]):
     def action_users(self, delta: int) -> None:
         """Change the user count (live); with `--rate`, step the arrival rate instead."""
         if self.pending.rate is not None:
-            rate = step_rate(self.pending.rate, delta)
+            rate = keys.step_rate(self.pending.rate, delta)
             if not self._propose(rate=rate):
                 return
             self._submit("rate", lambda s: s.set_rate(rate), f"rate → {rate:g} req/s")
@@ -506,38 +463,6 @@ class LoadtuiApp(App[int]):
 
     # -- replay ------------------------------------------------------------------------------------------------
 
-    def _replay_frame(self) -> None:
-        if self.replay is not None:
-            for index in self.replay.advance(REPLAY_FRAME_S):
-                self._show_recorded(index)
-
-    def _show_recorded(self, index: int) -> None:
-        """Render a recorded second with its events and the configuration in force at that moment."""
-        assert self.replay is not None
-        for ev in self.replay.events_for(index):
-            self.post_message(EventArrived(ev))
-        self.applied = self.replay.config_at(index)
-        self._render_config()
-        self.post_message(TickArrived(self.replay.log.ticks[index]))
-
-    def action_step(self, delta: int) -> None:
-        """Replay: one second forward or back (pauses)."""
-        if self.replay is not None and (index := self.replay.step(delta)) is not None:
-            self._show_recorded(index)
-            self._render_status()
-
-    def action_speed(self, factor: float) -> None:
-        """Replay: faster or slower."""
-        if self.replay is not None:
-            self.replay.scale(factor)
-            self._render_status()
-
-    def action_seek(self, where: int) -> None:
-        """Replay: jump to the start or the end."""
-        if self.replay is not None and (index := self.replay.seek(where)) is not None:
-            self._show_recorded(index)
-            self._render_status()
-
 
 def create_app(
     *,
@@ -561,13 +486,3 @@ def create_app(
     runner = PlanRunner(plan, slos or (), step_s) if plan is not None else None
     against = Baseline(baseline) if baseline is not None else None
     return LoadtuiApp(session=session, config=config, plan=runner, baseline=against)
-
-
-def step_rate(rate: float, delta: int) -> float:
-    """The arrival rate after a users key in rate mode: `w`/`s` ±10% (at least 1 req/s), `W`/`S` double and halve."""
-    if abs(delta) >= 10:
-        new = rate * 2 if delta > 0 else rate / 2
-    else:
-        step = max(1.0, rate * 0.1)
-        new = rate + step if delta > 0 else rate - step
-    return max(0.0, round(new, 1))

@@ -169,3 +169,13 @@ def help_text(app: App[Any]) -> str:
     table = "| key | does |\n|---|---|\n" + "\n".join(rows)
     close = "Close this help with `escape`, `q` or `?`."
     return f"{title}\n\n{close}\n\n{table}\n\n{'' if replay else HELP_NOTES}"
+
+
+def step_rate(rate: float, delta: int) -> float:
+    """The arrival rate after a users key in rate mode: `w`/`s` ±10% (at least 1 req/s), `W`/`S` double and halve."""
+    if abs(delta) >= 10:
+        new = rate * 2 if delta > 0 else rate / 2
+    else:
+        step = max(1.0, rate * 0.1)
+        new = rate + step if delta > 0 else rate - step
+    return max(0.0, round(new, 1))

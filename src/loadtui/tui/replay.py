@@ -7,10 +7,14 @@ seeking and speed are unit-tested like the rest of the core.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from textual.message import Message
 
 from loadtui.config import RunConfig
 from loadtui.model import Event
 from loadtui.results.recorder import SessionLog
+from loadtui.tui.messages import EventArrived, TickArrived
 
 MIN_SPEED = 0.25
 MAX_SPEED = 64.0
@@ -89,3 +93,52 @@ class ReplayPlayer:
             if isinstance(ev.data.get("segment"), int) and isinstance(ev.data.get("config"), dict):
                 config = RunConfig.from_dict(ev.data["config"])
         return config
+
+
+REPLAY_FRAME_S = 0.05
+"""How often a replay advances its clock."""
+
+
+class ReplayControls:
+    """The replay's keys and frames, mixed into the dashboard (a replay shows recorded seconds as live ones)."""
+
+    replay: ReplayPlayer | None
+    applied: RunConfig
+
+    if TYPE_CHECKING:  # provided by the App it is mixed into (never defined here: they would shadow the App's)
+
+        def post_message(self, message: Message) -> bool: ...
+        def _render_config(self) -> None: ...
+        def _render_status(self) -> None: ...
+
+    def _replay_frame(self) -> None:
+        if self.replay is not None:
+            for index in self.replay.advance(REPLAY_FRAME_S):
+                self._show_recorded(index)
+
+    def _show_recorded(self, index: int) -> None:
+        """Render a recorded second with its events and the configuration in force at that moment."""
+        assert self.replay is not None
+        for ev in self.replay.events_for(index):
+            self.post_message(EventArrived(ev))
+        self.applied = self.replay.config_at(index)
+        self._render_config()
+        self.post_message(TickArrived(self.replay.log.ticks[index]))
+
+    def action_step(self, delta: int) -> None:
+        """Replay: one second forward or back (pauses)."""
+        if self.replay is not None and (index := self.replay.step(delta)) is not None:
+            self._show_recorded(index)
+            self._render_status()
+
+    def action_speed(self, factor: float) -> None:
+        """Replay: faster or slower."""
+        if self.replay is not None:
+            self.replay.scale(factor)
+            self._render_status()
+
+    def action_seek(self, where: int) -> None:
+        """Replay: jump to the start or the end."""
+        if self.replay is not None and (index := self.replay.seek(where)) is not None:
+            self._show_recorded(index)
+            self._render_status()
