@@ -34,21 +34,21 @@ WARMUP_TICKS = 8
 
 
 def collection_cost(seconds: float) -> dict[str, float]:
-    """Milliseconds per `Session.collect` with 8 workers under load."""
+    """Milliseconds per measured second (`Meter.second`) with 8 workers under load."""
     config = RunConfig(workers=8, pool_min=1, pool_max=4, users=16, spawn_rate=16, scenario="crud",
                        record=str(Path(tempfile.mkdtemp()) / "collect.jsonl"))  # fmt: skip
     session = Session(config)
     timings: list[float] = []
-    inner = session.collect
+    inner = session.meter.second
 
-    def timed(record: dict[str, Any] | None) -> Any:
+    def timed(t: float, record: dict[str, Any] | None, cfg: RunConfig) -> Any:
         start = time.perf_counter()
         try:
-            return inner(record)
+            return inner(t, record, cfg)
         finally:
             timings.append((time.perf_counter() - start) * 1000)
 
-    session.collect = timed  # type: ignore[method-assign]
+    session.meter.second = timed  # type: ignore[method-assign,assignment]
     session.open()
     try:
         time.sleep(seconds)

@@ -11,9 +11,7 @@ thread, paced by the load generator's per-second records, so collection never ov
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import queue
 import shutil
 import tempfile
 import threading
@@ -27,9 +25,7 @@ import psutil
 
 from loadtui.config import RunConfig, scenario
 from loadtui.diagnose import Diagnoser
-from loadtui.errors import RunFailed
 from loadtui.loadgen import LoadGen
-from loadtui.measure import stacks
 from loadtui.measure.remote import StatsListener
 from loadtui.measure.ticks import Running, TickBuilder
 from loadtui.model import Event, EventKind, Tick
@@ -43,6 +39,7 @@ from loadtui.session.changes import Changes, describe_change
 from loadtui.session.children import Children
 from loadtui.session.health import HealthWatcher
 from loadtui.session.ledger import Ledger
+from loadtui.session.meter import Meter
 from loadtui.session.shaping import LoadShaper
 from loadtui.session.watch import Watchman
 from loadtui.stack.database import EmbeddedDatabase, default_state_dir
@@ -59,9 +56,6 @@ RECENT_TICKS = 120
 
 DB_REVIVE_S = 30.0
 """At close, how long to wait for a restart of the embedded server that is under way."""
-
-TICK_TIMEOUT = 1.2
-"""Without a load-generator record for this long (paused, restarting), a tick is built without load figures."""
 
 LOG_CHECK_TICKS = 10
 """Every this many seconds the children's logs are checked against their size cap (logfiles.py)."""
@@ -94,7 +88,6 @@ class Session:
         self.guardian = Guardian()
         self._builder = TickBuilder(self.run_dir / "appstats", self._running)
         self._diagnoser = Diagnoser()
-        self._stats_queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._started = time.monotonic()
         self._started_at = dt.datetime.now(dt.UTC)
         self._stop = threading.Event()
@@ -106,13 +99,12 @@ class Session:
         """The most recent ticks (bounded: memory stays flat however long the session; the log has them all)."""
         self.events: list[Event] = []
         self._health = HealthWatcher()
-        self._confirmations: dict[str, str] = {}
         self.closed = False
         self.slos = tuple(slos)
         """`--slo`: checked against every segment at the end, unless a sweep gives a verdict."""
         self.children = Children(
             run_dir=self.run_dir, guardian=self.guardian, state_dir=state_dir, builder=self._builder,
-            health=self._health, event=self.event, on_stats=self._stats_queue.put, cancel=self._cancel,
+            health=self._health, event=self.event, on_stats=lambda r: self.meter.records.put(r), cancel=self._cancel,
             stop=self._stop, dsn=config.dsn,
         )  # fmt: skip
         self.shaper = LoadShaper(
@@ -123,10 +115,13 @@ class Session:
             config, children=self.children, shaper=self.shaper, health=self._health, event=self.event,
             new_segment=self._new_segment,
         )  # fmt: skip
-        self._watch = Watchman(
+        watch = Watchman(
             health=self._health, children=self.children, builder=self._builder, event=self.event,
             changing=self.changes.changing, stop=self._stop, rebalance=self.shaper.start_rebalance,
         )  # fmt: skip
+        self.meter = Meter(
+            builder=self._builder, watch=watch, diagnoser=self._diagnoser, event=self.event, cancel=self._cancel
+        )
 
     # -- what the front ends read ------------------------------------------------------------------------------
 
@@ -342,25 +337,8 @@ class Session:
         self.shaper.start_rebalance(reason, delay)
 
     def confirm(self) -> str:
-        """Confirm the active findings with a py-spy dump of the busiest workers; attach, record and return it.
-
-        Raises RunFailed with a one-line reason when py-spy cannot read the workers (no ptrace permission...).
-        """
-        tick = self.ticks[-1] if self.ticks else None
-        findings = [f.id for f in tick.findings] if tick else []
-        try:
-            text, per_worker = stacks.busiest(tick, cancel=self._cancel)
-        except stacks.Cancelled as exc:
-            raise RunFailed(str(exc)) from None  # loadtui is quitting: nothing to say about py-spy
-        except stacks.StackDumpError as exc:
-            self.event("confirmation-failed", str(exc), findings=findings)
-            raise RunFailed(str(exc)) from None
-        if not per_worker:
-            raise RunFailed("no app workers to dump (the app is not running, or loadtui does not run it)")
-        for fid in findings:
-            self._confirmations[fid] = text
-        self.event("confirmation", f"py-spy: {text}", findings=findings, workers=per_worker)
-        return text
+        """Confirm the active findings with a py-spy dump of the busiest workers (:meth:`Meter.confirm`)."""
+        return self.meter.confirm(self.ticks[-1] if self.ticks else None)
 
     def mark(self, note: str) -> None:
         """Put a note on the timeline."""
@@ -371,20 +349,11 @@ class Session:
     def _tick_loop(self) -> None:
         psutil.cpu_percent(None)  # prime the machine-wide counter
         while not self._stop.is_set():
-            try:
-                record: dict[str, Any] | None = self._stats_queue.get(timeout=TICK_TIMEOUT)
-            except queue.Empty:
-                record = None
+            record = self.meter.next_record()
             if self._stop.is_set():
                 break
-            # Drain: if records piled up (a slow second), use the newest, never fall behind.
-            while not self._stats_queue.empty():
-                try:
-                    record = self._stats_queue.get_nowait()
-                except queue.Empty:
-                    break
             try:
-                tick = self.collect(record)
+                tick = self.meter.second(self.elapsed, record, self.config)
             except Exception as exc:  # a bug in a collector must not end the session silently
                 self.event("error", f"collection failed: {type(exc).__name__}: {exc}")
                 continue
@@ -409,23 +378,6 @@ class Session:
             segment=self.ledger.segment,
             probe=self.children.prober,
         )
-
-    def collect(self, record: dict[str, Any] | None) -> Tick:
-        """This second's Tick: measured by the builder, watched for crashes, diagnosed."""
-        tick = self._builder.measure(round(self.elapsed, 3), record)
-        self._watch.second(tick, record, self.config)
-        active, started, ended = self._diagnoser.update(tick, self.config)
-        for f in started:
-            self.event("finding-started", f.title, id=f.id, severity=f.severity, evidence=f.evidence,
-                       signals=f.signals, advice=f.advice, consequence_of=f.consequence_of)  # fmt: skip
-        for fid in ended:
-            self.event("finding-ended", f"{fid} ended", id=fid)
-            self._confirmations.pop(fid, None)
-        active = [
-            dataclasses.replace(f, confirmation=self._confirmations[f.id]) if f.id in self._confirmations else f
-            for f in active
-        ]
-        return dataclasses.replace(tick, findings=active)
 
     # -- results -----------------------------------------------------------------------------------------------
 
