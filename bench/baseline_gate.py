@@ -73,7 +73,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="loadtui-bench-gate-"))
     a_logs = [record(work / "a0.jsonl", args.duration, 0)]
     cpu = cpu_ms_per_request(a_logs[0])
-    print(f"a request costs {cpu:.3f} ms of the worker's CPU; B runs add 10/20/40% of it", flush=True)
+    print(f"a request costs {cpu:.3f} ms of the worker's CPU; B runs add 10/20/40% of it", file=sys.stderr)
     b_logs: dict[int, list[SessionLog]] = {s: [] for s in SLOWDOWNS}
     for i in range(max(args.runs - 1, args.repeats)):
         if i < args.repeats:
@@ -81,7 +81,7 @@ def main() -> None:
                 b_logs[s].append(record(work / f"b{s}-{i}.jsonl", args.duration, round(cpu * 1000 * s / 100)))
         if i + 1 < args.runs:
             a_logs.append(record(work / f"a{i + 1}.jsonl", args.duration, 0))
-        print(f"round {i + 1} recorded", flush=True)
+        print(f"round {i + 1} recorded", file=sys.stderr)
     rows = []
     for seconds in (10, 10_000):
         length = f"first {seconds} s" if seconds < 10_000 else "all steady"

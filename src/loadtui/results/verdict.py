@@ -336,7 +336,8 @@ def choose(results: Sequence[StepResult], slos: Sequence[Slo], cores: int | None
     win = max(qualified, key=lambda r: (r.segment.rps or 0.0, -(r.segment.p95 or 0.0)))
     seg = win.segment
     why = f"{win.label}: {seg.rps:.0f} req/s, p95 {_ms(seg.p95)} — {reason}"
-    others = [r for r in done if r is not win and r.segment.rps]
+    # By rate, a step the app did not keep up with is no runner-up: its requests/s is not a rate it sustains.
+    others = [r for r in done if r is not win and r.segment.rps and ("rate" not in r.changes or sustained(r))]
     if others:
         runner_up = max(others, key=lambda r: r.segment.rps or 0.0)
         ratio = (seg.rps or 0.0) / (runner_up.segment.rps or 1.0)
