@@ -91,18 +91,19 @@ def sweep_lines(command: str) -> list[str]:
     return out[start : end + 1]
 
 
-def commands_in(body: list[str]) -> list[tuple[str, str]]:
-    """The `$ command` lines of a block (continued with a trailing backslash), each with its comment."""
+def commands_in(body: list[str]) -> list[tuple[str, list[str]]]:
+    """The `$ command` lines of a block (continued with a trailing backslash): each command, and its lines as shown
+    (with their comments)."""
     found = []
     i = 0
     while i < len(body):
         if body[i].startswith("$ "):
-            text = body[i][2:]
-            while text.rstrip().endswith("\\") and i + 1 < len(body):
+            shown = [body[i]]
+            while shown[-1].rstrip().endswith("\\") and i + 1 < len(body):
                 i += 1
-                text = text.rstrip()[:-1] + " " + body[i].strip()
-            command, _, comment = text.partition("  #")
-            found.append((command.strip(), text))
+                shown.append(body[i])
+            text = " ".join(line.rstrip().removesuffix("\\").strip() for line in shown)[2:]
+            found.append((text.partition("  #")[0].strip(), shown))
         i += 1
     return found
 
@@ -118,7 +119,7 @@ def regenerate(lines: list[str], block: Block) -> list[str]:
     for command, shown in commands_in(body):
         if new[-1] != lines[block.first]:
             new.append("")
-        new.append("$ " + shown)
+        new += shown
         new += sweep_lines(command)
     return [*new, lines[block.last]]
 
