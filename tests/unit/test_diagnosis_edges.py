@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -304,13 +303,17 @@ def _texts() -> dict[str, list[dict[str, str]]]:
     return out
 
 
+def write_golden() -> None:
+    """Write the texts of today's rules into the golden file (after reviewing them):
+    `python -c "from tests.unit.test_diagnosis_edges import write_golden; write_golden()"`."""
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(json.dumps(_texts(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def test_finding_texts_match_the_golden_file() -> None:
-    """What the user reads, word for word; `LOADTUI_UPDATE_GOLDEN=1 pytest …` rewrites the file after a review."""
+    """What the user reads, word for word (a test never writes its own expectation: see :func:`write_golden`)."""
     texts = _texts()
-    if os.environ.get("LOADTUI_UPDATE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(texts, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    assert texts == json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert texts == json.loads(GOLDEN.read_text(encoding="utf-8")), "review the texts, then run write_golden()"
     for name, findings in texts.items():
         assert name.split(" ")[0] in {f["id"] for f in findings}, name
 

@@ -10,7 +10,7 @@ import pytest
 
 import loadtui
 
-CHILD_ONLY = {"loadtui.loadgen.runner", "loadtui.loadgen.connections"}
+CHILD_ONLY = {"loadtui.loadgen.runner", "loadtui.loadgen.connections", "loadtui.loadgen.open_model"}
 """Modules that run only inside the load-generator child process, where Locust and gevent belong."""
 
 

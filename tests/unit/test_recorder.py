@@ -98,17 +98,20 @@ def test_existing_or_unwritable_record_path_is_refused(tmp_path: Path) -> None:
         Recorder(blocker / "sub" / "s.jsonl")
 
 
-def test_header_names_the_machine_and_the_versions(tmp_path: Path) -> None:
+def test_header_names_the_machine_and_the_versions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
     import platform
+    from types import SimpleNamespace
 
     import psutil
 
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)  # a machine the test chooses, not the one it runs on
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(total=3 * 2**30))
+    monkeypatch.setattr(platform, "platform", lambda: "Linux-test")
     path = tmp_path / "deep" / "er" / "s.jsonl"  # missing parents are created
     write_log(path, n=1)
     header = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
-    assert header["machine"] == {"cpu_count": os.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
-                                 "platform": platform.platform()}  # fmt: skip
+    assert header["machine"] == {"cpu_count": 7, "memory_bytes": 3 * 2**30, "platform": "Linux-test"}
     from importlib.metadata import version
 
     from loadtui import __version__

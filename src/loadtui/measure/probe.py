@@ -46,13 +46,19 @@ PATH = "/loadtui-probe-"
 class Prober:
     """Sends probe requests to `base_url` on a thread; :meth:`take` returns each second's figures."""
 
-    def __init__(self, base_url: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        clock: Callable[[], float] = time.monotonic,
+        connect: Callable[[], http.client.HTTPConnection] | None = None,
+    ) -> None:
         parts = urlsplit(base_url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/") + PATH + uuid.uuid4().hex[:8]
         self._clock = clock
+        self._connect = connect or self._connection
         self._lock = threading.Lock()
         self._answered: list[float] = []
         """Milliseconds of the probes answered since the last take."""
@@ -100,7 +106,7 @@ class Prober:
         """
         conn: http.client.HTTPConnection | None = None
         while not self._stop.wait(INTERVAL_S):
-            conn = conn or self._connection()
+            conn = conn or self._connect()
             try:
                 for i in range(KEPT_BURST):
                     start = self._clock()
@@ -119,7 +125,7 @@ class Prober:
             conn.close()
 
     def _probe(self, number: int) -> None:
-        conn = self._connection()
+        conn = self._connect()
         ok = False
         try:
             conn.request("GET", f"{self._prefix}/{number}", headers={"Connection": "close"})
