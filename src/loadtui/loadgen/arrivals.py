@@ -101,19 +101,6 @@ class OpenCounters:
     (summed by a master): counts that arrive once a second on each worker's own clock would alias into the master's
     seconds (two reports in one, none in the next)."""
 
-    def add(self, other: OpenCounters) -> None:
-        """Add another process's counters (the master sums its workers')."""
-        self.target_rate += other.target_rate
-        self.due += other.due
-        self.dropped += other.dropped
-        self.completed += other.completed
-        self.in_flight += other.in_flight
-        self.users += other.users
-        self.service.update(other.service)
-        if other.rates is not None:
-            mine = self.rates or (0.0, 0.0, 0.0)
-            self.rates = (mine[0] + other.rates[0], mine[1] + other.rates[1], mine[2] + other.rates[2])
-
     def to_dict(self) -> dict[str, object]:
         return {
             "target_rate": self.target_rate,
