@@ -72,7 +72,7 @@ def main() -> None:
         for n in range(1, args.rounds + 1):
             for target in (3, 2):
                 began = session.elapsed
-                session.set_workers(target)
+                session.changes.set_workers(target)
                 seconds = float(next(e for e in reversed(session.events) if e.kind == "workers").data["seconds"])
                 seen = watch(session, began, WATCH_TICKS)
                 balanced_at = None

@@ -38,8 +38,8 @@ def kinds(s: Session) -> list[str]:
 
 
 def test_a_killed_worker_is_replaced_and_serves_within_10_s(session: Session) -> None:
-    assert session.app is not None
-    before = session.app.worker_pids()
+    assert session.children.app is not None
+    before = session.children.app.worker_pids()
     victim = before[0]
     seen = session.tick_count
     os.kill(victim, signal.SIGKILL)
@@ -67,8 +67,8 @@ def test_a_killed_worker_is_replaced_and_serves_within_10_s(session: Session) ->
 
 
 def test_a_killed_database_is_restarted_and_requests_succeed_again_within_20_s(session: Session) -> None:
-    assert session.database is not None and session.database.pid is not None
-    os.kill(session.database.pid, signal.SIGKILL)
+    assert session.children.database is not None and session.children.database.pid is not None
+    os.kill(session.children.database.pid, signal.SIGKILL)
     wait_for(lambda: "db-back" in kinds(session), 20, "db-back")
     back = next(e for e in session.events if e.kind == "db-back")
     lost = next(e for e in session.events if e.kind == "db-lost")

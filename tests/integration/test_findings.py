@@ -211,7 +211,7 @@ def test_a_worker_added_live_beside_pinned_connections_is_named(tmp_path: Path) 
     # crud, 1 worker pinned by 20 users' keep-alive connections; + adds a worker that gets none of them.
     def add_worker(session: Session) -> None:
         time.sleep(2)  # let the users' connections settle on the first worker
-        session.set_workers(2)
+        session.changes.set_workers(2)
 
     config = resolve(tmp_path, {"scenario": "crud", "workers": 1, "users": 20, "rebalance": False})
     session, _took = run_until(tmp_path, "worker-imbalance", DEADLINE_S, act=add_worker, **config)

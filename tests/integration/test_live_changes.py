@@ -46,7 +46,7 @@ def test_the_load_follows_plus_minus_and_a_restart(tmp_path: Path) -> None:
         one_worker = mean_rps(seconds_after(session, 4))
 
         # + : within 10 s the throughput follows the second worker, and both serve their share.
-        session.set_workers(2)
+        session.changes.set_workers(2)
         added_at = session.elapsed
         wait_for(lambda: session.ticks[-1].rps >= 1.7 * one_worker, timeout=10, what="throughput ≥ 1.7× of one worker")
         assert session.elapsed - added_at <= 10
@@ -58,13 +58,13 @@ def test_the_load_follows_plus_minus_and_a_restart(tmp_path: Path) -> None:
 
         # − : not one request fails while the worker goes.
         failed_before = sum(t.fail_rps for t in session.ticks)
-        session.set_workers(1)
+        session.changes.set_workers(1)
         after = seconds_after(session, 4)
         assert sum(t.fail_rps for t in list(session.ticks)) == failed_before, [t.errors for t in after]
 
         # a with a new pool size restarts the app: the load comes back on both workers again.
-        session.set_workers(2)
-        session.apply(session.config.replace(pool_max=12))
+        session.changes.set_workers(2)
+        session.changes.apply(session.config.replace(pool_max=12))
         restarted_at = time.monotonic()
         wait_for(lambda: session.ticks[-1].rps >= 1.7 * one_worker, timeout=20, what="throughput after the restart")
         # The users reconnect in a burst that lands where a worker woke first; loadtui then spreads them (its

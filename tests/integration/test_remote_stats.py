@@ -55,8 +55,12 @@ def test_remote_workers_report_cpu_and_memory_go_stale_then_away(
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 forged = {"pid": 1, "host": "intruder", "time": 0.0, "cpu_percent": 99.0, "rss_bytes": 1}
                 sock.sendto(encode(forged, "wrong"), ("127.0.0.1", listen_port))
-            assert s.listener is not None
-            wait_for(lambda: s.listener is not None and s.listener.unauthenticated >= 1, 5, "the forged datagram")
+            assert s.children.listener is not None
+            wait_for(
+                lambda: s.children.listener is not None and s.children.listener.unauthenticated >= 1,
+                5,
+                "the forged datagram",
+            )
             assert all(w.host != "intruder" for w in s.ticks[-1].workers)
             # A killed worker goes stale, then away (its supervisor starts another, which reports itself).
             victim = s.ticks[-1].workers[0]

@@ -16,7 +16,7 @@ def test_an_external_database_is_measured_and_left_running(tmp_path: Path, datab
     s = Session(config)
     s.open()
     try:
-        assert s.database is None  # nothing embedded was started
+        assert s.children.database is None  # nothing embedded was started
         wait_for(lambda: s.ticks and s.ticks[-1].rps > 0 and s.ticks[-1].db is not None
                  and s.ticks[-1].db.connections >= 2, 30, "requests and the database's connections")  # fmt: skip
         tick = s.ticks[-1]

@@ -61,13 +61,13 @@ def test_rps_falls_to_zero_within_two_seconds_and_workers_change_live(tmp_path: 
     def body(s: Session) -> None:
         wait_for(lambda: len(s.ticks) > 3 and s.ticks[-1].rps > 0, timeout=20, what="load")
         before_failures = sum(t.fail_rps for t in s.ticks)
-        s.set_workers(2)
-        assert len(s.app.worker_pids()) == 2  # type: ignore[union-attr]
-        s.set_workers(1)
+        s.changes.set_workers(2)
+        assert len(s.children.app.worker_pids()) == 2  # type: ignore[union-attr]
+        s.changes.set_workers(1)
         n = len(s.ticks)
         wait_for(lambda: len(s.ticks) >= n + 2, timeout=10, what="two more seconds")
         assert sum(t.fail_rps for t in s.ticks) == before_failures  # zero failed requests across both changes
-        s.set_users(0)
+        s.changes.set_users(0)
         at_stop = s.tick_count
         wait_for(lambda: s.ticks[-1].rps == 0, timeout=10, what="rps at zero")
         assert s.tick_count - at_stop <= 2  # counted in seconds of the session, not in a busy machine's wall time
@@ -79,7 +79,7 @@ def test_rps_falls_to_zero_within_two_seconds_and_workers_change_live(tmp_path: 
 def test_restart_with_new_pool_settings_shows_in_pg_stat_activity(tmp_path: Path) -> None:
     def body(s: Session) -> None:
         wait_for(lambda: s.ticks and s.ticks[-1].db, timeout=20, what="db figures")
-        s.apply(s.config.replace(pool_min=6, pool_max=8))
+        s.changes.apply(s.config.replace(pool_min=6, pool_max=8))
         tick = wait_for(lambda: s.ticks[-1] if s.ticks[-1].pools and s.ticks[-1].pools[0].max == 8 else None,
                         timeout=15, what="new pool stats")  # fmt: skip
         wait_for(lambda: (s.ticks[-1].db.connections if s.ticks[-1].db else 0) >= 6, timeout=10, what="6 conns")
@@ -252,7 +252,7 @@ def test_headless_confirms_a_finding_with_the_frame_that_blocks_the_loop_unless_
 def test_two_load_generator_processes_share_the_load(tmp_path: Path) -> None:
     def body(s: Session) -> None:
         wait_for(lambda: len(s.ticks) > 3 and s.ticks[-1].rps > 0, timeout=40, what="load from two processes")
-        assert s.loadgen is not None and len(s.loadgen.pids) == 3  # the master and its two workers
+        assert s.children.loadgen is not None and len(s.children.loadgen.pids) == 3  # the master and its two workers
         last = s.ticks[-1]
         assert last.loadgen is not None and last.loadgen.cores == 2 and len(last.loadgen.pids) == 3
 
@@ -293,7 +293,7 @@ def test_a_locustfile_that_prints_does_not_stop_the_measurements(tmp_path: Path)
 
     def body(s: Session) -> None:
         wait_for(lambda: sum(1 for t in s.ticks if t.rps > 0) >= 4, timeout=30, what="four loaded seconds")
-        assert s.loadgen is not None and s.loadgen.alive
+        assert s.children.loadgen is not None and s.children.loadgen.alive
 
     run_session(tmp_path, body, users=2, locustfile=str(locustfile))
 

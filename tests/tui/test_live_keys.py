@@ -62,34 +62,38 @@ async def test_every_key_changes_the_run_config(tmp_path: Path, monkeypatch: pyt
         await press("s", lambda s: s.config.users == 12, "users 12")
         await press("S", lambda s: s.config.users == 2, "users 2")
         await press(
-            "plus", lambda s: s.config.workers == 2 and s.app is not None and len(s.app.worker_pids()) == 2, "2 workers"
+            "plus",
+            lambda s: s.config.workers == 2 and s.children.app is not None and len(s.children.app.worker_pids()) == 2,
+            "2 workers",
         )
         await press(
-            "minus", lambda s: s.config.workers == 1 and s.app is not None and len(s.app.worker_pids()) == 1, "1 worker"
+            "minus",
+            lambda s: s.config.workers == 1 and s.children.app is not None and len(s.children.app.worker_pids()) == 1,
+            "1 worker",
         )
         # Pool and app settings are pending until applied: the applied config does not move.
-        await press("right_square_bracket", lambda s: s.pending.pool_max == 5, "pool max 5 pending")
-        await press("right_square_bracket", lambda s: s.pending.pool_max == 6, "pool max 6 pending")
-        await press("left_square_bracket", lambda s: s.pending.pool_max == 5, "pool max 5 pending")
-        await press("right_curly_bracket", lambda s: s.pending.pool_min == 3, "pool min 3 pending")
-        await press("left_curly_bracket", lambda s: s.pending.pool_min == 2, "pool min 2 pending")
-        await press("d", lambda s: s.pending.db_mode == "per-request", "per-request pending")
-        await press("d", lambda s: s.pending.db_mode == "pool", "pool pending")
-        await press("l", lambda s: s.pending.access_log, "access log pending")
+        await press("right_square_bracket", lambda s: s.changes.pending.pool_max == 5, "pool max 5 pending")
+        await press("right_square_bracket", lambda s: s.changes.pending.pool_max == 6, "pool max 6 pending")
+        await press("left_square_bracket", lambda s: s.changes.pending.pool_max == 5, "pool max 5 pending")
+        await press("right_curly_bracket", lambda s: s.changes.pending.pool_min == 3, "pool min 3 pending")
+        await press("left_curly_bracket", lambda s: s.changes.pending.pool_min == 2, "pool min 2 pending")
+        await press("d", lambda s: s.changes.pending.db_mode == "per-request", "per-request pending")
+        await press("d", lambda s: s.changes.pending.db_mode == "pool", "pool pending")
+        await press("l", lambda s: s.changes.pending.access_log, "access log pending")
         assert session.config.pool_max == 4 and not session.config.access_log
         bar = screen_text(app, "#config-bar")  # applied and pending apart; the session owns what is pending
         assert "pool 2–4" in bar and "pending (a applies)" in bar and "pool max 5" in bar and "access log on" in bar
         await pilot.press("left_curly_bracket", "left_curly_bracket", "left_curly_bracket")  # below 0: refused
-        await until(pilot, lambda: session.pending.pool_min == 0, "pool min 0 pending, never below")
+        await until(pilot, lambda: session.changes.pending.pool_min == 0, "pool min 0 pending, never below")
         await pilot.press("right_curly_bracket", "right_curly_bracket")
-        await until(pilot, lambda: session.pending.pool_min == 2, "fast presses add up")
+        await until(pilot, lambda: session.changes.pending.pool_min == 2, "fast presses add up")
         await press("a", lambda s: s.config.pool_max == 5 and s.config.access_log, "applied after restart")
         await until(pilot, lambda: "pending" not in screen_text(app, "#config-bar"), "no pending changes shown")
         await pilot.press("a")  # nothing pending: said, not done
         await until(pilot, lambda: any("nothing to apply" in str(n.message) for n in app._notifications), "a warning")
         assert [e.kind for e in session.events].count("applied") == 1
-        await press("space", lambda s: s.paused, "paused")
-        await press("space", lambda s: not s.paused, "resumed")
+        await press("space", lambda s: s.changes.paused, "paused")
+        await press("space", lambda s: not s.changes.paused, "resumed")
         await pilot.press("c")
         await until(pilot, lambda: app.screen.__class__.__name__ == "ScenarioScreen", "the scenario picker")
         assert app.screen.query_one(OptionList).highlighted == 0  # opens on the scenario running: crud
@@ -147,7 +151,7 @@ async def test_a_failed_restart_shows_why_and_can_be_retried(tmp_path: Path) -> 
         shown = screen_text(app, "#problem")
         assert "refusing to start: settings file is broken" in shown, shown
         assert "press a to apply again" in shown
-        assert not session.config.access_log and session.pending.access_log
+        assert not session.config.access_log and session.changes.pending.access_log
         assert "pending" in screen_text(app, "#config-bar")
         # Fix it and retry: the same key applies, the message goes away.
         broken.unlink()
@@ -165,8 +169,8 @@ async def test_a_crashed_app_comes_back_with_a(tmp_path: Path) -> None:
 
     config = RunConfig(workers=2, users=2, spawn_rate=50, scenario="ping", record=str(tmp_path / "s.jsonl"))
     async with live_numbers(config) as (app, session, pilot):
-        assert session.app is not None and session.app._proc is not None
-        os.kill(session.app._proc.pid, signal.SIGKILL)  # the app's supervisor dies
+        assert session.children.app is not None and session.children.app._proc is not None
+        os.kill(session.children.app._proc.pid, signal.SIGKILL)  # the app's supervisor dies
         await until(pilot, lambda: any(e.kind == "app-exited" for e in session.events), "the exit noticed")
         problem = app.query_one("#problem", Static)
         await until(pilot, lambda: problem.display, "the failure on screen")
@@ -174,7 +178,7 @@ async def test_a_crashed_app_comes_back_with_a(tmp_path: Path) -> None:
         await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0
                     and app.last_tick.fail_rps == app.last_tick.rps and not app.last_tick.workers, "the workers gone")  # fmt: skip
         await pilot.press("a")
-        await until(pilot, lambda: session.app is not None and session.app.alive, "the app restarted")
+        await until(pilot, lambda: session.children.app is not None and session.children.app.alive, "the app restarted")
         await until(pilot, lambda: app.last_tick is not None and app.last_tick.rps > 0
                     and app.last_tick.fail_rps == 0 and len(app.last_tick.workers) == 2, "numbers back from two workers")  # fmt: skip
         assert not problem.display

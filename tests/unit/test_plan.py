@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -20,17 +21,18 @@ from tests.helpers import tick
 
 
 class Stand:
-    """Only what a PlanRunner uses of a Session."""
+    """Only what a PlanRunner uses of a Session (the stand-in is its own `changes`)."""
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self.limits = None
-        self.segment = 0
-        self.rebalancing = False
+        self.children = SimpleNamespace(limits=None)
+        self.ledger = SimpleNamespace(segment=0)
+        self.shaper = SimpleNamespace(rebalancing=False)
+        self.changes = self
         self.verdict: Any = None
         self.plan_results: list[Any] = []
         self.events: list[Event] = []
-        self.changes: list[dict[str, Any]] = []
+        self.asked: list[dict[str, Any]] = []
         self.on_tick: Callable[[Tick], object] | None = None
         self.fail_next = False
 
@@ -50,16 +52,16 @@ class Stand:
             from loadtui.errors import RunFailed
 
             raise RunFailed("the app did not start")
-        self.changes.append(changes)
+        self.asked.append(changes)
         self.config = self.config.replace(**changes)
-        self.segment += 1
+        self.ledger.segment += 1
 
     def feed(self, runner: PlanRunner, n: int, **kw: Any) -> None:
         """`n` seconds of the current configuration, then let the runner act."""
         assert self.on_tick is not None
         users = kw.pop("users", self.config.users)
         for _ in range(n):
-            self.on_tick(dataclasses.replace(tick(users=users, **kw), segment=self.segment))
+            self.on_tick(dataclasses.replace(tick(users=users, **kw), segment=self.ledger.segment))
         runner.poll(cast(Session, self))
 
 
@@ -76,11 +78,11 @@ def start(
 
 def test_each_step_settles_then_measures_its_seconds_only() -> None:
     stand, runner = start(["workers=1,2"], step_s=5)
-    assert stand.changes == [{"workers": 1}] and runner.phase == "settling"
+    assert stand.asked == [{"workers": 1}] and runner.phase == "settling"
     stand.feed(runner, 3, rps=1.0)  # settling seconds: not measured
     assert runner.view().phase == "measuring"
     stand.feed(runner, 5, rps=100.0)
-    assert stand.changes[-1] == {"workers": 2} and len(runner.results) == 1
+    assert stand.asked[-1] == {"workers": 2} and len(runner.results) == 1
     assert runner.results[0].segment.rps == 100.0 and runner.results[0].segment.steady_seconds == 5
     stand.feed(runner, 8, rps=200.0, worker_cpu=(40.0, 40.0))
     stand.feed(runner, 0)
@@ -93,10 +95,10 @@ def test_a_step_waits_for_every_user_and_the_rebalancing() -> None:
     stand, runner = start(["users=40"], users=10)
     stand.feed(runner, 4, users=20)  # still spawning
     assert runner.phase == "settling"
-    stand.rebalancing = True
+    stand.shaper.rebalancing = True
     stand.feed(runner, 1, users=40)
     assert runner.phase == "settling"
-    stand.rebalancing = False
+    stand.shaper.rebalancing = False
     stand.feed(runner, 1, users=40)
     assert runner.view().phase == "measuring"
 
@@ -110,7 +112,7 @@ def test_a_step_that_never_settles_is_measured_with_a_note() -> None:
 
 def test_ticks_of_another_segment_are_ignored() -> None:
     stand, runner = start(["workers=1,2"])
-    stand.segment += 5  # a change by hand
+    stand.ledger.segment += 5  # a change by hand
     stand.feed(runner, 20)
     assert runner.phase == "settling" and not runner.results
 
@@ -122,7 +124,7 @@ def test_skip_keeps_what_was_measured_and_moves_on() -> None:
     runner.skip()
     assert runner.results[0].note == "skipped after 2 s" and runner.results[0].segment.rps == 50.0
     runner.poll(cast(Session, stand))
-    assert stand.changes[-1] == {"workers": 2}
+    assert stand.asked[-1] == {"workers": 2}
     runner.skip()  # still settling: nothing measured
     assert runner.results[1].note == "skipped" and runner.results[1].segment.rps is None
     view = runner.view()
@@ -138,7 +140,7 @@ def test_stop_gives_the_verdict_of_the_steps_measured_so_far() -> None:
     assert "plan stopped: you took over" in stand.events[-1].message
     assert [r.state for r in runner.view().rows] == ["done", "stopped", "stopped"]
     runner.poll(cast(Session, stand))
-    assert stand.changes == [{"workers": 1}, {"workers": 2}]  # nothing runs after a stop
+    assert stand.asked == [{"workers": 1}, {"workers": 2}]  # nothing runs after a stop
 
 
 def test_a_failed_step_is_recorded_and_the_plan_goes_on() -> None:
@@ -150,7 +152,7 @@ def test_a_failed_step_is_recorded_and_the_plan_goes_on() -> None:
     runner.poll(cast(Session, stand))
     assert runner.results[0].note == "failed: the app did not start"
     runner.poll(cast(Session, stand))
-    assert stand.changes == [{"pool_max": 10}]
+    assert stand.asked == [{"pool_max": 10}]
 
 
 def test_a_capacity_search_stops_at_the_slo_breach_and_reports_the_knee() -> None:
@@ -182,13 +184,13 @@ def test_a_plan_refused_at_attach_never_runs_and_says_why() -> None:
     plan = Plan.from_varies([parse_vary("workers=1,4"), parse_vary("pool-max=10,30")])
     runner = PlanRunner(plan, step_s=3)
     stand = Stand(RunConfig())
-    stand.limits = type("Limits", (), {"for_ordinary_roles": 97})()
+    stand.children.limits = type("Limits", (), {"for_ordinary_roles": 97})()
     try:
         runner.attach(cast(Session, stand))
     except UsageError as exc:
         runner.stop(f"refused: {exc}")
     runner.poll(cast(Session, stand))
-    assert stand.changes == [] and runner.finished and runner.verdict is None
+    assert stand.asked == [] and runner.finished and runner.verdict is None
     assert runner.stopped is not None and "4 workers × pool max 30" in runner.stopped
 
 

@@ -20,6 +20,7 @@ from loadtui.measure.collectors import DbCollector
 from loadtui.measure.probe import Prober
 from loadtui.measure.remote import StatsListener, parse_listen
 from loadtui.measure.ticks import TickBuilder
+from loadtui.procs import logfiles
 from loadtui.procs.processes import Guardian
 from loadtui.session.health import HealthWatcher
 from loadtui.stack.database import EmbeddedDatabase
@@ -206,6 +207,11 @@ class Children:
         """Wait for a restart of the embedded server that is under way (at close)."""
         if self._keeper is not None:
             self._keeper.join(timeout)
+
+    def cap_logs(self) -> None:
+        """Cut the children's logs to their size cap: a chatty app's output must not fill the disk."""
+        for log in ("app.log", "loadgen.log"):
+            logfiles.cap(self._run_dir / log)
 
     def shutdown(self) -> None:
         """Stop everything, the load first and the database last."""

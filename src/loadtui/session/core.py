@@ -1,8 +1,10 @@
 """The session: the headless core that starts everything, measures once a second and records it (DESIGN 2).
 
-A :class:`Session` owns the database, the app supervisor, the load generator, the collectors, the recorder and the
-diagnoser. Front ends (the Textual dashboard, headless mode, tests) give it callbacks for ticks and events and call
-its control methods. It never imports Textual.
+A :class:`Session` is a thin front over collaborators with one job each, which front ends use directly:
+`session.changes` to change users, rate, workers and settings (live or by restart), `session.children` for what
+runs (app, load generator, database, listener), `session.shaper` for the load's shape, `session.ledger` for
+segments. Front ends (the dashboard, headless mode, tests) give it callbacks for ticks and events. It never imports
+Textual.
 
 Threads: the thread that calls :meth:`Session.open` and the control methods starts child processes, so it must live
 as long as the session (children get a parent-death signal tied to it). Ticks are built by the session's own tick
@@ -25,28 +27,24 @@ import psutil
 
 from loadtui.config import RunConfig, scenario
 from loadtui.diagnose import Diagnoser
-from loadtui.loadgen import LoadGen
-from loadtui.measure.remote import StatsListener
 from loadtui.measure.ticks import Running, TickBuilder
 from loadtui.model import Event, EventKind, Tick
-from loadtui.procs import logfiles, stale
+from loadtui.procs import stale
 from loadtui.procs.processes import Guardian
 from loadtui.results import verdict
 from loadtui.results.recorder import Recorder, default_path
 from loadtui.results.segments import Segment
 from loadtui.results.summary import Summary
-from loadtui.session.changes import Changes, describe_change
+from loadtui.session.changes import Changes
 from loadtui.session.children import Children
 from loadtui.session.health import HealthWatcher
 from loadtui.session.ledger import Ledger
 from loadtui.session.meter import Meter
 from loadtui.session.shaping import LoadShaper
 from loadtui.session.watch import Watchman
-from loadtui.stack.database import EmbeddedDatabase, default_state_dir
-from loadtui.stack.server import ConnectionLimits
-from loadtui.stack.supervisor import AppSupervisor
+from loadtui.stack.database import default_state_dir
 
-__all__ = ["Session", "describe_change", "should_confirm"]
+__all__ = ["Session"]
 
 TickCallback = Callable[[Tick], object]
 EventCallback = Callable[[Event], object]
@@ -62,9 +60,8 @@ LOG_CHECK_TICKS = 10
 
 
 class Session:
-    """One run of loadtui, from :meth:`open` to :meth:`close`: a front over its collaborators — the children
-    (:mod:`.children`), the changes (:mod:`.changes`), the load's shape (:mod:`.shaping`) and the watch over the
-    children (:mod:`.watch`) — that measures one second at a time and records it."""
+    """One run of loadtui, from :meth:`open` to :meth:`close`: wires the collaborators, measures one second at a
+    time (:class:`.Meter`) and records it."""
 
     def __init__(
         self,
@@ -131,56 +128,6 @@ class Session:
         return self.changes.config
 
     @property
-    def pending(self) -> RunConfig:
-        """The configuration asked for; differs from `config` while a restart is pending."""
-        return self.changes.pending
-
-    @property
-    def paused(self) -> bool:
-        """True while the load is paused."""
-        return self.changes.paused
-
-    @property
-    def app(self) -> AppSupervisor | None:
-        """The app's supervisor (None with --host)."""
-        return self.children.app
-
-    @property
-    def loadgen(self) -> LoadGen | None:
-        """The load generator."""
-        return self.children.loadgen
-
-    @property
-    def database(self) -> EmbeddedDatabase | None:
-        """The embedded server (None with --dsn or --host)."""
-        return self.children.database
-
-    @property
-    def limits(self) -> ConnectionLimits | None:
-        """The database's connection limits, once known."""
-        return self.children.limits
-
-    @property
-    def dsn(self) -> str | None:
-        """How the app reaches the database."""
-        return self.children.dsn
-
-    @property
-    def listener(self) -> StatsListener | None:
-        """`--stats-listen`'s receiver, while it runs."""
-        return self.children.listener
-
-    @property
-    def rebalancing(self) -> bool:
-        """True while the users' connections are being spread (figures not steady)."""
-        return self.shaper.rebalancing
-
-    @property
-    def segment(self) -> int:
-        """The index of the configuration segment running now."""
-        return self.ledger.segment
-
-    @property
     def tick_count(self) -> int:
         """Seconds measured so far."""
         return self.ledger.seconds
@@ -225,7 +172,10 @@ class Session:
         if cfg.locustfile is None:
             scenario(cfg.scenario)
         swept = stale.sweep(self._state_dir or default_state_dir())
-        self.recorder = Recorder(self.record_path, unique=cfg.record is None, on_error=self._record_failed)
+        # writing the log failing (a full disk) is said once; the session goes on measuring and showing
+        self.recorder = Recorder(
+            self.record_path, unique=cfg.record is None, on_error=lambda why: self.event("record-failed", why)
+        )
         self.record_path = self.recorder.path
         self.recorder.header(cfg, self._started_at, {"record_path": str(self.record_path)})
         say(f"recording to {self.record_path}")
@@ -244,10 +194,6 @@ class Session:
         self._tick_thread.start()
         assert self.children.loadgen is not None
         self.shaper.start(cfg, self.children.loadgen)
-
-    def _record_failed(self, why: str) -> None:
-        """Writing the log failed (a full disk): say so once; the session goes on measuring and showing."""
-        self.event("record-failed", why)
 
     def _discard_record(self) -> None:
         """A run that never started leaves no session log behind: it would hold nothing but its own header."""
@@ -292,50 +238,6 @@ class Session:
         self.ledger.verdict, self.ledger.plan_results = result, steps
         self.event("verdict", message, verdict=result.to_dict())
 
-    def propose(self, **changes: Any) -> RunConfig:
-        """Record a change without applying it (safe from any thread; see :meth:`Changes.propose`)."""
-        return self.changes.propose(**changes)
-
-    def would_apply(self, config: RunConfig) -> bool:
-        """True when applying `config` would do something."""
-        return self.changes.would_apply(config)
-
-    def change(self, progress: Callable[[str], object] | None = None, **changes: Any) -> None:
-        """Apply several settings as one step, one segment: live where possible, else by restart."""
-        self.changes.change(progress, **changes)
-
-    def apply(self, config: RunConfig | None = None, progress: Callable[[str], object] | None = None) -> None:
-        """Apply `config` (default: the pending one), restarting what must be."""
-        self.changes.apply(config, progress)
-
-    def set_users(self, users: int, spawn_rate: float | None = None) -> None:
-        """Change the number of simulated users (live)."""
-        self.changes.set_users(users, spawn_rate)
-
-    def set_rate(self, rate: float) -> None:
-        """Change the arrival rate (live; the open model)."""
-        self.changes.set_rate(rate)
-
-    def set_workers(self, workers: int) -> None:
-        """Change the app's worker count: live by signal where the app supports it, else by restart."""
-        self.changes.set_workers(workers)
-
-    def set_paused(self, paused: bool) -> None:
-        """Pause or resume (idempotent: keys pressed twice during a restart pair up)."""
-        self.changes.set_paused(paused)
-
-    def pause(self) -> None:
-        """Stop all users; :meth:`resume` starts them again."""
-        self.changes.pause()
-
-    def resume(self) -> None:
-        """Start the users again after :meth:`pause`."""
-        self.changes.resume()
-
-    def start_rebalance(self, reason: str, delay: float = 0.0) -> None:
-        """Spread the users' connections over the workers, in the background."""
-        self.shaper.start_rebalance(reason, delay)
-
     def confirm(self) -> str:
         """Confirm the active findings with a py-spy dump of the busiest workers (:meth:`Meter.confirm`)."""
         return self.meter.confirm(self.ticks[-1] if self.ticks else None)
@@ -362,8 +264,7 @@ class Session:
             if self.recorder is not None:
                 self.recorder.tick(tick)
             if self.tick_count % LOG_CHECK_TICKS == 0:
-                for log in ("app.log", "loadgen.log"):
-                    logfiles.cap(self.run_dir / log)  # a chatty app's output must not fill the disk
+                self.children.cap_logs()
             self.shaper.on_tick(tick)
             for cb in self._tick_callbacks:
                 cb(tick)
@@ -395,15 +296,5 @@ class Session:
             failed=self.failed,
             slos=self.slos,
             stats_rejected=self._builder.appstats.rejected,
-            remote_dropped=self.listener.dropped if self.listener else 0,
+            remote_dropped=self.children.listener.dropped if self.children.listener else 0,
         )
-
-
-def should_confirm(event: Event) -> bool:
-    """True for an event after which the workers' stacks are worth a look: a warning or critical finding started that
-    is not the consequence of another (its cause's stacks already say it)."""
-    return (
-        event.kind == "finding-started"
-        and event.data.get("severity") in ("warning", "critical")
-        and not event.data.get("consequence_of")
-    )

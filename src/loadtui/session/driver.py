@@ -17,7 +17,7 @@ from typing import Any, Literal
 from loadtui.errors import RunFailed, UsageError
 from loadtui.model import Event
 from loadtui.results.summary import Summary
-from loadtui.session.core import Session, should_confirm
+from loadtui.session.core import Session
 from loadtui.session.plan import PlanRunner
 
 JobName = Literal[
@@ -159,3 +159,13 @@ class Driver:
             pass
         self.session.close()
         self.closed.set()
+
+
+def should_confirm(event: Event) -> bool:
+    """True for an event after which the workers' stacks are worth a look: a warning or critical finding started that
+    is not the consequence of another (its cause's stacks already say it)."""
+    return (
+        event.kind == "finding-started"
+        and event.data.get("severity") in ("warning", "critical")
+        and not event.data.get("consequence_of")
+    )

@@ -211,7 +211,7 @@ class PlanRunner:
 
     def attach(self, session: Session) -> None:
         """Start following `session`'s ticks; check every step against its database limits."""
-        allowed = session.limits.for_ordinary_roles if session.limits is not None else None
+        allowed = session.children.limits.for_ordinary_roles if session.children.limits is not None else None
         self.plan.check(session.config, allowed)
         self._session = session
         session.subscribe(on_tick=self._on_tick)
@@ -248,13 +248,13 @@ class PlanRunner:
             return
         session.event("plan", f"step {self.index + 1}/{len(self._steps)}: {step.label}", step=self.index)
         try:
-            session.change(progress=progress, **step.changes)
+            session.changes.change(progress=progress, **step.changes)
         except (RunFailed, UsageError) as exc:
             with self._lock:
                 self._record(session, step, [], f"failed: {exc}")
             return
         with self._lock:
-            self._segment = session.segment
+            self._segment = session.ledger.segment
             self._settle_ticks = 0
             self._measured = []
             self._note = ""
@@ -288,7 +288,7 @@ class PlanRunner:
                 ready = (
                     self._settle_ticks >= segments.SETTLE_SECONDS
                     and (session.config.open_model or tick.users >= session.config.users)
-                    and not session.rebalancing
+                    and not session.shaper.rebalancing
                 )
                 if ready or self._settle_ticks >= self.settle_timeout:
                     if not ready:
@@ -303,7 +303,7 @@ class PlanRunner:
     def _record(self, session: Session, step: Step, measured: list[Tick], note: str) -> None:
         """Close the current step (lock held)."""
         segment = segments.summarize(
-            self._segment if self._segment is not None else session.segment, measured, session.config, settle=0
+            self._segment if self._segment is not None else session.ledger.segment, measured, session.config, settle=0
         )
         result = StepResult(dict(step.changes), segment, note)
         self.results.append(result)

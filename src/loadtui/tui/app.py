@@ -97,7 +97,7 @@ class LoadtuiApp(ReplayControls, App[int]):
     @property
     def pending(self) -> RunConfig:
         """The configuration asked for: the session owns it (keys propose to it); a replay shows what was applied."""
-        return self.session.pending if self.session is not None else self.applied
+        return self.session.changes.pending if self.session is not None else self.applied
 
     # -- layout ------------------------------------------------------------------------------------------------
 
@@ -311,12 +311,12 @@ class LoadtuiApp(ReplayControls, App[int]):
             rate = keys.step_rate(self.pending.rate, delta)
             if not self._propose(rate=rate):
                 return
-            self._submit("rate", lambda s: s.set_rate(rate), f"rate → {rate:g} req/s")
+            self._submit("rate", lambda s: s.changes.set_rate(rate), f"rate → {rate:g} req/s")
             return
         users = max(0, self.pending.users + delta)
         if not self._propose(users=users):
             return
-        self._submit("users", lambda s: s.set_users(users), f"users → {users}")
+        self._submit("users", lambda s: s.changes.set_users(users), f"users → {users}")
 
     def action_workers(self, delta: int) -> None:
         """Change the worker count (live)."""
@@ -326,7 +326,7 @@ class LoadtuiApp(ReplayControls, App[int]):
             return
         if not self._propose(workers=workers):
             return
-        self._submit("workers", lambda s: s.set_workers(workers), f"workers → {workers}…")
+        self._submit("workers", lambda s: s.changes.set_workers(workers), f"workers → {workers}…")
 
     WARNING_S = 5.0
     """A warning stays this long; the same warning again within it is not stacked (15 presses, one toast)."""
@@ -349,7 +349,7 @@ class LoadtuiApp(ReplayControls, App[int]):
             return False
         self._take_over()
         try:
-            self.session.propose(**changes)
+            self.session.changes.propose(**changes)
         except (UsageError, ValueError) as exc:
             self._warn(str(exc))
             return False
@@ -375,11 +375,13 @@ class LoadtuiApp(ReplayControls, App[int]):
     def action_apply(self) -> None:
         """Restart with the pending configuration."""
         target = self.pending
-        if self.session is not None and not self.session.would_apply(target):
+        if self.session is not None and not self.session.changes.would_apply(target):
             self._warn("nothing to apply: change a setting first (] [ } { d l), or c for a scenario")
             return
         self._take_over()
-        self._submit("apply", lambda s: s.apply(target, progress=lambda t: self.post_message(Progress(t))), "applying…")
+        self._submit(
+            "apply", lambda s: s.changes.apply(target, progress=lambda t: self.post_message(Progress(t))), "applying…"
+        )
 
     def action_pause(self) -> None:
         """Pause or resume the load (or the replay)."""
@@ -391,12 +393,12 @@ class LoadtuiApp(ReplayControls, App[int]):
             return
         # Decided from what was asked last, not from the session's state: a press while a restart runs is queued
         # behind it, and a second press must undo the first, not pause again.
-        want = not (self._pause_wanted if self._pause_wanted is not None else self.session.paused)
+        want = not (self._pause_wanted if self._pause_wanted is not None else self.session.changes.paused)
         self._pause_wanted = want
         if want:
-            self._submit("pause", lambda s: s.set_paused(True), "pausing…")
+            self._submit("pause", lambda s: s.changes.set_paused(True), "pausing…")
         else:
-            self._submit("resume", lambda s: s.set_paused(False), "resuming…")
+            self._submit("resume", lambda s: s.changes.set_paused(False), "resuming…")
 
     def action_scenario(self) -> None:
         """Choose a scenario."""
@@ -408,7 +410,7 @@ class LoadtuiApp(ReplayControls, App[int]):
                 if not self._propose(scenario=name):
                     return
                 target = self.pending
-                self._submit("scenario", lambda s: s.apply(target), f"scenario → {name}…")
+                self._submit("scenario", lambda s: s.changes.apply(target), f"scenario → {name}…")
 
         self.push_screen(ScenarioScreen(self.applied.scenario), chosen)
 
