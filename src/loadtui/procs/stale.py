@@ -27,6 +27,7 @@ GRACE_S = 60.0
 """A directory younger than this may belong to a session that is starting: left alone."""
 
 
+# pragma: no mutate start (the OS's own locks and processes: tests/integration)
 def hold(run_dir: Path) -> IO[str]:
     """Lock `run_dir` for as long as the returned file stays open (the session's lifetime)."""
     lock = open(run_dir / ".lock", "w")  # noqa: SIM115 (held open: it is the lock)
@@ -34,6 +35,7 @@ def hold(run_dir: Path) -> IO[str]:
     return lock
 
 
+# pragma: no mutate end
 def _free(run_dir: Path) -> bool:
     """True when no live session holds `run_dir`'s lock (or it never had one).
 
@@ -56,6 +58,7 @@ def _free(run_dir: Path) -> bool:
     return True
 
 
+# pragma: no mutate start
 def _named_by_postgres() -> set[str]:
     """Every argument of every running `postgres`: the socket and data directories in use."""
     named: set[str] = set()
@@ -65,6 +68,7 @@ def _named_by_postgres() -> set[str]:
     return named
 
 
+# pragma: no mutate end
 def owners(server_user: str | None = SERVER_USER) -> set[int]:
     """Whose directories a sweep may remove: ours; as root, also those of the system user the embedded server runs
     as (root gives its socket directories to it)."""

@@ -247,7 +247,7 @@ def describe(changes: dict[str, Any]) -> str:
         if name == "workers":
             parts.append(f"{value} worker{'s' if value != 1 else ''}")
         elif name == "users":
-            parts.append(f"{value} users")
+            parts.append(f"{value} user{'s' if value != 1 else ''}")
         elif name == "rate":
             parts.append(f"{value:g} req/s")
         elif name == "access_log":
