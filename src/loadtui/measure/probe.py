@@ -51,6 +51,7 @@ class Prober:
         base_url: str,
         clock: Callable[[], float] = time.monotonic,
         connect: Callable[[], http.client.HTTPConnection] | None = None,
+        interval: float = INTERVAL_S,
     ) -> None:
         parts = urlsplit(base_url)
         self._https = parts.scheme == "https"
@@ -58,6 +59,7 @@ class Prober:
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/") + PATH + uuid.uuid4().hex[:8]
         self._clock = clock
+        self._interval = interval
         self._connect = connect or self._connection
         self._lock = threading.Lock()
         self._answered: list[float] = []
@@ -85,7 +87,7 @@ class Prober:
 
     def _schedule(self) -> None:
         number = 0
-        while not self._stop.wait(INTERVAL_S):
+        while not self._stop.wait(self._interval):
             with self._lock:
                 if len(self._pending) >= MAX_OUTSTANDING:
                     continue
@@ -105,7 +107,7 @@ class Prober:
         back, as real clients send, it delays its ACKs. So each burst's first answer only warms the connection up.
         """
         conn: http.client.HTTPConnection | None = None
-        while not self._stop.wait(INTERVAL_S):
+        while not self._stop.wait(self._interval):
             conn = conn or self._connect()
             try:
                 for i in range(KEPT_BURST):

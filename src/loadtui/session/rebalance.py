@@ -33,6 +33,7 @@ CONNECT_S = 5.0
 """After a restart, wait at most this long for the users to connect before spreading them."""
 
 
+# pragma: no mutate start (the OS's own sockets of real workers: tests/integration)
 def connections_by_worker(worker_pids: Sequence[int], port: int) -> dict[int, list[int]]:
     """For each worker, the client ports of the established connections it accepted on `port`."""
     out: dict[int, list[int]] = {}
@@ -49,6 +50,7 @@ def connections_by_worker(worker_pids: Sequence[int], port: int) -> dict[int, li
     return out
 
 
+# pragma: no mutate end
 def balanced(counts: Mapping[int, int], tolerance: float = TOLERANCE) -> bool:
     """True when no worker holds more than its even share plus the tolerance (at least one connection of slack)."""
     if len(counts) < 2:
