@@ -345,3 +345,79 @@ def test_a_hostile_log_is_one_line_and_exit_2_or_a_safe_report(tmp_path: Path, c
         assert "\n" not in str(exc) and str(path) in str(exc)
         return
     assert "<b>x</b>" not in (tmp_path / "r.html").read_text()
+
+
+def _header_edit(tmp_path: Path, **machine: Any) -> Path:
+    lines = _valid_lines(tmp_path)
+    header = json.loads(lines[0])
+    header.update(machine)
+    path = tmp_path / "edited.jsonl"
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ({"machine": []}, "line 1: the session header's machine must be an object; is the file damaged?"),
+        ({"versions": "1.0"}, "line 1: the session header's versions must be an object; is the file damaged?"),
+        ({"machine": {"cpu_count": True}}, "line 1: the machine's cpu_count is True, not a count; is the file damaged?"),
+        ({"machine": {"memory_bytes": -1}}, "line 1: the machine's memory_bytes is -1, not a count; is the file "
+         "damaged?"),
+        ({"machine": {"cpu_count": "4" * 50}}, "line 1: the machine's cpu_count is " + "4" * 40 + ", not a count; is "
+         "the file damaged?"),
+    ],
+)  # fmt: skip
+def test_a_damaged_header_is_one_exact_line(tmp_path: Path, header: dict[str, Any], words: str) -> None:
+    path = _header_edit(tmp_path, **header)
+    with pytest.raises(UsageError) as caught:
+        read_log(path)
+    assert str(caught.value) == f"{path} {words}"
+
+
+def test_a_header_s_machine_may_have_zero_and_other_keys(tmp_path: Path) -> None:
+    path = _header_edit(tmp_path, machine={"cpu_count": 0, "memory_bytes": 0, "hostname": "box"})
+    assert read_log(path).header["machine"]["cpu_count"] == 0
+
+
+def test_a_slim_read_drops_each_tick_s_endpoints_errors_and_probe(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from loadtui.model import EndpointStats, ProbeStats
+
+    path = tmp_path / "full.jsonl"
+    rec = Recorder(path)
+    rec.header(RunConfig(), dt.datetime.now(dt.UTC))
+    rec.tick(replace(tick(1.0, errors=[{"method": "GET", "name": "/x", "error": "boom", "count": 1}]), endpoints=[EndpointStats("GET", "/x", 1.0, 0.0)],
+                     probe=ProbeStats(sent=1, answered=1)))  # fmt: skip
+    rec.close()
+    full, slim = read_log(path), read_log(path, slim=True)
+    assert (full.slim, slim.slim) == (False, True)
+    assert full.ticks[0].endpoints and full.ticks[0].errors and full.ticks[0].probe is not None
+    assert (slim.ticks[0].endpoints, slim.ticks[0].errors, slim.ticks[0].probe) == ([], [], None)
+    assert slim.ticks[0].rps == full.ticks[0].rps
+
+
+def test_only_an_event_with_a_segment_and_its_configuration_starts_a_segment(tmp_path: Path) -> None:
+    path = tmp_path / "segments.jsonl"
+    rec = Recorder(path)
+    rec.header(RunConfig(workers=1), dt.datetime.now(dt.UTC))
+    rec.event(Event(1.0, "config", "workers → 2", {"segment": 1, "config": RunConfig(workers=2).to_dict()}))
+    rec.event(Event(2.0, "config", "no configuration", {"segment": 2}))
+    rec.event(Event(3.0, "config", "no segment", {"config": RunConfig(workers=3).to_dict()}))
+    rec.close()
+    configs = read_log(path).segment_configs()
+    assert sorted(configs) == [0, 1] and configs[1].workers == 2
+
+
+def test_a_name_taken_99_times_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_text("")
+    for n in range(2, 99):
+        (tmp_path / f"run-{n}.jsonl").write_text("")
+    last = Recorder(path, unique=True)
+    assert last.path == tmp_path / "run-99.jsonl"
+    last.close()
+    with pytest.raises(UsageError) as caught:
+        Recorder(path, unique=True)
+    assert str(caught.value) == f"--record {path} exists already; choose a new file name"

@@ -125,3 +125,93 @@ def test_hostile_hosts_cannot_reach_the_terminal_nor_hold_memory() -> None:
         assert listener.dropped == 7
     finally:
         listener.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "address"),
+    [
+        ("127.0.0.1:1", None, ("127.0.0.1", 1)),
+        ("127.0.0.1:65535", None, ("127.0.0.1", 65535)),
+        ("[::1]:9999", None, ("::1", 9999)),
+        ("::1:9999", None, ("::1", 9999)),  # the port is after the last colon
+        ("localhost:9999", None, ("localhost", 9999)),
+        ("example.com:9999", "s3cret", ("example.com", 9999)),
+    ],
+)
+def test_listen_addresses_at_their_edges(text: str, token: str | None, address: tuple[str, int]) -> None:
+    assert parse_listen(text, token) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("127.0.0.1:0", "--stats-listen must be HOST:PORT, e.g. 127.0.0.1:9999 (got '127.0.0.1:0')"),
+        ("127.0.0.1:65536", "--stats-listen must be HOST:PORT, e.g. 127.0.0.1:9999 (got '127.0.0.1:65536')"),
+        ("[]:9999", "--stats-listen must be HOST:PORT, e.g. 127.0.0.1:9999 (got '[]:9999')"),
+        ("LOCALHOST:9999", "--stats-listen LOCALHOST:9999 accepts datagrams from other hosts: set LOADTUI_STATS_TOKEN "
+         "(here and in the app) so only signed ones count, or listen on 127.0.0.1"),
+        ("10.0.0.1:9999", "--stats-listen 10.0.0.1:9999 accepts datagrams from other hosts: set LOADTUI_STATS_TOKEN "
+         "(here and in the app) so only signed ones count, or listen on 127.0.0.1"),
+    ],
+)  # fmt: skip
+def test_a_bad_listen_address_is_one_exact_line(text: str, line: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_listen(text, None)
+    assert str(caught.value) == line
+
+
+@pytest.mark.parametrize(
+    ("figures", "taken"),
+    [
+        ({"cpu_percent": 0, "rss_bytes": 0}, True),
+        ({"rss_bytes": None}, True),  # memory not measured: shown as 0
+        ({"cpu_percent": None}, False),
+        ({"cpu_percent": True}, False),
+        ({"rss_bytes": -1}, False),
+        ({"cpu_percent": -0.5}, False),
+    ],
+)
+def test_a_record_s_cpu_and_memory_must_be_numbers_not_below_zero(figures: dict[str, Any], taken: bool) -> None:
+    listener = StatsListener("127.0.0.1", 0, None)
+    try:
+        now = time.time()
+        assert listener.receive(encode(record(**figures), None), now) is taken
+        assert listener.malformed == (0 if taken else 1)
+        rows, _ = listener.sample(now)
+        if taken:
+            assert (rows[0].pid, rows[0].rss_bytes) == (41, figures.get("rss_bytes") or 0)
+    finally:
+        listener.stop()
+
+
+def test_signed_records_at_the_edges_of_the_window_and_of_the_sequence() -> None:
+    listener = StatsListener("127.0.0.1", 0, "s3cret")
+    try:
+        now = 1_000_000.0
+        assert listener.receive(encode(record(time=now - REPLAY_WINDOW_S, seq=1), "s3cret"), now)  # the first: 1
+        assert not listener.receive(encode(record(time=now, seq=1), "s3cret"), now)
+        assert not listener.receive(encode(record(time=now, seq=True), "s3cret"), now)
+        assert not listener.receive(encode(record(time="now", seq=5), "s3cret"), now)  # a time not a number: malformed
+        assert listener.receive(encode(record(time=now + REPLAY_WINDOW_S, seq=2), "s3cret"), now)
+        assert not listener.receive(encode(record(), None), now)
+        assert not listener.receive(encode(record(), "other"), now)
+        assert (listener.received, listener.replayed, listener.malformed, listener.unauthenticated) == (2, 2, 1, 2)
+        assert listener.dropped == 5
+        assert [w.pid for w in listener.sample(now + GONE_S)[0]] == [41]  # exactly GONE_S silent: still shown
+        assert listener._seq == {("web-1", 41): (2, now)}
+        listener.sample(now + REPLAY_WINDOW_S)
+        assert listener._seq == {("web-1", 41): (2, now)}  # kept for exactly the window
+        listener.sample(now + REPLAY_WINDOW_S + 0.1)
+        assert listener._seq == {}
+    finally:
+        listener.stop()
+
+
+def test_an_unsigned_receiver_keeps_no_sequence_numbers() -> None:
+    listener = StatsListener("127.0.0.1", 0, None)
+    try:
+        assert listener.receive(encode(record(seq=3), None), time.time())
+        assert listener.receive(encode(record(seq=3), None), time.time())  # loopback only: nothing to replay
+        assert listener._seq == {} and listener.received == 2
+    finally:
+        listener.stop()

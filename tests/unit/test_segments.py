@@ -175,3 +175,61 @@ def test_seconds_without_users_lend_no_findings_to_their_segment() -> None:
     held = Finding("queueing", "warning", "t", "e", "a")
     ticks = [tick(float(i), users=0, rps=0.0, findings=[held]) for i in range(6)]
     assert summarize(0, ticks, RunConfig(users=0)).findings == []
+
+
+def test_an_open_model_segment_keeps_the_rate_asked_finished_dropped_in_flight_and_service_time() -> None:
+    from dataclasses import replace
+
+    from loadtui.model import Latency, OpenLoad
+    from loadtui.results.segments import summarize
+
+    config = RunConfig(rate=100.0, users=50)
+    seconds = [
+        replace(tick(t, users=0, segment=4), open=OpenLoad(100.0, 90.0 + t, 100.0, t, int(t) * 2, Latency(p95=5.0 + t)))
+        for t in range(6)
+    ]  # users 0: arrivals need none, so the steady seconds start after settling alone
+    seg = summarize(4, seconds, config)
+    assert (seg.index, seg.seconds, seg.steady_seconds, seg.start_t, seg.end_t) == (4, 6, 3, 0.0, 5.0)
+    assert (seg.target_rate, seg.achieved_rate, seg.dropped_rps) == (100.0, 94.0, 4.0)
+    assert (seg.in_flight, seg.service_p95) == (8.0, 9.0)
+    closed = summarize(1, [tick(t) for t in range(5)], RunConfig())
+    assert (closed.target_rate, closed.achieved_rate, closed.dropped_rps, closed.in_flight, closed.service_p95) == (
+        None, None, None, None, None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("users", "settle", "steady"),
+    [
+        ([10, 10, 10, 10, 10, 10], 3, 3),  # spawned from the first second: settling alone
+        ([2, 4, 6, 8, 10, 10, 10], 3, 2),  # all spawned in the fifth second: steady from the sixth
+        ([2, 10, 10, 10, 10], 0, 3),  # spawned in the second: steady from the third even without settling
+        ([2, 4, 6, 8, 9, 9], 3, 3),  # never all spawned: after settling only
+        ([12, 12, 12, 12], 3, 1),  # more users than asked count as spawned
+        ([10, 10, 10], 3, 0),  # no second after settling
+    ],
+)
+def test_the_steady_seconds_start_after_settling_and_after_the_last_user_spawned(
+    users: list[int], settle: int, steady: int
+) -> None:
+    from loadtui.results.segments import summarize
+
+    seg = summarize(1, [tick(t, users=u) for t, u in enumerate(users)], RunConfig(users=10), settle=settle)
+    assert seg.steady_seconds == steady
+
+
+def test_an_empty_segment_has_no_figures_and_times_at_zero() -> None:
+    from loadtui.results.segments import summarize
+
+    seg = summarize(2, [], None)
+    assert (seg.label, seg.start_t, seg.end_t, seg.seconds, seg.rps, seg.config) == ("segment 2", 0.0, 0.0, 0, None, {})
+
+
+def test_a_paused_second_does_not_hide_the_findings_after_it() -> None:
+    from loadtui.model import Finding
+    from loadtui.results.segments import summarize
+
+    old = [Finding(id="queueing", severity="warning", title="", evidence="")]
+    new = [Finding(id="backlog", severity="warning", title="", evidence="")]
+    seconds = [tick(0, users=0, findings=old), tick(1, users=10, findings=new)]
+    assert summarize(1, seconds, RunConfig(users=10)).findings == ["backlog"]

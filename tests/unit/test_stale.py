@@ -60,3 +60,33 @@ def test_only_the_given_owners_directories_are_looked_at(tmp_path: Path) -> None
     assert stale.sweep(None, tmp, uids={os.geteuid() + 1}) == []  # another user's: left alone, never opened
     assert stale.sweep(None, tmp, uids={os.geteuid()}) == [dead]
     assert os.geteuid() in stale.owners(None)
+
+
+def test_a_directory_a_running_server_names_is_kept_however_old(tmp_path: Path) -> None:
+    tmp, state = tmp_path / "tmp", tmp_path / "state"
+    socket_dir = aged(tmp / "loadtui-pg-live")
+    cluster = aged(state / "cluster-live")
+    dead_socket, dead_cluster = aged(tmp / "loadtui-pg-dead"), aged(state / "cluster-dead")
+    in_use = {str(socket_dir), str(cluster / "data"), "-D"}
+    removed = stale.sweep(state, tmp, uids={os.geteuid()}, in_use=in_use)
+    assert sorted(removed) == sorted([dead_socket, dead_cluster])
+    assert socket_dir.exists() and cluster.exists()
+
+
+def test_a_directory_is_stale_from_exactly_the_grace_period(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    dead = aged(tmp / "loadtui-run-dead", seconds=0)
+    mtime = dead.stat().st_mtime
+    assert stale.sweep(None, tmp, now=mtime + stale.GRACE_S - 0.5, uids={os.geteuid()}, in_use=set()) == []
+    assert stale.sweep(None, tmp, now=mtime + stale.GRACE_S, uids={os.geteuid()}, in_use=set()) == [dead]
+
+
+def test_a_lock_planted_as_a_link_counts_as_held(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    trap = aged(tmp / "loadtui-run-trap")
+    (trap / ".lock").symlink_to(target)
+    os.utime(trap, (time.time() - 3600, time.time() - 3600))
+    assert stale.sweep(None, tmp, uids={os.geteuid()}, in_use=set()) == []
+    assert trap.exists() and target.exists()

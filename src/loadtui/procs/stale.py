@@ -80,13 +80,19 @@ def owners(server_user: str | None = SERVER_USER) -> set[int]:
 
 
 def sweep(
-    state_dir: Path | None = None, tmp: Path | None = None, now: float | None = None, uids: set[int] | None = None
+    state_dir: Path | None = None,
+    tmp: Path | None = None,
+    now: float | None = None,
+    uids: set[int] | None = None,
+    in_use: set[str] | None = None,
 ) -> list[Path]:
-    """Remove our stale temporary directories; return those removed. Another user's directory is never opened."""
+    """Remove our stale temporary directories; return those removed. Another user's directory is never opened.
+
+    `in_use`: the paths running PostgreSQL servers name (default: read from the processes)."""
     tmp = tmp or Path(tempfile.gettempdir())
     now = time.time() if now is None else now
     uids = owners() if uids is None else uids
-    in_use = _named_by_postgres()
+    in_use = _named_by_postgres() if in_use is None else in_use
 
     def mine(path: Path) -> bool:
         with contextlib.suppress(OSError):
