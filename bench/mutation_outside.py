@@ -3,11 +3,12 @@
 mutmut 3 mutates the bodies of plain functions only: no module constant, no class attribute (every `Thresholds`
 field, every dataclass default) and no `@property` (the Little's-law figures, a segment's derived numbers). This
 script applies mutmut's own operators (`mutmut.mutation.mutators`) to exactly those, in the modules `[tool.mutmut]
-only_mutate` names, and runs the unit tests against each mutant in a copy of the tree, two at a time. A mutant the
-unit tests of its package still pass is run again against every unit test before it counts as a survivor.
+only_mutate` names, and runs the unit tests against each mutant in a copy of the tree, two at a time (the tests
+of the mutated package first, then the rest; the first failure kills the mutant).
 
-Strings are left alone (messages and labels: the tests match the words that matter, not whole sentences), like the
-README's mutation notes say; numbers, booleans, None, operators, comparisons and calls are mutated.
+Strings are left alone (messages and labels: the tests match the words that matter, not whole sentences). In a
+constant, its values and operators are mutated (a number + 1, True ↔ False, `<` ↔ `<=`); in a property, everything
+mutmut mutates in a function.
 
     python bench/mutation_outside.py            # every module; a table of killed and surviving, then the survivors
     python bench/mutation_outside.py --list     # the mutants only, nothing run
@@ -20,6 +21,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -37,6 +39,9 @@ from mutmut.mutation.mutators import mutation_operators
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("src", "tests", "sample_app", "bench", "docs", "README.md", "pyproject.toml")
 PROPERTY_DECORATORS = {"property", "cached_property"}
+CONSTANT_KINDS = (cst.BaseNumber, cst.Name, cst.CSTNode, cst.UnaryOperation)
+"""In a constant, the values and operators are mutated (a number + 1, True ↔ False, `<` ↔ `<=`...), not the calls
+that build it (an argument dropped from a `Scenario(...)` or a compiled pattern only fails to import)."""
 PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not fuzz and not slow", "--no-header"]
 UNIT_IGNORED = ("test_lint.py", "test_import_hygiene.py", "test_compose.py")  # the tree's own checks, as mutmut
 
@@ -76,8 +81,9 @@ def _is_property(node: cst.FunctionDef) -> bool:
     return False
 
 
-def _regions(body: Sequence[cst.CSTNode]) -> Iterator[tuple[str, cst.CSTNode]]:
-    """What mutmut skips: constant assignments at this level, the properties, and the same inside classes."""
+def _regions(body: Sequence[cst.CSTNode]) -> Iterator[tuple[str, cst.CSTNode, bool]]:
+    """What mutmut skips: constant assignments at this level, the properties, and the same inside classes; the flag
+    is True for a constant."""
     for stmt in body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
@@ -85,12 +91,12 @@ def _regions(body: Sequence[cst.CSTNode]) -> Iterator[tuple[str, cst.CSTNode]]:
                     target = small.target if isinstance(small, cst.AnnAssign) else small.targets[0].target
                     name = cst.Module([]).code_for_node(target)
                     if name != "__all__":
-                        yield name, small.value
+                        yield name, small.value, True
         elif isinstance(stmt, cst.ClassDef):
-            for name, node in _regions(stmt.body.body):
-                yield f"{stmt.name.value}.{name}", node
+            for name, node, constant in _regions(stmt.body.body):
+                yield f"{stmt.name.value}.{name}", node, constant
         elif isinstance(stmt, cst.FunctionDef) and _is_property(stmt):
-            yield stmt.name.value, stmt.body
+            yield stmt.name.value, stmt.body, False
 
 
 def _descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -122,7 +128,7 @@ def mutants(path: Path) -> list[Mutant]:
     module = wrapper.module
     rel = str(path.relative_to(ROOT))
     made: list[Mutant] = []
-    for where, region in _regions(module.body):
+    for where, region, constant in _regions(module.body):
         for node in _descendants(region):
             if isinstance(node, cst.BaseString | cst.BaseFormattedStringContent):
                 continue
@@ -130,6 +136,8 @@ def mutants(path: Path) -> list[Mutant]:
                 continue
             for kind, operator in mutation_operators:
                 if kind is cst.BaseString or not isinstance(node, kind):
+                    continue
+                if constant and kind not in CONSTANT_KINDS:
                     continue
                 for new in operator(node):
                     if new.deep_equals(node):
@@ -147,36 +155,44 @@ def _short(code: str) -> str:
     return code if len(code) <= 60 else code[:57] + "..."
 
 
-def unit_tests(path: str, root: Path, everything: bool = False) -> list[str]:
-    """The unit tests that name the mutated module's package (all of them when `everything`)."""
+def unit_tests(path: str, root: Path) -> list[str]:
+    """Every unit test file, those naming the mutated module's package first (a break there shows soonest)."""
     parts = Path(path).with_suffix("").parts[1:]  # ("loadtui", "diagnose", "thresholds")
     package = ".".join(parts[:2]) if len(parts) > 2 else ".".join(parts)
-    found = []
+    near: list[str] = []
+    far: list[str] = []
     for test in sorted((root / "tests" / "unit").glob("test_*.py")):
         if test.name in UNIT_IGNORED:
             continue
-        if everything or package in test.read_text() or f"from {parts[0]} import {parts[1]}" in test.read_text():
-            found.append(str(test.relative_to(root)))
-    return found
+        text = test.read_text()
+        named = package in text or f"from {parts[0]} import {parts[1]}" in text
+        (near if named else far).append(str(test.relative_to(root)))
+    return near + far
 
 
-def run(mutant: Mutant, root: Path, everything: bool) -> bool:
-    """True when the unit tests fail on the mutant (killed)."""
+def _write(target: Path, source: str) -> None:
+    """Write a module and drop its cached bytecode: a mutant of the same size written within the same second would
+    otherwise be taken for the last one."""
+    target.write_text(source)
+    Path(importlib.util.cache_from_source(str(target))).unlink(missing_ok=True)
+
+
+def run(mutant: Mutant, root: Path) -> bool:
+    """True when the unit tests fail on the mutant (killed); they stop at the first failure."""
     target = root / mutant.path
     original = target.read_text()
-    target.write_text(mutant.source)
+    _write(target, mutant.source)
     try:
-        env = {**os.environ, "PYTHONPATH": str(root / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
-        tests = unit_tests(mutant.path, root, everything)
+        env = {**os.environ, "PYTHONPATH": str(root / "src")}
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", *PYTEST, *tests],
+            [sys.executable, "-m", "pytest", *PYTEST, *unit_tests(mutant.path, root)],
             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600, check=False,
         )  # fmt: skip
         return done.returncode != 0
     except subprocess.TimeoutExpired:
         return True
     finally:
-        target.write_text(original)
+        _write(target, original)
 
 
 def main() -> int:
@@ -210,7 +226,7 @@ def main() -> int:
         def one(m: Mutant) -> tuple[Mutant, bool]:
             root = free.pop()
             try:
-                return m, run(m, root, False) or run(m, root, True)
+                return m, run(m, root)
             finally:
                 free.append(root)
 

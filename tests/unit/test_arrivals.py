@@ -151,3 +151,17 @@ def test_the_sampler_turns_open_counters_into_rates_per_second() -> None:
     assert record["achieved_rate"] == 50.0
     assert record["service"]["p99"] == 7
     assert "open" not in Sampler(clock=lambda: 0.0).sample(_Stats(), 3)  # the closed model adds nothing
+
+
+def test_round_ms_at_the_edges_of_its_digits() -> None:
+    assert [round_ms(v) for v in (99.4, 100.6, 999.0, 1049.0, 9940.0, 10_400.0)] == [99, 100, 1000, 1000, 9900, 10_000]
+
+
+def test_worker_counters_at_their_edges() -> None:
+    zero = OpenCounters.from_dict({"due": 0, "dropped": 1, "service": {"3": 0, "4": 1}})
+    assert (zero.due, zero.dropped, zero.service) == (0, 1, Counter({4: 1}))
+    summed = OpenCounters.from_dict({"service": {"4": 1, "04": 2}})
+    assert summed.service == Counter({4: 3})  # two spellings of one bucket add up
+    with_rates = OpenCounters(rates=(1.0, 2.0, 0.0))
+    assert with_rates.to_dict()["rates"] == [1.0, 2.0, 0.0] and OpenCounters().to_dict()["rates"] is None
+    assert OpenCounters.from_dict(with_rates.to_dict()) == with_rates

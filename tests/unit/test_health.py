@@ -55,3 +55,35 @@ def test_database_lost_and_back() -> None:
     assert kinds(w, Observation(has_db=True, db_error="connection refused")) == []
     assert kinds(w, Observation(has_db=True)) == ["db-back"]
     assert kinds(w, Observation(has_db=False, db_error="x")) == []  # no database of ours to watch
+
+
+def test_every_notice_in_words() -> None:
+    from loadtui.session.health import HealthWatcher, Notice, Observation
+
+    watch = HealthWatcher([1, 2])
+    assert not watch.app_exit_reported and not watch.loadgen_dead_reported and not watch.db_down
+    assert watch.observe(Observation(app_alive=True, workers=(2, 3), has_db=True)) == [
+        Notice("worker-exited", "worker 1 exited", {"pid": 1}),
+        Notice("worker-started", "worker 3 started", {"pid": 3}),
+    ]
+    assert watch.observe(Observation(app_alive=True, workers=(2, 3), changing=True, loadgen_alive=False)) == []
+    assert watch.observe(Observation(loadgen_alive=False)) == [
+        Notice("loadgen-exited", "the load generator died: no message")
+    ]
+    assert watch.observe(Observation(has_db=True, db_error="connection refused")) == [
+        Notice("db-lost", "database unreachable: connection refused")
+    ]
+    assert watch.observe(Observation(has_db=True, db_error="connection refused")) == []
+    assert watch.observe(Observation(has_db=True)) == [Notice("db-back", "database reachable again")]
+    assert watch.observe(Observation(has_db=True)) == []
+    assert watch.observe(Observation(app_alive=False, app_status=-9)) == [
+        Notice("app-exited", "the app exited with status -9; press a to restart it", {"status": -9})
+    ]
+    assert watch.failed == "the app exited with status -9"
+    watch.app_started([7])
+    assert not watch.app_exit_reported and watch.failed is None and watch.known_workers == {7}
+    watch.loadgen_started()
+    assert not watch.loadgen_dead_reported
+    assert watch.observe(Observation(loadgen_alive=False, loadgen_error="ImportError: x")) == [
+        Notice("loadgen-exited", "the load generator died: ImportError: x")
+    ]

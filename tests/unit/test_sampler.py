@@ -282,3 +282,46 @@ def test_an_error_that_did_not_happen_again_has_no_new_occurrences() -> None:
 
 def test_a_bucket_that_vanished_is_a_reset() -> None:
     assert stats.was_reset(stats.Counters(5, 0, {20: 5}), stats.Counters(1, 0, {10: 1}))
+
+
+def test_the_open_model_s_second_is_its_counters_differences_over_the_real_interval() -> None:
+    from collections import Counter
+
+    from loadtui.loadgen.arrivals import OpenCounters
+
+    clock, s = Clock(), FakeStats()
+    counters = OpenCounters(100.0, due=100, dropped=4, completed=90, in_flight=6, users=32, service=Counter({5: 90}))
+    sampler = Sampler(clock, open_model=lambda: counters)
+    clock.now += 1.0
+    first = sampler.sample(s, users=0)["open"]
+    assert (first["target_rate"], first["due_rate"], first["achieved_rate"], first["dropped_rps"]) == (
+        100.0, 100.0, 90.0, 4.0,
+    )  # fmt: skip
+    assert first["in_flight"] == 6 and first["service_histogram"] == {"5": 90}
+    counters.due, counters.completed, counters.dropped, counters.in_flight = 300, 250, 4, 9
+    counters.service[7] += 160
+    clock.now += 2.0  # a late second: the counts are over two
+    second = sampler.sample(s, users=0)["open"]
+    assert (second["due_rate"], second["achieved_rate"], second["dropped_rps"], second["in_flight"]) == (
+        100.0, 80.0, 0.0, 9,
+    )  # fmt: skip
+    assert second["service_histogram"] == {"7": 160} and second["service"]["p50"] == 7
+    counters.rates = (50.0, 49.0, 1.0)  # a master: its workers measured their own seconds
+    clock.now += 1.0
+    third = sampler.sample(s, users=0)["open"]
+    assert (third["due_rate"], third["achieved_rate"], third["dropped_rps"]) == (50.0, 49.0, 1.0)
+    assert "open" not in Sampler(clock).sample(s, users=0)
+
+
+def test_a_restarted_open_model_never_gives_negative_rates() -> None:
+    from loadtui.loadgen.arrivals import OpenCounters
+
+    clock, s = Clock(), FakeStats()
+    counters = OpenCounters(10.0, due=50, dropped=5, completed=50)
+    sampler = Sampler(clock, open_model=lambda: counters)
+    clock.now += 1.0
+    sampler.sample(s, users=0)
+    counters.due, counters.dropped, counters.completed = 3, 0, 2  # counting anew
+    clock.now += 1.0
+    again = sampler.sample(s, users=0)["open"]
+    assert (again["due_rate"], again["achieved_rate"], again["dropped_rps"]) == (0.0, 0.0, 0.0)
