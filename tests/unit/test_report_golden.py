@@ -1,6 +1,6 @@
-"""The report as a reader gets it, compared with a reviewed copy: every table, fact, verdict and SLO line of four
-kinds of report (two runs compared, a sweep with SLOs, a run by arrival rate cut off by a kill, three runs), and each
-plot's traces and layout.
+"""The report as a reader gets it, compared with a reviewed copy: every table, fact, verdict and SLO line of six
+kinds of report (two runs compared, a sweep with SLOs, a run by arrival rate cut off by a kill, a sweep that never
+ended, a log without a second, three runs), and each plot's traces and layout.
 
 A change to the report's words or plots fails here until the copy is written again and the difference reviewed:
 `python -c "from tests.unit.test_report_golden import write_golden; write_golden()"`. The page's own plotly
@@ -70,12 +70,30 @@ def _sweep_log(path: Path) -> SessionLog:
 
 
 def _compared(folder: Path) -> list[SessionLog]:
-    base = _fixed(read_log(write_session_log(folder / "base.jsonl", segments=1, seconds=12)))
+    base = _fixed(read_log(write_session_log(folder / "base.jsonl", segments=1, seconds=25)))
     slower = dataclasses.replace(
-        _fixed(read_log(write_session_log(folder / "new.jsonl", segments=1, seconds=12))),
+        _fixed(read_log(write_session_log(folder / "new.jsonl", segments=1, seconds=25))),
         ticks=[dataclasses.replace(t, rps=t.rps * 0.7, latency=Latency(10.0, 40.0, 60.0)) for t in base.ticks],
     )
     return [base, slower]
+
+
+def _unfinished(path: Path) -> SessionLog:
+    """A sweep that never ended, its SLOs all met, from a log that says little of its machine and settings."""
+    log = read_log(write_session_log(path, segments=1, seconds=6))
+    config = {k: v for k, v in log.header["config"].items() if k not in ("users", "arrivals")}
+    header = {k: v for k, v in log.header.items() if k != "started_at"}
+    plan = [{"changes": {"pool_max": 5}, "segment": dataclasses.asdict(summarize(0, log.ticks, None)), "note": ""}]
+    checks = [{"slo": "p95 < 50 ms", "segment": 0, "value": 30.0, "met": True}]
+    return dataclasses.replace(log, header={**header, "config": config, "machine": {}, "versions": {}},
+                               summary={"plan": plan, "slo_checks": checks})  # fmt: skip
+
+
+def _empty(path: Path) -> SessionLog:
+    """A log whose session never measured a second, by arrival rate without its arrivals recorded."""
+    log = _fixed(read_log(write_session_log(path, segments=1, seconds=1)))
+    config = {k: v for k, v in log.header["config"].items() if k != "arrivals"}
+    return dataclasses.replace(log, header={**log.header, "config": {**config, "rate": 10.0}}, ticks=[], events=[])
 
 
 def _short(value: Any) -> Any:
@@ -117,6 +135,8 @@ def _reports() -> dict[str, Any]:
             "compared": _compared(folder),
             "sweep": [_sweep_log(folder / "sweep" / "run.jsonl")],
             "open": [_open_log(folder / "open.jsonl")],
+            "unfinished": [_unfinished(folder / "unfinished.jsonl")],
+            "empty": [_empty(folder / "empty.jsonl")],
             "three": [_fixed(read_log(write_session_log(folder / "three" / f"{n}.jsonl", segments=1, seconds=6)))
                       for n in ("a", "b", "c")],
         }  # fmt: skip
