@@ -766,3 +766,23 @@ def test_a_fixed_delay_outside_the_app_is_left_out_of_the_latencys_growth(kept_m
                                          "kept_ms": kept_ms})) for i in range(5)]  # fmt: skip
     window = Window(now, RunConfig(workers=2))
     assert (capacity(window, first + now, latency_only=True) is not None) is queue
+
+
+def test_the_baseline_keeps_five_seconds_at_the_fewest_users_with_figures() -> None:
+    from loadtui.diagnose.diagnoser import BASELINE_S, Diagnoser
+
+    d = Diagnoser()
+    for skipped in (tick(0, users=0), tick(0, users=1, p50=None), tick(0, users=1, rps=0.9)):
+        d._keep_baseline(skipped)
+    assert d._baseline == []
+    d._keep_baseline(tick(1, users=1, rps=1.0))  # one user and a request a second: a baseline
+    assert [t.users for t in d._baseline] == [1]
+    d._keep_baseline(tick(2, users=10))
+    assert [t.t for t in d._baseline] == [1]  # more users: not the baseline
+    for s in range(3, 3 + BASELINE_S):
+        d._keep_baseline(tick(s, users=1))
+    assert [t.t for t in d._baseline] == [1, 3, 4, 5, 6]  # at most five
+    d2 = Diagnoser()
+    d2._keep_baseline(tick(1, users=4))
+    d2._keep_baseline(tick(2, users=2))
+    assert [t.t for t in d2._baseline] == [2]  # fewer users start it afresh
