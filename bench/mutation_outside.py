@@ -186,7 +186,7 @@ def run(mutant: Mutant, root: Path) -> bool:
         env = {**os.environ, "PYTHONPATH": str(root / "src")}
         done = subprocess.run(
             [sys.executable, "-m", "pytest", *PYTEST, *unit_tests(mutant.path, root)],
-            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600, check=False,
+            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False,
         )  # fmt: skip
         return done.returncode != 0
     except subprocess.TimeoutExpired:

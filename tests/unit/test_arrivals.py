@@ -165,3 +165,10 @@ def test_worker_counters_at_their_edges() -> None:
     with_rates = OpenCounters(rates=(1.0, 2.0, 0.0))
     assert with_rates.to_dict()["rates"] == [1.0, 2.0, 0.0] and OpenCounters().to_dict()["rates"] is None
     assert OpenCounters.from_dict(with_rates.to_dict()) == with_rates
+
+
+def test_counters_start_at_nothing() -> None:
+    assert OpenCounters().to_dict() == {
+        "target_rate": 0.0, "due": 0, "dropped": 0, "completed": 0, "in_flight": 0, "users": 0, "service": {},
+        "rates": None,
+    }  # fmt: skip

@@ -179,3 +179,21 @@ def test_a_bad_host_is_one_exact_line(host: str, line: str) -> None:
     with pytest.raises(UsageError) as caught:
         check_host(host)
     assert str(caught.value) == line
+
+
+def test_the_defaults_a_user_gets_without_options() -> None:
+    assert RunConfig().to_dict() == {
+        "workers": 1, "pool_min": 2, "pool_max": 10, "db_mode": "pool", "access_log": False, "users": 50,
+        "spawn_rate": 10.0, "rate": None, "arrivals": "uniform", "max_in_flight": 1000, "scenario": "crud",
+        "sleep_ms": 50, "pool_timeout": 10.0, "dsn": None, "db_max_connections": 100, "fast_db": False, "app": None,
+        "host": None, "port": 0, "locustfile": None, "loadgen_processes": 1, "master_bind": None, "record": None,
+        "rebalance": True, "probe": True, "auto_confirm": True, "stats_listen": None, "expect_remote_workers": 0,
+        "scenario_given": False,
+    }  # fmt: skip
+
+
+def test_the_embedded_server_keeps_three_slots_for_superusers() -> None:
+    from loadtui.config import EMBEDDED_RESERVED, check_pool_fits
+
+    assert EMBEDDED_RESERVED == 3  # PostgreSQL's superuser_reserved_connections default, which the server keeps
+    check_pool_fits(RunConfig(workers=9, pool_max=10, pool_min=2), 97)  # 90 of 100 - 3

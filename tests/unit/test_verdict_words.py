@@ -466,3 +466,10 @@ def test_the_knee_in_words(results: list[StepResult], slos: list[Slo], expected:
 )  # fmt: skip
 def test_a_knee_s_label(found: Knee, label: str) -> None:
     assert found.label == label
+
+
+def test_a_summary_without_drops_says_none_were_dropped() -> None:
+    from loadtui.results.summary import Summary
+
+    plain = Summary(t=1.0, seconds=1, requests=0, failures=0, segments=[], best_segment=None, findings=[], failed=None)
+    assert (plain.to_dict()["stats_rejected"], plain.to_dict()["remote_dropped"], plain.slos_met) == (0, 0, True)
