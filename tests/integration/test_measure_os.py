@@ -7,6 +7,8 @@ import os
 import socket
 import time
 
+import pytest
+
 from loadtui.appstats import Sender
 from loadtui.measure.collectors import ProcessCollector
 from loadtui.measure.remote import StatsListener
@@ -66,3 +68,15 @@ def test_a_sender_reaches_a_listener_with_its_own_cpu_and_memory() -> None:
         sender.close()
     finally:
         listener.stop()
+
+
+def test_a_listen_port_in_use_is_one_line_naming_the_fix() -> None:
+    from loadtui.errors import UsageError
+
+    first = StatsListener("127.0.0.1", 0, None)
+    try:
+        port = first.address[1]
+        with pytest.raises(UsageError, match=f"--stats-listen 127.0.0.1:{port}: .*; choose another port"):
+            StatsListener("127.0.0.1", port, None)
+    finally:
+        first.stop()

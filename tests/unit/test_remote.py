@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -14,6 +15,21 @@ from loadtui.measure.remote import StatsListener, parse_listen
 
 SEQ = itertools.count(1)
 """Each record a sender sends is numbered (signed with it, so a replay is refused)."""
+
+
+class NoSocket:
+    """The receiver's socket, never bound: these tests hand it datagrams themselves (the real one is in
+    tests/integration/test_remote_stats.py)."""
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 9999)
+
+    def close(self) -> None:
+        pass
+
+
+def listening(token: str | None) -> StatsListener:
+    return StatsListener("127.0.0.1", 9999, token, bind=lambda host, port: cast(socket.socket, NoSocket()))
 
 
 def record(pid: int = 41, host: Any = "web-1", **kw: Any) -> dict[str, Any]:
@@ -67,7 +83,7 @@ def test_stats_urls_and_listen_addresses_are_checked() -> None:
 
 
 def test_the_receiver_keeps_the_latest_record_per_worker_and_counts_what_it_drops() -> None:
-    listener = StatsListener("127.0.0.1", 0, "s3cret")
+    listener = listening("s3cret")
     try:
         now = time.time()
         assert listener.receive(encode(record(requests=100), "s3cret"), now)
@@ -94,7 +110,7 @@ def test_the_receiver_keeps_the_latest_record_per_worker_and_counts_what_it_drop
 
 
 def test_a_signed_datagram_counts_once_and_only_while_it_is_fresh() -> None:
-    listener = StatsListener("127.0.0.1", 0, "s3cret")
+    listener = listening("s3cret")
     try:
         now = time.time()
         datagram = encode(record(time=now), "s3cret")
@@ -112,7 +128,7 @@ def test_a_signed_datagram_counts_once_and_only_while_it_is_fresh() -> None:
 
 
 def test_hostile_hosts_cannot_reach_the_terminal_nor_hold_memory() -> None:
-    listener = StatsListener("127.0.0.1", 0, None)
+    listener = listening(None)
     try:
         now = time.time()
         assert not listener.receive(encode(record(host="web\x1b[2J"), None), now)  # an escape sequence
@@ -172,7 +188,7 @@ def test_a_bad_listen_address_is_one_exact_line(text: str, line: str) -> None:
     ],
 )
 def test_a_record_s_cpu_and_memory_must_be_numbers_not_below_zero(figures: dict[str, Any], taken: bool) -> None:
-    listener = StatsListener("127.0.0.1", 0, None)
+    listener = listening(None)
     try:
         now = time.time()
         assert listener.receive(encode(record(**figures), None), now) is taken
@@ -185,7 +201,7 @@ def test_a_record_s_cpu_and_memory_must_be_numbers_not_below_zero(figures: dict[
 
 
 def test_signed_records_at_the_edges_of_the_window_and_of_the_sequence() -> None:
-    listener = StatsListener("127.0.0.1", 0, "s3cret")
+    listener = listening("s3cret")
     try:
         now = 1_000_000.0
         assert listener.receive(encode(record(time=now - 60.0, seq=1), "s3cret"), now)  # the first: 1
@@ -208,7 +224,7 @@ def test_signed_records_at_the_edges_of_the_window_and_of_the_sequence() -> None
 
 
 def test_an_unsigned_receiver_keeps_no_sequence_numbers() -> None:
-    listener = StatsListener("127.0.0.1", 0, None)
+    listener = listening(None)
     try:
         assert listener.receive(encode(record(seq=3), None), time.time())
         assert listener.receive(encode(record(seq=3), None), time.time())  # loopback only: nothing to replay

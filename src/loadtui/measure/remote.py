@@ -17,6 +17,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +63,29 @@ def parse_listen(text: str, token: str | None) -> tuple[str, int]:
     return host, int(port)
 
 
+# pragma: no mutate start (the OS's own socket: tests/integration/test_remote_stats.py)
+def _bound(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"--stats-listen {host}:{port}: {exc.strerror}; choose another port") from None
+    sock.settimeout(0.5)
+    return sock
+
+
+# pragma: no mutate end
 class StatsListener:
     """Receives workers' records on a UDP port, in a thread of its own."""
 
     # pragma: no mutate start (a real socket and thread: tests/integration/test_remote_stats.py)
-    def __init__(self, host: str, port: int, token: str | None) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            self._socket.bind((host, port))
-        except OSError as exc:
-            self._socket.close()
-            raise UsageError(f"--stats-listen {host}:{port}: {exc.strerror}; choose another port") from None
-        self._socket.settimeout(0.5)
+    def __init__(
+        self, host: str, port: int, token: str | None, bind: Callable[[str, int], socket.socket] | None = None
+    ) -> None:
+        """`bind`: what opens the socket (default: a UDP socket bound to `host`:`port`; tests give a stand-in)."""
+        self._socket = (bind or _bound)(host, port)
         self._token = token
         self._lock = threading.Lock()
         self._latest: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
