@@ -144,3 +144,14 @@ def write_session_log(path: Path, *, segments: int = 2, seconds: int = 10, worke
     rec.summary({"seconds": segments * seconds})
     rec.close()
     return path
+
+
+def refused(call: Callable[[], object]) -> str:
+    """The one line a refusal (UsageError) says; fails the test if `call` is accepted."""
+    import pytest
+
+    from loadtui.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        call()
+    return str(caught.value)

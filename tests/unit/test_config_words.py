@@ -24,13 +24,11 @@ from loadtui.config import (
     redact_dsn,
     redact_url,
 )
-from loadtui.errors import UsageError
+from tests.helpers import refused
 
 
 def refusal(**settings: Any) -> str:
-    with pytest.raises(UsageError) as caught:
-        RunConfig(**settings).validate()
-    return str(caught.value)
+    return refused(RunConfig(**settings).validate)
 
 
 @pytest.mark.parametrize(
@@ -100,9 +98,7 @@ def test_the_app_s_path_adds_loadtui_s_python_folder_once(monkeypatch: pytest.Mo
     ],
 )  # fmt: skip
 def test_a_bad_app_command_is_one_exact_line(app: str, workers: int, line: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        check_app_command(app, workers)
-    assert str(caught.value) == line
+    assert refused(lambda: check_app_command(app, workers)) == line
 
 
 def test_a_program_in_braces_is_not_looked_up_on_the_path() -> None:
@@ -137,9 +133,7 @@ GIB = 1024 * MIB
     ],
 )  # fmt: skip
 def test_what_the_machine_cannot_hold_is_one_exact_line(settings: dict[str, Any], memory: int, line: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        check_fits_machine(RunConfig(**settings), memory, cores=2, open_files=4_096)
-    assert str(caught.value) == line
+    assert refused(lambda: check_fits_machine(RunConfig(**settings), memory, cores=2, open_files=4_096)) == line
 
 
 @pytest.mark.parametrize(
@@ -176,9 +170,7 @@ def test_a_url_keeps_its_user_host_and_path_but_not_its_password() -> None:
     ],
 )  # fmt: skip
 def test_a_bad_host_is_one_exact_line(host: str, line: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        check_host(host)
-    assert str(caught.value) == line
+    assert refused(lambda: check_host(host)) == line
 
 
 def test_the_defaults_a_user_gets_without_options() -> None:

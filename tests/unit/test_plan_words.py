@@ -12,6 +12,7 @@ from loadtui.errors import UsageError
 from loadtui.results.verdict import Knee, StepResult, Verdict, parse_vary
 from loadtui.session.core import Session
 from loadtui.session.plan import Plan, PlanRunner, PlanView, Row
+from tests.helpers import refused
 from tests.unit.test_plan import Stand, start
 
 
@@ -183,9 +184,10 @@ def test_a_plan_this_session_cannot_apply_is_refused_in_words(
 
 
 def test_a_setting_varied_twice_is_refused_in_words() -> None:
-    with pytest.raises(UsageError) as caught:
-        Plan.from_varies([parse_vary("workers=1"), parse_vary("workers=2")])
-    assert str(caught.value) == "--vary names a setting twice; give each setting one --vary with all its values"
+    assert (
+        refused(lambda: Plan.from_varies([parse_vary("workers=1"), parse_vary("workers=2")]))
+        == "--vary names a setting twice; give each setting one --vary with all its values"
+    )
 
 
 def test_the_steps_are_the_product_with_the_search_innermost_and_a_group_per_combination() -> None:

@@ -15,7 +15,7 @@ from loadtui.config import RunConfig
 from loadtui.errors import UsageError
 from loadtui.model import Event, Finding, Tick
 from loadtui.results.recorder import Recorder, read_log
-from tests.helpers import tick
+from tests.helpers import refused, tick
 
 
 def write_log(path: Path, n: int = 5) -> list[Tick]:
@@ -370,9 +370,7 @@ def _header_edit(tmp_path: Path, **machine: Any) -> Path:
 )  # fmt: skip
 def test_a_damaged_header_is_one_exact_line(tmp_path: Path, header: dict[str, Any], words: str) -> None:
     path = _header_edit(tmp_path, **header)
-    with pytest.raises(UsageError) as caught:
-        read_log(path)
-    assert str(caught.value) == f"{path} {words}"
+    assert refused(lambda: read_log(path)) == f"{path} {words}"
 
 
 def test_a_header_s_machine_may_have_zero_and_other_keys(tmp_path: Path) -> None:
@@ -418,6 +416,4 @@ def test_a_name_taken_99_times_is_refused(tmp_path: Path) -> None:
     last = Recorder(path, unique=True)
     assert last.path == tmp_path / "run-99.jsonl"
     last.close()
-    with pytest.raises(UsageError) as caught:
-        Recorder(path, unique=True)
-    assert str(caught.value) == f"--record {path} exists already; choose a new file name"
+    assert refused(lambda: Recorder(path, unique=True)) == f"--record {path} exists already; choose a new file name"

@@ -31,6 +31,7 @@ from loadtui.results.verdict import (
     parse_vary,
     sustained,
 )
+from tests.helpers import refused
 from tests.unit.test_verdict import seg
 
 
@@ -328,9 +329,7 @@ def test_vary_values_in_every_spelling(text: str, values: tuple[Any, ...]) -> No
     ],
 )  # fmt: skip
 def test_a_bad_vary_value_is_one_exact_line(text: str, message: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        parse_vary(text)
-    assert str(caught.value) == message
+    assert refused(lambda: parse_vary(text)) == message
 
 
 def test_an_unknown_scenario_lists_the_scenarios() -> None:
@@ -353,9 +352,7 @@ def test_an_unknown_scenario_lists_the_scenarios() -> None:
     ],
 )  # fmt: skip
 def test_a_bad_slo_is_one_exact_line(text: str, message: str) -> None:
-    with pytest.raises(UsageError) as caught:
-        parse_slo(text)
-    assert str(caught.value) == message
+    assert refused(lambda: parse_slo(text)) == message
 
 
 @pytest.mark.parametrize(
