@@ -325,3 +325,63 @@ def test_a_restarted_open_model_never_gives_negative_rates() -> None:
     clock.now += 1.0
     again = sampler.sample(s, users=0)["open"]
     assert (again["due_rate"], again["achieved_rate"], again["dropped_rps"]) == (0.0, 0.0, 0.0)
+
+
+def _report(interval: Any, requests: Any, failures: Any = 0, **endpoints: tuple[int, int]) -> dict[str, Any]:
+    """A worker's report as the master hears it: Locust's `stats_total` and `stats`, and the worker's interval."""
+    return {
+        stats.INTERVAL_KEY: interval,
+        "stats_total": {"name": "Aggregated", "method": "", "num_requests": requests, "num_failures": failures},
+        "stats": [
+            {"name": f"/{name}", "method": "GET", "num_requests": n, "num_failures": f}
+            for name, (n, f) in endpoints.items()
+        ],
+    }
+
+
+def test_a_masters_rate_is_each_workers_last_report_over_the_interval_it_measured() -> None:
+    seconds = stats.WorkerSeconds()
+    assert seconds.rates({"a", "b"}) is None  # before any report
+    seconds.add("a", _report(1.0, 75, 3, a=(75, 3)))
+    seconds.add("b", _report(0.5, 40, 0, a=(30, 0), b=(10, 0)))
+    summed = seconds.rates({"a", "b"})
+    assert summed == stats.WorkerRates(
+        stats.Rates(75 + 80, 3), {("/a", "GET"): stats.Rates(75 + 60, 3), ("/b", "GET"): stats.Rates(20, 0)}
+    )
+    seconds.add("a", _report(1.0, 70))  # a newer report replaces the last; an endpoint it lacks had none
+    assert seconds.rates({"a"}) == stats.WorkerRates(stats.Rates(70, 0), {})
+    assert seconds.rates({"b"}) == stats.WorkerRates(stats.Rates(80, 0), {("/a", "GET"): stats.Rates(60, 0),
+                                                                         ("/b", "GET"): stats.Rates(20, 0)})  # fmt: skip
+    assert seconds.rates({"gone"}) is None  # only live workers count
+
+
+@pytest.mark.parametrize("interval", [None, 0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_a_worker_that_does_not_say_its_interval_leaves_the_rate_to_the_masters_totals(interval: Any) -> None:
+    seconds = stats.WorkerSeconds()
+    seconds.add("a", _report(1.0, 75))
+    seconds.add("b", _report(interval, 75))
+    assert seconds.rates({"a", "b"}) is None
+    assert seconds.rates({"a"}) == stats.WorkerRates(stats.Rates(75, 0), {})
+
+
+def test_counts_that_are_not_numbers_count_as_none() -> None:
+    seconds = stats.WorkerSeconds()
+    seconds.add("a", {stats.INTERVAL_KEY: 2.0, "stats_total": {"num_requests": "many", "num_failures": -4},
+                      "stats": [{"name": "/a", "method": None, "num_requests": 8.0}, "junk"]})  # fmt: skip
+    assert seconds.rates({"a"}) == stats.WorkerRates(stats.Rates(0, 0), {("/a", ""): stats.Rates(4, 0)})
+    seconds.add("a", {stats.INTERVAL_KEY: 2.0, "stats_total": "junk", "stats": "junk"})
+    assert seconds.rates({"a"}) == stats.WorkerRates(stats.Rates(0, 0), {})
+
+
+def test_with_its_workers_rates_a_master_reports_them_not_the_reports_that_happened_to_arrive() -> None:
+    # Two workers at 75/s each; this second only one of their reports arrived at the master, the next second three.
+    clock, s = Clock(), FakeStats()
+    measured = stats.WorkerRates(stats.Rates(150, 6), {("/a", "GET"): stats.Rates(150, 6)})
+    sampler = Sampler(clock, worker_rates=lambda: measured)
+    s.request("/a", "GET", 10, count=75, failures=3)
+    s.request("/b", "GET", 10, count=5)  # /b had requests before the workers' last reports: none in them
+    clock.now += 1
+    record = sampler.sample(s, users=10)
+    assert (record["rps"], record["fail_rps"]) == (150, 6)
+    assert {e["name"]: e["rps"] for e in record["endpoints"]} == {"/a": 150, "/b": 0}
+    assert record["requests_total"] == 80 and record["latency"]["p50"] == 10.0  # totals and latency: what arrived

@@ -26,6 +26,7 @@ from typing import Any
 
 # Imported before Locust (and without it): the per-second maths.
 from loadtui.loadgen.sampler import Sampler
+from loadtui.loadgen.stats import INTERVAL_KEY, WorkerRates, WorkerSeconds
 
 MASTER_WAIT_SECONDS = 20.0
 """Deadline for local workers to connect to the master."""
@@ -131,18 +132,21 @@ class OpenSide:
         return self.model.users() if self.model is not None else []
 
 
-def _report_open(side: OpenSide) -> Any:
-    """A worker's `report_to_master` listener: the open model's counts since the last report."""
+def _report_second(side: OpenSide) -> Any:
+    """A worker's `report_to_master` listener: the seconds since its last report on its own clock, and the open
+    model's counts since then (the master turns both into rates: `stats.WorkerSeconds`, `OpenSum`)."""
     from loadtui.loadgen.arrivals import OpenCounters
 
     sent = OpenCounters()
     last = [time.monotonic()]
 
     def report(client_id: str, data: dict[str, Any]) -> None:
+        at = time.monotonic()
+        interval, last[0] = max(1e-3, at - last[0]), at
+        data[INTERVAL_KEY] = interval
         if side.model is None:
             return
-        now, at = side.model.counters, time.monotonic()
-        interval, last[0] = max(1e-3, at - last[0]), at
+        now = side.model.counters
         due, dropped, completed = now.due - sent.due, now.dropped - sent.dropped, now.completed - sent.completed
         delta = OpenCounters(
             now.target_rate, due, dropped, completed, now.in_flight, now.users, now.service - sent.service,
@@ -213,7 +217,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
     env.events.report_to_master.add_listener(report_retries)  # type: ignore[no-untyped-call]
     side = OpenSide(env, classes)
-    env.events.report_to_master.add_listener(_report_open(side))  # type: ignore[no-untyped-call]
+    env.events.report_to_master.add_listener(_report_second(side))  # type: ignore[no-untyped-call]
     runner.register_message(RATE_MESSAGE, lambda msg, **_kw: side.set_rate(msg.data))
     runner.register_message(RECONNECT_MESSAGE, lambda msg, **_kw: _reconnect(runner, msg.data, side))
     runner.register_message(DRAINING_MESSAGE, lambda msg, **_kw: connections.draining(float(msg.data)))
@@ -322,13 +326,22 @@ def main(argv: list[str] | None = None) -> None:
     side = OpenSide(env, classes)
     summed = OpenSum()
     env.events.worker_report.add_listener(summed.add)  # type: ignore[no-untyped-call]
+    own_seconds = WorkerSeconds()
+    env.events.worker_report.add_listener(own_seconds.add)  # type: ignore[no-untyped-call]
 
     def open_counters() -> Any:
         if distributed:
             return summed.counters(set(runner.clients.keys()))
         return side.model.counters if side.model is not None else None
 
-    sampler = Sampler(retries=lambda: connections.RETRIES.total + from_workers.total, open_model=open_counters)
+    def worker_rates() -> WorkerRates | None:
+        return own_seconds.rates(set(runner.clients.keys())) if distributed else None
+
+    sampler = Sampler(
+        retries=lambda: connections.RETRIES.total + from_workers.total,
+        open_model=open_counters,
+        worker_rates=worker_rates,
+    )
 
     def report() -> None:
         next_at = time.monotonic() + 1.0

@@ -28,6 +28,10 @@ def counters(entry: Any) -> st.Counters:
     return st.Counters(int(entry.num_requests), int(entry.num_failures), dict(entry.response_times))
 
 
+def _per_second(d: st.Delta, interval: float) -> st.Rates:
+    return st.Rates(d.requests / interval, d.failures / interval)
+
+
 class Sampler:
     """Turns the runner's cumulative stats into one record per second."""
 
@@ -36,8 +40,10 @@ class Sampler:
         clock: Callable[[], float] = time.monotonic,
         retries: Callable[[], int] = lambda: 0,
         open_model: Callable[[], OpenCounters | None] = lambda: None,
+        worker_rates: Callable[[], st.WorkerRates | None] = lambda: None,
     ) -> None:
         self._clock = clock
+        self._worker_rates = worker_rates
         self._retries = retries
         self._open_model = open_model
         self._previous_open: OpenCounters | None = None
@@ -72,6 +78,8 @@ class Sampler:
             self.previous.clear()
             self.previous_total = None
             self.previous_errors.clear()
+        # A master's workers measured their own seconds (see `WorkerSeconds`); one process counts its own.
+        measured = self._worker_rates()
         total = counters(stats.total)
         d_total = st.delta(total, self.previous_total)
         self.previous_total = total
@@ -81,12 +89,13 @@ class Sampler:
             d = st.delta(current, self.previous.get((name, method)))
             self.previous[(name, method)] = current
             lat = st.latency_summary(d.buckets)
+            rates = measured.endpoints.get((name, method or ""), st.Rates()) if measured else _per_second(d, interval)
             endpoints.append(
                 {
                     "method": method or "",
                     "name": name,
-                    "rps": d.requests / interval,
-                    "fail_rps": d.failures / interval,
+                    "rps": rates.requests,
+                    "fail_rps": rates.failures,
                     "p50": lat["p50"],
                     "p95": lat["p95"],
                     "p99": lat["p99"],
@@ -107,6 +116,7 @@ class Sampler:
                     "new": new,
                 }
             )
+        total_rates = measured.total if measured else _per_second(d_total, interval)
         retries = self._retries()
         retried = max(0, retries - self._previous_retries)
         self._previous_retries = retries
@@ -115,8 +125,8 @@ class Sampler:
             "interval": interval,
             "retried_rps": retried / interval,
             "users": users,
-            "rps": d_total.requests / interval,
-            "fail_rps": d_total.failures / interval,
+            "rps": total_rates.requests,
+            "fail_rps": total_rates.failures,
             "latency": st.latency_summary(d_total.buckets),
             "endpoints": endpoints,
             "errors": errors,

@@ -9,8 +9,10 @@ the tests both use them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 
@@ -97,3 +99,77 @@ def littles_law_concurrency(rps: float, latency_ms: float | None) -> float | Non
     if latency_ms is None:
         return None
     return rps * latency_ms / 1000.0
+
+
+INTERVAL_KEY = "loadtui_interval"
+"""What a worker adds to each report: the seconds since its last one, on its own clock."""
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Requests and failures a second."""
+
+    requests: float = 0.0
+    failures: float = 0.0
+
+
+@dataclass(frozen=True)
+class WorkerRates:
+    """The workers' rates summed: the total and each endpoint's, by (name, method)."""
+
+    total: Rates
+    endpoints: dict[tuple[str, str], Rates] = field(default_factory=dict)
+
+
+def _count(value: Any) -> float:
+    """A report's count, or 0 for anything that is not a finite number that is not negative."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else 0.0
+
+
+class WorkerSeconds:
+    """A master's requests a second from its workers' own seconds.
+
+    Workers report on their own clocks, so diffing the master's totals once a second counts one worker's report
+    twice in one second and not at all in the next, and misses a worker's last report at the end of a run: a run
+    at 150 req/s over two workers read 75 in such a second. Each worker's last report divided by the interval that
+    worker measured is the rate it ran at; summed over the live workers, it is the load's rate every second.
+    """
+
+    def __init__(self) -> None:
+        self.latest: dict[str, WorkerRates | None] = {}
+        """Each worker's rates from its last report, None for a worker that does not say its interval."""
+
+    def add(self, client_id: str, report: Mapping[str, Any]) -> None:
+        """A worker's report (Locust's `stats_total` and `stats`, and the interval the worker adds)."""
+        interval = _count(report.get(INTERVAL_KEY))
+        if interval <= 0:
+            self.latest[client_id] = None
+            return
+
+        def rates(entry: Any) -> Rates:
+            if not isinstance(entry, Mapping):
+                return Rates()
+            return Rates(_count(entry.get("num_requests")) / interval, _count(entry.get("num_failures")) / interval)
+
+        entries = report.get("stats")
+        endpoints = {
+            (str(e.get("name")), str(e.get("method") or "")): rates(e)
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, Mapping)
+        }
+        self.latest[client_id] = WorkerRates(rates(report.get("stats_total")), endpoints)
+
+    def rates(self, live: Collection[str]) -> WorkerRates | None:
+        """The live workers' rates summed; None before any report or when one of them does not say its interval."""
+        parts = [rates for client, rates in self.latest.items() if client in live]
+        known = [part for part in parts if part is not None]
+        if not known or len(known) < len(parts):
+            return None
+        endpoints: dict[tuple[str, str], Rates] = {}
+        for part in known:
+            for key, r in part.endpoints.items():
+                seen = endpoints.get(key, Rates())
+                endpoints[key] = Rates(seen.requests + r.requests, seen.failures + r.failures)
+        total = Rates(sum(p.total.requests for p in known), sum(p.total.failures for p in known))
+        return WorkerRates(total, endpoints)
