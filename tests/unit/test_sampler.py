@@ -342,8 +342,8 @@ def _report(interval: Any, requests: Any, failures: Any = 0, **endpoints: tuple[
 def test_a_masters_rate_is_each_workers_last_report_over_the_interval_it_measured() -> None:
     seconds = stats.WorkerSeconds()
     assert seconds.rates({"a", "b"}) is None  # before any report
-    seconds.add("a", _report(1.0, 75, 3, a=(75, 3)))
-    seconds.add("b", _report(0.5, 40, 0, a=(30, 0), b=(10, 0)))
+    seconds.add(client_id="a", data=_report(1.0, 75, 3, a=(75, 3)))  # as Locust's `worker_report` event calls it
+    seconds.add(client_id="b", data=_report(0.5, 40, 0, a=(30, 0), b=(10, 0)))
     summed = seconds.rates({"a", "b"})
     assert summed == stats.WorkerRates(
         stats.Rates(75 + 80, 3), {("/a", "GET"): stats.Rates(75 + 60, 3), ("/b", "GET"): stats.Rates(20, 0)}

@@ -140,9 +140,10 @@ class WorkerSeconds:
         self.latest: dict[str, WorkerRates | None] = {}
         """Each worker's rates from its last report, None for a worker that does not say its interval."""
 
-    def add(self, client_id: str, report: Mapping[str, Any]) -> None:
-        """A worker's report (Locust's `stats_total` and `stats`, and the interval the worker adds)."""
-        interval = _count(report.get(INTERVAL_KEY))
+    def add(self, client_id: str, data: Mapping[str, Any]) -> None:
+        """A worker's report (Locust's `stats_total` and `stats`, and the interval the worker adds); Locust's
+        `worker_report` event calls its listeners with these keywords."""
+        interval = _count(data.get(INTERVAL_KEY))
         if interval <= 0:
             self.latest[client_id] = None
             return
@@ -152,13 +153,13 @@ class WorkerSeconds:
                 return Rates()
             return Rates(_count(entry.get("num_requests")) / interval, _count(entry.get("num_failures")) / interval)
 
-        entries = report.get("stats")
+        entries = data.get("stats")
         endpoints = {
             (str(e.get("name")), str(e.get("method") or "")): rates(e)
             for e in (entries if isinstance(entries, list) else [])
             if isinstance(e, Mapping)
         }
-        self.latest[client_id] = WorkerRates(rates(report.get("stats_total")), endpoints)
+        self.latest[client_id] = WorkerRates(rates(data.get("stats_total")), endpoints)
 
     def rates(self, live: Collection[str]) -> WorkerRates | None:
         """The live workers' rates summed; None before any report or when one of them does not say its interval."""
