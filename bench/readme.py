@@ -1,7 +1,7 @@
 """Print the README's measured tables again, so that none can go stale: each is marked with the command that prints it.
 
     python bench/readme.py                 # run every marked command and rewrite its block in README.md
-    python bench/readme.py --only corpus   # only the markers whose command contains "corpus"
+    python bench/readme.py --only corpus   # only the markers (or `$` commands) whose command contains "corpus"
     python bench/readme.py --list          # the marked blocks and their commands, nothing run
 
 A marker is an HTML comment on the line before a block (invisible on GitHub):
@@ -91,10 +91,10 @@ def sweep_lines(command: str) -> list[str]:
     return out[start : end + 1]
 
 
-def commands_in(body: list[str]) -> list[tuple[str, list[str]]]:
-    """The `$ command` lines of a block (continued with a trailing backslash): each command, and its lines as shown
-    (with their comments)."""
-    found = []
+def commands_in(body: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    """The `$ command` lines of a block (continued with a trailing backslash): each command, its lines as shown (with
+    their comments), and the lines printed under it."""
+    found: list[tuple[str, list[str], list[str]]] = []
     i = 0
     while i < len(body):
         if body[i].startswith("$ "):
@@ -103,24 +103,29 @@ def commands_in(body: list[str]) -> list[tuple[str, list[str]]]:
                 i += 1
                 shown.append(body[i])
             text = " ".join(line.rstrip().removesuffix("\\").strip() for line in shown)[2:]
-            found.append((text.partition("  #")[0].strip(), shown))
+            found.append((text.partition("  #")[0].strip(), shown, []))
+        elif found:
+            found[-1][2].append(body[i])
         i += 1
+    for _, _, printed in found:
+        while printed and not printed[-1].strip():
+            printed.pop()
     return found
 
 
-def regenerate(lines: list[str], block: Block) -> list[str]:
-    """The block's new lines (without the marker)."""
+def regenerate(lines: list[str], block: Block, only: str | None = None) -> list[str]:
+    """The block's new lines (without the marker); of a block of `$` commands, only those containing `only`."""
     fenced = lines[block.first].startswith("```")
     if block.command is not None:
         out = run(block.command)
         return [lines[block.first], *out, lines[block.last]] if fenced else out
     body = lines[block.first + 1 : block.last]
     new = [lines[block.first]]
-    for command, shown in commands_in(body):
+    for command, shown, printed in commands_in(body):
         if new[-1] != lines[block.first]:
             new.append("")
         new += shown
-        new += sweep_lines(command)
+        new += sweep_lines(command) if only is None or only in command else printed
     return [*new, lines[block.last]]
 
 
@@ -136,10 +141,10 @@ def main() -> None:
             print(f"README.md:{b.marker + 1}: {b.command or 'the $ commands in the block'}")
         return
     for b in reversed(marked):  # from the end, so earlier line numbers stay right
-        shown = b.command or " ".join(c for c, _ in commands_in(lines[b.first + 1 : b.last]))
+        shown = b.command or " ".join(c for c, _, _ in commands_in(lines[b.first + 1 : b.last]))
         if args.only and args.only not in shown:
             continue
-        lines[b.first : b.last + 1] = regenerate(lines, b)
+        lines[b.first : b.last + 1] = regenerate(lines, b, args.only)
     README.write_text("\n".join(lines) + "\n")
     print("readme: README.md rewritten; review with git diff", file=sys.stderr)
 

@@ -8,9 +8,12 @@ comparison shows up as a failing row.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from loadtui.errors import UsageError
 from loadtui.results.verdict import (
@@ -91,7 +94,8 @@ RPS = Slo("rps", 500.0)
                 200.0,
                 60.0,
                 "2 workers: 200 req/s, p95 60 ms — the most req/s with p95 within "
-                "1.5× of the best (40 ms); 0.67× the next best, 4 workers (300 req/s)",
+                "1.5× of the best (40 ms); 2.00× the next best, 1 worker (100 req/s); 4 workers did 300 req/s but "
+                "p95 61 ms, over 1.5× the best",
             ),
         ),
         (
@@ -138,7 +142,7 @@ RPS = Slo("rps", 500.0)
                 100.0,
                 50.0,
                 "1 worker: 100 req/s, p95 50 ms — the most req/s with p95 within "
-                "1.5× of the best (50 ms); 0.50× the next best, 2 workers (200 req/s)",
+                "1.5× of the best (50 ms); 2 workers did 200 req/s but failed 1.0/s",
             ),
         ),
         (
@@ -162,7 +166,8 @@ RPS = Slo("rps", 500.0)
                 700.0,
                 99.0,
                 "2 workers: 700 req/s, p95 99 ms — the most req/s meeting "
-                "p95 < 100 ms, rps > 500 req/s; 0.78× the next best, 4 workers (900 req/s)",
+                "p95 < 100 ms, rps > 500 req/s; 1.17× the next best, 1 worker (600 req/s); 4 workers did 900 req/s "
+                "but missed p95 < 100 ms (100 ms)",
                 slos=["p95 < 100 ms", "rps > 500 req/s"],
             ),
         ),
@@ -204,8 +209,8 @@ def test_the_verdict_in_words(results: list[StepResult], slos: list[Slo], expect
         ),
         (
             [step({"scenario": "ping"}, 0.0), step({"scenario": "crud"}, 10.0, fail=1.0)],
-            "scenario ping: 0 req/s, p95 50 ms — the most req/s with p95 within 1.5× of the best (50 ms); 0.00× the "
-            "next best, scenario crud (10 req/s)",
+            "scenario ping: 0 req/s, p95 50 ms — the most req/s with p95 within 1.5× of the best (50 ms); scenario "
+            "crud did 10 req/s but failed 1.0/s",
         ),
         (
             [step({"workers": 2}, 200.0), step({"workers": 4}, 210.0, cpu=320.0)],
@@ -470,3 +475,29 @@ def test_a_summary_without_drops_says_none_were_dropped() -> None:
 
     plain = Summary(t=1.0, seconds=1, requests=0, failures=0, segments=[], best_segment=None, findings=[], failed=None)
     assert (plain.to_dict()["stats_rejected"], plain.to_dict()["remote_dropped"], plain.slos_met) == (0, 0, True)
+
+
+@given(
+    hs.lists(
+        hs.tuples(
+            hs.floats(0, 5000, allow_nan=False),
+            hs.one_of(hs.none(), hs.floats(0.1, 2000, allow_nan=False)),
+            hs.sampled_from([0.0, 0.0, 1.0]),
+        ),
+        min_size=2,
+        max_size=6,
+    ),
+    hs.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_winner_is_never_below_its_next_best_and_a_step_with_more_says_why_it_lost(
+    figures: list[tuple[float, float | None, float]], with_slo: bool
+) -> None:
+    results = [step({"workers": i + 1}, rps, p95, fail=fail) for i, (rps, p95, fail) in enumerate(figures)]
+    verdict = choose(results, [parse_slo("p95 < 100 ms")] if with_slo else [])
+    for ratio in re.findall(r"([0-9.]+)× the next best", verdict.why):
+        assert float(ratio) >= 1.0, verdict.why
+    if verdict.rps is not None:
+        more = [r for r in results if (r.segment.rps or 0.0) > verdict.rps]
+        assert ("did " in verdict.why) == bool(more), verdict.why
+        assert "but failed 0.0/s" not in verdict.why  # a step that lost says a reason it really has

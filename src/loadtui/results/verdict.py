@@ -7,6 +7,8 @@ them. The rules:
 - without SLOs, the winner is the one with the most requests/s among those whose p95 is within 1.5× of the best p95
   (and without failures, when some configuration had none), so a configuration that buys 2% more throughput with
   three times the latency does not win;
+- the winner is compared with the next best by requests/s below it, and a configuration with more requests/s (which
+  did not qualify) says why it lost: the SLOs it missed, its p95, its failures;
 - the verdict also says where adding more of the varied resource stops paying: the first step of a numeric setting
   that gains less than :data:`DIMINISHING_GAIN`, and what the figures of that step show (CPU-bound, load generator
   saturated, or the finding that was active).
@@ -298,6 +300,7 @@ def choose(results: Sequence[StepResult], slos: Sequence[Slo], cores: int | None
     """The winner among `results` (see the module's rules), with the reason in words."""
     done = [r for r in results if r.segment.rps is not None and r.segment.steady_seconds > 0]
     names = [str(s) for s in slos]
+    best_p95: float | None = None
     if not done:
         return Verdict(None, {}, None, None, "no step was measured", slos=names)
     if slos:
@@ -336,16 +339,31 @@ def choose(results: Sequence[StepResult], slos: Sequence[Slo], cores: int | None
     win = max(qualified, key=lambda r: (r.segment.rps or 0.0, -(r.segment.p95 or 0.0)))
     seg = win.segment
     why = f"{win.label}: {seg.rps:.0f} req/s, p95 {_ms(seg.p95)} — {reason}"
-    # By rate, a step the app did not keep up with is no runner-up: its requests/s is not a rate it sustains.
+    # By rate, a step the app did not keep up with is left to the knee: its requests/s is not a rate it sustains.
     others = [r for r in done if r is not win and r.segment.rps and ("rate" not in r.changes or sustained(r))]
-    if others:
-        runner_up = max(others, key=lambda r: r.segment.rps or 0.0)
+    below = [r for r in others if (r.segment.rps or 0.0) <= (seg.rps or 0.0)]
+    if below:
+        runner_up = max(below, key=lambda r: r.segment.rps or 0.0)
         ratio = (seg.rps or 0.0) / (runner_up.segment.rps or 1.0)
         why += f"; {ratio:.2f}× the next best, {runner_up.label} ({runner_up.segment.rps:.0f} req/s)"
+    # A step with more requests/s did not qualify: it says why it lost.
+    more = [r for r in others if (r.segment.rps or 0.0) > (seg.rps or 0.0)]
+    if more:
+        lost = max(more, key=lambda r: r.segment.rps or 0.0)
+        why += f"; {lost.label} did {lost.segment.rps:.0f} req/s but {_lost(lost.segment, slos, best_p95)}"
     stop = diminishing(done, win, cores)
     if stop:
         why += f"; {stop}"
     return Verdict(seg.index, dict(win.changes), seg.rps, seg.p95, why, slos=names)
+
+
+def _lost(seg: Segment, slos: Sequence[Slo], best_p95: float | None) -> str:
+    """Why a step with more requests/s did not win: the SLOs it missed, its latency, or its failures."""
+    if slos:
+        return "missed " + ", ".join(f"{s} ({_figure(s, seg)})" for s in slos if not s.met(seg))
+    if best_p95 and seg.p95 is not None and seg.p95 > P95_TOLERANCE * best_p95:
+        return f"p95 {_ms(seg.p95)}, over {P95_TOLERANCE:g}× the best"
+    return f"failed {seg.fail_rps or 0.0:.1f}/s"
 
 
 def _ms(value: float | None) -> str:
