@@ -440,6 +440,33 @@ def test_machine_saturated_edges(total: float | None, fires: bool) -> None:
     assert ("machine-saturated" in ids(_machine(total), RunConfig(workers=2))) is fires
 
 
+def _crowded(mypy_cpu: float, worker_cpu: list[float], loadgen_cpu: float) -> list[Any]:
+    """A full machine (98% of 2 cores) where a program outside the run uses `mypy_cpu`% of a core."""
+    from loadtui.model import OutsideProcess
+
+    ticks = _machine(98.0, worker_cpu=worker_cpu, loadgen_cpu=loadgen_cpu, rps=300.0)
+    return [dataclasses.replace(t, outside=[OutsideProcess(4242, "mypy", mypy_cpu)]) for t in ticks]
+
+
+def test_a_full_machine_says_what_other_programs_take_and_blames_them_when_they_take_most() -> None:
+    # 1.96 cores busy: the workers 0.3, the load generator 0.2, mypy 1.2: the rest (PostgreSQL, loadtui) 0.26.
+    found = {f.id: f for f in evaluate(_crowded(120.0, [15.0, 15.0], 20.0), RunConfig(workers=2))}
+    full = found["machine-saturated"]
+    assert full.title == "The machine is out of CPU: other programs take most of its cores"
+    assert full.evidence == (
+        "all 2 cores 98% busy: app workers 0.3 cores, load generator 0.2, PostgreSQL and loadtui 0.3, other programs "
+        "1.2, at 300 req/s"
+    )
+    assert "mypy (pid 4242) 120% of a core" in found["measurement-disturbed"].evidence
+    # The run's own processes use most of it: the usual words, with the other programs' share apart.
+    own = {f.id: f for f in evaluate(_crowded(40.0, [60.0, 60.0], 20.0), RunConfig(workers=2))}["machine-saturated"]
+    assert own.title == "The machine is out of CPU: app, load generator and database share its cores"
+    assert "app workers 1.2 cores, load generator 0.2, PostgreSQL and loadtui 0.2, other programs 0.4" in own.evidence
+    # A share below 0.05 of a core is not named apart.
+    quiet = {f.id: f for f in evaluate(_crowded(4.0, [80.0, 80.0], 20.0), RunConfig(workers=2))}["machine-saturated"]
+    assert "the rest (PostgreSQL, other processes) 0.2" in quiet.evidence
+
+
 def test_queries_that_fill_the_cores_are_the_cause_not_a_consequence() -> None:
     # Heavy SQL: the workers idle (5% each), Locust 10%, yet the machine is full — PostgreSQL is "the rest".
     ticks = _machine(99.0, worker_cpu=[5.0, 5.0], loadgen_cpu=10.0, rps=80.0, p50=230.0, active=14, db_conns=18)

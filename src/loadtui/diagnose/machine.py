@@ -9,6 +9,9 @@ from loadtui.diagnose.window import Window, once
 from loadtui.model import Finding
 from loadtui.units import ms
 
+OUTSIDE_SHOWN_CORES = 0.05
+"""Other programs' share of the cores from which a full machine's evidence names it apart from PostgreSQL's."""
+
 
 @once
 def measurement_disturbed(w: Window) -> Finding | None:
@@ -19,18 +22,13 @@ def measurement_disturbed(w: Window) -> Finding | None:
     excluded) and the machine's steal time, on average over the window.
     """
     cores = w.last.cpu_count
-    usage: dict[int, float] = {}
-    names: dict[int, str] = {}
-    for t in w.ticks:
-        for o in t.outside:
-            usage[o.pid] = usage.get(o.pid, 0.0) + o.cpu_percent / len(w.ticks)
-            names[o.pid] = o.name
-    outside = sum(usage.values()) / 100
+    usage = w.outside_cpu()
+    outside = sum(cpu for _, cpu in usage.values()) / 100
     steal = w.mean(lambda t: t.steal_percent) or 0.0
     if outside < THRESHOLDS.disturbed_cores * cores and steal < THRESHOLDS.disturbed_steal:
         return None
-    busiest = sorted(usage.items(), key=lambda kv: -kv[1])[:3]
-    who = ", ".join(f"{names[pid]} (pid {pid}) {cpu:.0f}% of a core" for pid, cpu in busiest)
+    busiest = sorted(usage.items(), key=lambda kv: -kv[1][1])[:3]
+    who = ", ".join(f"{name} (pid {pid}) {cpu:.0f}% of a core" for pid, (name, cpu) in busiest)
     parts = [f"outside loadtui's processes: {who}; {outside:.1f} of {cores} cores in all"] if busiest else []
     if steal >= THRESHOLDS.disturbed_steal:
         parts.append(f"steal time {steal:.0f}% (the hypervisor gave the cores to other guests)")
@@ -55,13 +53,28 @@ def machine_saturated(w: Window) -> Finding | None:
     use = w.cores_used
     if use is None or use.total < THRESHOLDS.machine_busy or w.rps < THRESHOLDS.min_rps:
         return None
-    total, cores, app, loadgen, other = use.total, use.cores, use.app, use.loadgen, use.other
+    total, cores, app, loadgen, other, outside = use.total, use.cores, use.app, use.loadgen, use.other, use.outside
+    who = f"all {cores} cores {total:.0f}% busy: app workers {app:.1f} cores, load generator {loadgen:.1f}, "
+    if outside >= OUTSIDE_SHOWN_CORES:
+        who += f"PostgreSQL and loadtui {other - outside:.1f}, other programs {outside:.1f}"
+    else:
+        who += f"the rest (PostgreSQL, other processes) {other:.1f}"
+    if outside > max(app, loadgen, other - outside):
+        # The figures show whose cores they are: not the run's.
+        return Finding(
+            id="machine-saturated",
+            severity="warning",
+            title="The machine is out of CPU: other programs take most of its cores",
+            evidence=f"{who}, at {w.rps:.0f} req/s",
+            advice="Every figure of this run is capped by programs that are not part of it (measurement-disturbed "
+            "names them). Stop them, or measure on a quiet machine.",
+            signals=["process"],
+        )
     return Finding(
         id="machine-saturated",
         severity="warning",
         title="The machine is out of CPU: app, load generator and database share its cores",
-        evidence=f"all {cores} cores {total:.0f}% busy: app workers {app:.1f} cores, load generator {loadgen:.1f}, "
-        f"the rest (PostgreSQL, other processes) {other:.1f}, at {w.rps:.0f} req/s",
+        evidence=f"{who}, at {w.rps:.0f} req/s",
         advice="Every other figure is capped by the machine: more workers or a bigger pool cannot help here. Run the "
         "load generator elsewhere (--master-bind and remote workers) or the database (--dsn), or measure on a "
         "bigger machine.",

@@ -84,6 +84,8 @@ class CoresUsed:
     loadgen: float
     other: float
     """Everything else: PostgreSQL on this machine, other processes."""
+    outside: float = 0.0
+    """Of `other`, the processes outside loadtui's tree (other programs on the machine)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,15 @@ class Window:
         for w in self.last.workers:
             values = [x.cpu_percent for t in self.ticks for x in t.workers if x.pid == w.pid]
             out[w.pid] = statistics.fmean(values)
+        return out
+
+    def outside_cpu(self) -> dict[int, tuple[str, float]]:
+        """The processes outside loadtui's tree: each one's name and mean % of a core over the window (a second in
+        which one was not among the busiest counts as 0)."""
+        out: dict[int, tuple[str, float]] = {}
+        for t in self.ticks:
+            for o in t.outside:
+                out[o.pid] = (o.name, out.get(o.pid, ("", 0.0))[1] + o.cpu_percent / len(self.ticks))
         return out
 
     def worker_rps(self) -> dict[int, float] | None:
@@ -222,7 +233,9 @@ class Window:
         cores = self.last.cpu_count
         app = sum(self.worker_cpu().values()) / 100
         loadgen = (self.mean(lambda t: t.loadgen_cpu_percent) or 0.0) / 100
-        return CoresUsed(total, cores, app, loadgen, max(0.0, total / 100 * cores - app - loadgen))
+        other = max(0.0, total / 100 * cores - app - loadgen)
+        outside = min(other, sum(cpu for _, cpu in self.outside_cpu().values()) / 100)
+        return CoresUsed(total, cores, app, loadgen, other, outside)
 
     @property
     def users_waiting_share(self) -> float | None:
