@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from loadtui.loadgen.stats import nonnegative
+
 Arrivals = Literal["uniform", "poisson"]
 ARRIVALS: tuple[Arrivals, ...] = ("uniform", "poisson")
 
@@ -132,11 +134,11 @@ class OpenCounters:
                     buckets[int(k)] += v
         raw_rates = data.get("rates")
         rates = None
-        if isinstance(raw_rates, list) and len(raw_rates) == 3 and all(_rate(r) for r in raw_rates):
+        if isinstance(raw_rates, list) and len(raw_rates) == 3 and all(nonnegative(r) for r in raw_rates):
             rates = (float(raw_rates[0]), float(raw_rates[1]), float(raw_rates[2]))
         return cls(
             rates=rates,
-            target_rate=float(rate) if isinstance(rate, (int, float)) and _rate(rate) else 0.0,
+            target_rate=float(rate) if nonnegative(rate) else 0.0,
             due=count("due"),
             dropped=count("dropped"),
             completed=count("completed"),
@@ -144,11 +146,6 @@ class OpenCounters:
             users=count("users"),
             service=buckets,
         )
-
-
-def _rate(value: object) -> bool:
-    """A finite number of 0 or more (not a flag)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def round_ms(ms: float) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 
@@ -121,10 +121,14 @@ class WorkerRates:
     endpoints: dict[tuple[str, str], Rates] = field(default_factory=dict)
 
 
+def nonnegative(value: object) -> TypeGuard[int | float]:
+    """A finite number of 0 or more (not a flag): what a count or a rate in a worker's report must be."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
 def _count(value: Any) -> float:
-    """A report's count, or 0 for anything that is not a finite number that is not negative."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-    return float(value) if ok else 0.0
+    """A report's count, or 0 for anything that is not a `nonnegative` number."""
+    return float(value) if nonnegative(value) else 0.0
 
 
 class WorkerSeconds:
