@@ -120,3 +120,91 @@ def test_the_same_function_at_idle_cpu_or_waiting_is_held() -> None:
     assert "held by one call" in judge([parse(HOT)] * 3, cpu_percent=12.0)[0]
     # Waiting (py-spy shows the thread idle: a sleep, a socket read) at any CPU: held.
     assert "held by one call" in judge([parse(BLOCKED)] * 3, cpu_percent=100.0)[0]
+
+
+# Real dumps (`py-spy dump --full-filenames`, as loadtui runs it) of stock uvicorn with uvloop (`uvicorn[standard]`):
+# the loop is C, so no `_run_once` frame; the endpoint calls a blocking HTTP client of the standard library.
+PY = "/root/.pyenv/versions/3.11.7/lib/python3.11"
+SITE = "/srv/venv/lib/python3.11/site-packages"
+UVLOOP_TAIL = f"""\
+    RequestResponseCycle.run_asgi ({SITE}/uvicorn/protocols/http/httptools_impl.py:422)
+    Runner.run ({PY}/asyncio/runners.py:118)
+    asyncio_run ({SITE}/uvicorn/_compat.py:30)
+    Server.run ({SITE}/uvicorn/server.py:86)
+    Context.invoke ({SITE}/click/core.py:911)
+    <module> ({SITE}/uvicorn/__main__.py:4)
+    _run_module_as_main (<frozen runpy>:198)
+"""
+UVLOOP_BLOCKED = f"""\
+Thread 23601 (idle): "MainThread"
+    SocketIO.readinto ({PY}/socket.py:706)
+    HTTPResponse._read_status ({PY}/http/client.py:286)
+    urlopen ({PY}/urllib/request.py:216)
+    index (/srv/app/sdk.py:18)
+    run_endpoint_function ({SITE}/fastapi/routing.py:381)
+{UVLOOP_TAIL}\
+Thread 23603 (idle): "Thread-1 (serve_forever)"
+    _PollLikeSelector.select ({PY}/selectors.py:415)
+    BaseServer.serve_forever ({PY}/socketserver.py:233)
+    Thread._bootstrap ({PY}/threading.py:1002)
+"""
+UVLOOP_FREE = f"""\
+Thread 23601 (idle): "MainThread"
+{UVLOOP_TAIL.split(chr(10), 1)[1]}\
+"""
+
+
+def test_a_uvloop_loop_held_by_a_blocking_client_names_the_endpoint_and_the_call() -> None:
+    lines = judge([parse(UVLOOP_BLOCKED)] * 3, cpu_percent=9.0)
+    assert lines[0].startswith(
+        "event loop BUSY in index (/srv/app/sdk.py:18) → SocketIO.readinto (socket.py:706) (3 of 3 samples) — held by "
+        "one call"
+    ), lines
+    # the standard library's server thread is not the app's code, and the CLI below the loop never is
+    assert lines[1:] == ["1 other thread idle (library code)"]
+
+
+def test_a_free_uvloop_loop_is_free() -> None:
+    (thread,) = parse(UVLOOP_FREE)
+    assert thread.runs_event_loop and thread.loop_waits_for_io and thread.app_frame is None
+    assert judge([[thread]] * 3)[0] == (
+        "event loop free: between callbacks, in its C loop (uvloop: waiting for I/O or in its own work) (3 of 3 samples)"
+    )
+
+
+def test_a_hot_loop_in_the_server_is_busy_not_held_by_the_command_line() -> None:
+    # At full CPU serving many short requests the loop is caught in the server each time: the click frame that
+    # started uvicorn is on every stack, below the loop, and must not be called the app's function.
+    serving_uvloop = f"""\
+Thread 1 (active): "MainThread"
+    HttpToolsProtocol.data_received ({SITE}/uvicorn/protocols/http/httptools_impl.py:120)
+{UVLOOP_TAIL}"""
+    lines = judge([parse(serving_uvloop)] * 3, cpu_percent=99.0)
+    assert lines[0].startswith("event loop busy but not stuck: caught in 1 place(s) in 3 samples (HttpToolsProtocol")
+    assert "click" not in lines[0]
+
+
+def test_an_app_installed_with_pip_is_still_the_apps_code() -> None:
+    # `pip install .` puts the bundled sample app in site-packages: its frame is the app's, fastapi's is not.
+    installed = f"""\
+Thread 7 (idle): "MainThread"
+    sleep_blocking ({SITE}/sample_app/api.py:205)
+    run_endpoint_function ({SITE}/fastapi/routing.py:381)
+    Handle._run ({PY}/asyncio/events.py:80)
+    BaseEventLoop._run_once ({PY}/asyncio/base_events.py:1922)
+    BaseEventLoop.run_forever ({PY}/asyncio/base_events.py:607)
+"""
+    assert judge([parse(installed)] * 3)[0].startswith(
+        "event loop BUSY in sleep_blocking (sample_app/api.py:205) (3 of 3 samples) — held by one call"
+    )
+
+
+def test_frames_read_by_where_their_files_live() -> None:
+    (thread,) = parse(UVLOOP_BLOCKED)[:1]
+    names = {f.function: (f.is_library, str(f)) for f in thread.frames}
+    assert names["index"] == (False, "index (/srv/app/sdk.py:18)")
+    assert names["HTTPResponse._read_status"] == (True, "HTTPResponse._read_status (http/client.py:286)")
+    assert names["run_endpoint_function"] == (True, "run_endpoint_function (fastapi/routing.py:381)")
+    assert names["Context.invoke"] == (True, "Context.invoke (click/core.py:911)")
+    assert names["_run_module_as_main"][0] is True
+    assert thread.loop_at == 6 and thread.runs_event_loop and not thread.loop_waits_for_io

@@ -51,7 +51,43 @@ LIBRARY_PREFIXES = (
     "contextlib.py",
     "functools.py",
 )
-"""Frames from these files are plumbing; the first frame from elsewhere is the app's own code."""
+"""Plumbing, by the short file names py-spy prints without `--full-filenames` (a dump kept from elsewhere)."""
+
+SERVER_PACKAGES = (
+    "uvicorn/",
+    "starlette/",
+    "fastapi/",
+    "anyio/",
+    "sniffio/",
+    "h11/",
+    "httptools/",
+    "uvloop/",
+    "gunicorn/",
+    "click/",
+    "loadtui/",
+)
+"""Installed packages that carry a request from the socket to an endpoint: never the app's code, even when the app
+itself is installed next to them."""
+
+_STDLIB = re.compile(r"/lib/python\d+\.\d+/(?!(?:site|dist)-packages/)")
+_INSTALLED = re.compile(r"/(?:site|dist)-packages/")
+_OWN_PACKAGE = str(Path(__file__).resolve().parent.parent) + os.sep
+"""loadtui's own files (an editable install keeps them outside site-packages): plumbing too."""
+
+
+def _short(file: str) -> str:
+    """A full file name as a reader wants it: an installed module by its package path (`http/client.py`,
+    `fastapi/routing.py`), the app's own file relative to the working directory when it is under it."""
+    if not file.startswith(os.sep):
+        return file
+    for pattern in (_INSTALLED, _STDLIB):
+        if found := list(pattern.finditer(file)):
+            return file[found[-1].end() :]
+    if file.startswith(_OWN_PACKAGE):
+        return "loadtui/" + file[len(_OWN_PACKAGE) :]
+    cwd = os.getcwd() + os.sep
+    return file[len(cwd) :] if file.startswith(cwd) else file
+
 
 NO_PTRACE_HINT = (
     "py-spy may not read other processes here (no ptrace permission): run loadtui as root or as the app's user with "
@@ -72,12 +108,25 @@ class Frame:
     line: int
 
     def __str__(self) -> str:
-        return f"{self.function} ({self.file}:{self.line})"
+        return f"{self.function} ({_short(self.file)}:{self.line})"
 
     @property
     def is_library(self) -> bool:
-        """True for frames of the stdlib, the server stack and loadtui itself."""
-        return self.file.startswith(LIBRARY_PREFIXES) or "site-packages/" in self.file
+        """True for frames of the standard library, of installed packages and of loadtui itself: not the app's own
+        files. py-spy's full file names tell them apart by where they live; a short name, by the plumbing's names."""
+        if self.file.startswith("<"):  # <frozen runpy>, <string>
+            return True
+        if not self.file.startswith(os.sep):
+            return self.file.startswith(LIBRARY_PREFIXES) or "site-packages/" in self.file
+        return bool(_STDLIB.search(self.file) or _INSTALLED.search(self.file)) or self.file.startswith(_OWN_PACKAGE)
+
+    @property
+    def is_installed_app(self) -> bool:
+        """An installed package's frame outside the standard library and the server: an app installed with pip (the
+        bundled sample app after `pip install .`) or a library it calls."""
+        if not self.file.startswith(os.sep) or not _INSTALLED.search(self.file):
+            return False
+        return not _short(self.file).startswith(SERVER_PACKAGES)
 
 
 @dataclass(frozen=True)
@@ -90,19 +139,50 @@ class Thread:
     frames: list[Frame] = field(default_factory=list)
 
     @property
-    def app_frame(self) -> Frame | None:
-        """The innermost frame of the app's own code, if any."""
-        return next((f for f in self.frames if not f.is_library), None)
+    def loop_at(self) -> int | None:
+        """Where the event loop is on this stack (innermost first): asyncio's `_run_once`, or, for a loop written in C
+        (uvloop), the `asyncio.run` frame that started it; None on a thread without a loop."""
+        for i, f in enumerate(self.frames):
+            if f.function.endswith(("_run_once", "run_forever")) or f.file.endswith("asyncio/runners.py"):
+                return i
+        return None
 
     @property
     def runs_event_loop(self) -> bool:
         """True when an asyncio event loop is on this thread's stack."""
-        return any(f.function.endswith(("_run_once", "run_forever")) for f in self.frames)
+        return self.loop_at is not None
 
     @property
     def loop_waits_for_io(self) -> bool:
-        """True when the loop is where a free loop is: waiting in select/poll for the next event."""
-        return bool(self.frames) and self.frames[0].file.startswith("selectors.py")
+        """True when the loop is where a free loop is: waiting in select/poll for the next event (asyncio), or
+        running none of its callbacks (a C loop waits below the Python frames)."""
+        return bool(self.frames) and (self.frames[0].file.endswith("selectors.py") or self.loop_at == 0)
+
+    @property
+    def app_frame(self) -> Frame | None:
+        """The innermost frame of the app's own code, if any: among the frames the loop (or the thread) runs, the
+        innermost one from the app's files, else from an installed package outside the server (an app installed with
+        pip). The command line and the server that started the loop are never it."""
+        running = self.frames[: self.loop_at]
+        return next((f for f in running if not f.is_library), None) or next(
+            (f for f in running if f.is_installed_app), None
+        )
+
+    @property
+    def free_line(self) -> str:
+        """What a free loop is doing, as far as its Python frames tell: asyncio waits in select; a loop written in C
+        (uvloop) shows no frame of its own, so between two callbacks it may wait for I/O or do its own work."""
+        if self.frames and self.frames[0].file.endswith("selectors.py"):
+            return "event loop free: waiting for I/O in select"
+        return "event loop free: between callbacks, in its C loop (uvloop: waiting for I/O or in its own work)"
+
+    def where(self) -> str:
+        """The app's frame, and the call it is inside when that is deeper (a blocking client's socket read):
+        `index (app.py:18) → HTTPResponse._read_status (http/client.py:286)`; the innermost frame without one."""
+        app = self.app_frame
+        if app is None:
+            return str(self.frames[0])
+        return str(app) if self.frames[0] == app else f"{app} → {self.frames[0]}"
 
 
 def parse(text: str) -> list[Thread]:
@@ -123,15 +203,14 @@ def summarize(threads: list[Thread]) -> list[str]:
     for thread in threads:
         if not thread.frames:
             continue
-        where = thread.app_frame or thread.frames[0]
         if thread.runs_event_loop:
             if thread.loop_waits_for_io:
-                lines.append("event loop free: waiting for I/O in select")
+                lines.append(thread.free_line)
             else:
-                lines.append(f"event loop BUSY in {where} — nothing else runs on this worker until it returns")
+                lines.append(f"event loop BUSY in {thread.where()} — nothing else runs on this worker until it returns")
             continue
         if thread.app_frame is not None:
-            others[f"in {thread.app_frame}"] += 1
+            others[f"in {thread.where()}"] += 1
         else:
             others["idle (library code)"] += 1
     for place, count in others.most_common():
@@ -196,7 +275,9 @@ def judge(dumps: list[list[Thread]], cpu_percent: float | None = None) -> list[s
     held = Counter((f.function, f.file) for _, t in busy if (f := t.app_frame) is not None)
     if held and held.most_common(1)[0][1] * 2 > n:
         key, seen = held.most_common(1)[0]
-        pick, frame = next((i, f) for i, t in busy if (f := t.app_frame) is not None and (f.function, f.file) == key)
+        pick, frame = next(
+            (i, t.where()) for i, t in busy if (f := t.app_frame) is not None and (f.function, f.file) == key
+        )
         there = [t for _, t in busy if (f := t.app_frame) is not None and (f.function, f.file) == key]
         running = sum(t.active for t in there) * 2 > len(there)
         if running and (cpu_percent is None or cpu_percent >= HOT_CPU):
@@ -212,9 +293,10 @@ def judge(dumps: list[list[Thread]], cpu_percent: float | None = None) -> list[s
             )
     elif len(free) * 2 > n:
         pick = free[0]
-        first = f"event loop free: waiting for I/O in select ({len(free)} of {n} samples)"
+        waiting = next(t for i, t in enumerate(loops) if i == pick and t is not None)
+        first = f"{waiting.free_line} ({len(free)} of {n} samples)"
     elif busy:
-        places = list(dict.fromkeys(str(t.app_frame or t.frames[0]) for _, t in busy))
+        places = list(dict.fromkeys(t.where() for _, t in busy))
         pick = busy[0][0]
         first = (
             f"event loop busy but not stuck: caught in {len(places)} place(s) in {n} samples ({'; '.join(places)}) — "
@@ -233,7 +315,10 @@ def dump(pid: int, timeout: float = DUMP_TIMEOUT_S, cancel: threading.Event | No
     """The threads of process `pid` now; StackDumpError with a one-line reason when py-spy cannot read it, Cancelled
     as soon as `cancel` is set (py-spy is stopped)."""
     proc = subprocess.Popen(
-        [py_spy(), "dump", "--pid", str(pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [py_spy(), "dump", "--full-filenames", "--pid", str(pid)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + timeout
     while True:
