@@ -93,23 +93,6 @@ def test_a_foreign_app_gets_its_cause_named(
     assert evidence.get("signals"), evidence  # each finding says what named it
 
 
-def test_a_loop_on_uvloop_blocked_by_a_call_is_confirmed_in_that_call(tmp_path: Path) -> None:
-    # uvicorn[standard] runs the loop on uvloop: no asyncio `_run_once` frame on the stack, the loop's callbacks run
-    # right above the `asyncio.run` that started it. py-spy must still name the endpoint's blocking call.
-    session, took = run_until(
-        tmp_path,
-        "event-loop-blocked",
-        DEADLINE_S,
-        app=uvicorn("blocking_io") + " --loop uvloop",
-        locustfile=LOCUSTFILE,
-        workers=1,
-        users=20,
-        spawn_rate=10,
-        blocker="sdk_call",
-    )
-    assert "event-loop-blocked" in started(session), f"named in {took:.0f} s: {started(session)}"
-
-
 # The healthy counterparts, calm: each endpoint waits 15–20 ms on a dependency, with room to spare. One process runs
 # under stock uvicorn (asyncio sets TCP_NODELAY); several, under a server that sets it on the shared socket — or
 # under stock uvicorn with users who think between requests: its sockets lack TCP_NODELAY, but these users' requests
